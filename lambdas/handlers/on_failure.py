@@ -1,0 +1,43 @@
+"""After any failure: stop the run's tuning jobs still running, then compose the failure notice."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from pipeline import clients
+from pipeline.messages import failure_message
+
+logger = Logger()
+
+
+def stop_running(job_names: list[str], sm: Any) -> list[str]:
+    """Stop every listed tuning job that is still InProgress; return those stopped."""
+    stopped = []
+    for name in job_names:
+        try:
+            status = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+                "HyperParameterTuningJobStatus"
+            ]
+            if status == "InProgress":
+                sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+                stopped.append(name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFound":
+                raise
+    return stopped
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    run = event.get("run")
+    if run:
+        logger.append_keys(run_id=run["run_id"])
+    job_names = (event.get("tuning") or {}).get("job_names", [])
+    stopped = stop_running(job_names, clients.client("sagemaker")) if job_names else []
+    logger.error("run failed", extra={"error": event.get("error"), "stopped": stopped})
+    return failure_message(event.get("error") or {}, run, stopped, os.environ["AWS_REGION"])

@@ -1,0 +1,35 @@
+"""Report the run's tuning jobs' state in a few fields (never whole describe responses)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline import clients
+from pipeline.best_job import failure_reason, job_summary, overall_status
+from pipeline.errors import classified_aws_errors
+
+logger = Logger()
+
+
+def poll(job_names: list[str], sm: Any) -> dict[str, Any]:
+    with classified_aws_errors():
+        summaries = [
+            job_summary(sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=n)) for n in job_names
+        ]
+    status = overall_status(summaries)
+    return {
+        "status": status,
+        "jobs": summaries,
+        "failure_reason": failure_reason(summaries) if status == "Failed" else "",
+    }
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(run_id=event["run_id"])
+    result = poll(event["tuning"]["job_names"], clients.client("sagemaker"))
+    logger.info("tuning status", extra={"status": result["status"], "jobs": result["jobs"]})
+    return result

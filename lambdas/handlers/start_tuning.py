@@ -1,0 +1,104 @@
+"""Start the run's tuning job(s), idempotently: a repeated event finds them already started."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from pipeline import clients
+from pipeline.errors import classified_aws_errors
+from pipeline.image_uri import training_image_uri
+from pipeline.settings import TuningSettings
+from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
+
+logger = Logger()
+
+
+def previous_run_key(dataset: str) -> str:
+    return f"runs/{dataset}/latest.json"
+
+
+def warm_start_parents(s3: Any, bucket: str, run: dict[str, Any], job_names: list[str]) -> dict[str, list[str]]:
+    """Map this run's tuning jobs to the same layout's jobs of the dataset's previous run."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=previous_run_key(run["dataset"]["name"]))["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return {}
+        raise
+    previous = json.loads(body)
+    if previous.get("layout") != run["settings"]["layout"] or previous.get("run_id") == run["run_id"]:
+        return {}
+    parents: dict[str, list[str]] = {}
+    for name in job_names:
+        suffix = name[len(run["run_id"]) :]  # "" (one job) or "-<optimizer code>"
+        for old in previous.get("tuning_jobs", []):
+            if old[len(previous["run_id"]) :] == suffix:
+                parents[name] = [old]
+    return parents
+
+
+def start_tuning(
+    run: dict[str, Any], sm: Any, s3: Any, *, role_arn: str, bucket: str, kms_key_arn: str | None, region: str
+) -> dict[str, Any]:
+    settings = TuningSettings.from_mapping(run["settings"], where="run settings")
+    d = run["data"]
+    data = DataFacts(
+        format=d["format"],
+        num_classes=d["num_classes"],
+        num_training_samples=d["num_training_samples"],
+        channels=d["channels"],
+        content_type=d["content_type"],
+    )
+    name, rid = run["dataset"]["name"], run["run_id"]
+    dest = Destinations(
+        role_arn=role_arn,
+        image_uri=training_image_uri(region),
+        output_uri=f"s3://{bucket}/tuning/{name}/{rid}/",
+        checkpoint_uri=f"s3://{bucket}/checkpoints/{name}/{rid}/",
+        kms_key_arn=kms_key_arn,
+    )
+    tags = [{"Key": "tuning-pipeline:dataset", "Value": name}, {"Key": "tuning-pipeline:run", "Value": rid}]
+    requests = build_tuning_requests(rid, settings, data, dest, tags=tags)
+    if settings.warm_start:
+        parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
+        requests = build_tuning_requests(rid, settings, data, dest, warm_start_parents=parents, tags=tags)
+    started, already = [], []
+    with classified_aws_errors(settings.instance_type):
+        for request in requests:
+            job = request["HyperParameterTuningJobName"]
+            try:
+                sm.create_hyper_parameter_tuning_job(**request)
+                started.append(job)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
+                    raise
+                already.append(job)  # at-least-once delivery: this upload was seen before
+    return {
+        "job_names": [r["HyperParameterTuningJobName"] for r in requests],
+        "started": started,
+        "already_started": already,
+        "output_uri": dest.output_uri,
+    }
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = event["run"]
+    logger.append_keys(run_id=run["run_id"])
+    result = start_tuning(
+        run,
+        clients.client("sagemaker"),
+        clients.client("s3"),
+        role_arn=os.environ["SAGEMAKER_ROLE_ARN"],
+        bucket=os.environ["ARTIFACTS_BUCKET"],
+        kms_key_arn=os.environ.get("KMS_KEY_ARN") or None,
+        region=os.environ["AWS_REGION"],
+    )
+    logger.info("tuning jobs", extra=result)
+    return result

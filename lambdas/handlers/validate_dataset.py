@@ -1,0 +1,26 @@
+"""Validate the uploaded dataset before any GPU starts; return the run descriptor."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline import clients
+from pipeline.errors import classified_aws_errors
+from pipeline.validation import validate_dataset
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    defaults = json.loads(os.environ["TUNING_DEFAULTS"])
+    with classified_aws_errors():
+        run = validate_dataset(event, defaults, clients.client("s3"))
+    logger.append_keys(run_id=run["run_id"])
+    logger.info("dataset valid", extra={"dataset": run["dataset"], "data": {k: v for k, v in run["data"].items() if k != "channels"}})
+    return run

@@ -1,0 +1,213 @@
+"""Dataset layout, manifest and `.lst` validation: pure functions, no AWS calls.
+
+A dataset is the prefix `datasets/<name>/` of the dataset bucket:
+
+    datasets/<name>/train/...              training images (or .rec files)
+    datasets/<name>/validation/...         validation images (or .rec files)
+    datasets/<name>/train_lst/train.lst    image format only
+    datasets/<name>/validation_lst/validation.lst
+    datasets/<name>/manifest.json          written last: creating it starts the pipeline
+
+Every error names the file, the line (or key) and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.settings import SettingsError, TuningSettings
+
+DATASETS_PREFIX = "datasets/"
+MANIFEST_NAME = "manifest.json"
+DATASET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
+FORMATS = ("image", "recordio")
+IMAGE_CHANNELS = ("train", "validation", "train_lst", "validation_lst")
+RECORDIO_CHANNELS = ("train", "validation")
+CONTENT_TYPES = {"image": "application/x-image", "recordio": "application/x-recordio"}
+MANIFEST_KEYS = ("format", "description", "num_classes", "num_training_samples", "tuning")
+
+
+class DatasetError(ValueError):
+    """The dataset is unusable; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    bucket: str
+    name: str
+    manifest_key: str
+    version_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{DATASETS_PREFIX}{self.name}/"
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: str
+    tuning: Mapping[str, Any]
+    num_classes: int | None = None
+    num_training_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class LstEntry:
+    line: int
+    index: int
+    label: int
+    path: str
+
+
+def dataset_ref_from_key(bucket: str, key: str, version_id: str) -> DatasetRef:
+    """The dataset a manifest key belongs to, or DatasetError for any other key."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != DATASETS_PREFIX or parts[2] != MANIFEST_NAME:
+        raise DatasetError(
+            f"s3://{bucket}/{key}: not a dataset manifest. The pipeline starts only for "
+            f"'{DATASETS_PREFIX}<name>/{MANIFEST_NAME}'; upload the manifest there, last."
+        )
+    name = parts[1]
+    if not DATASET_NAME_PATTERN.match(name):
+        raise DatasetError(
+            f"s3://{bucket}/{key}: dataset name {name!r} must be 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit. Rename the prefix."
+        )
+    return DatasetRef(bucket=bucket, name=name, manifest_key=key, version_id=version_id)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if f'"{key}"' in line:
+            return number
+    return None
+
+
+def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Manifest, TuningSettings]:
+    """Parse and validate a manifest; return it with the settings it resolves to."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"{where}, line {exc.lineno}: not valid JSON ({exc.msg}). "
+            'Fix the syntax; a minimal manifest is {"format": "image"}.'
+        ) from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{where}, line 1: the manifest must be a JSON object, e.g. {{\"format\": \"image\"}}")
+    unknown = sorted(set(data) - set(MANIFEST_KEYS))
+    if unknown:
+        raise DatasetError(
+            f"{where}, line {_line_of(text, unknown[0])}: unknown key {unknown[0]!r}. "
+            f"Allowed keys: {', '.join(MANIFEST_KEYS)}"
+        )
+    fmt = data.get("format")
+    if fmt not in FORMATS:
+        raise DatasetError(
+            f"{where}, line {_line_of(text, 'format') or 1}: key 'format' must be one of "
+            f"{', '.join(FORMATS)}, got {fmt!r}"
+        )
+    counts: dict[str, int | None] = {}
+    for key in ("num_classes", "num_training_samples"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DatasetError(f"{where}, line {_line_of(text, key)}: key {key!r} must be a positive integer, got {value!r}")
+        counts[key] = value
+    if fmt == "recordio" and (counts["num_classes"] is None or counts["num_training_samples"] is None):
+        raise DatasetError(
+            f"{where}: RecordIO datasets must state 'num_classes' and 'num_training_samples' "
+            "(the pipeline cannot count records without reading them). Add both keys."
+        )
+    tuning = data.get("tuning", {})
+    try:
+        settings = TuningSettings.from_mapping(tuning, where=f"{where} 'tuning'", base=defaults)
+    except SettingsError as exc:
+        first_key = next(iter(tuning), None) if isinstance(tuning, dict) else None
+        line = _line_of(text, str(exc).split("key '")[-1].split("'")[0]) or _line_of(text, first_key or "tuning")
+        raise DatasetError(f"{exc} (line {line})") from None
+    manifest = Manifest(
+        format=fmt,
+        tuning=tuning,
+        num_classes=counts["num_classes"],
+        num_training_samples=counts["num_training_samples"],
+    )
+    return manifest, settings
+
+
+def parse_lst(text: str, where: str) -> list[LstEntry]:
+    """Parse a `.lst` file: `index<TAB>label<TAB>relative/path` per line."""
+    if text.startswith("\ufeff"):
+        raise DatasetError(f"{where}, line 1: starts with a UTF-8 byte-order mark. Save the file as UTF-8 without BOM.")
+    if "\r" in text:
+        line = text[: text.index("\r")].count("\n") + 1
+        raise DatasetError(
+            f"{where}, line {line}: Windows (CRLF) line ending. The algorithm reads the path "
+            "with the '\\r' attached; convert the file to LF line endings (e.g. dos2unix)."
+        )
+    entries: list[LstEntry] = []
+    seen: dict[int, int] = {}
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 3:
+            raise DatasetError(
+                f"{where}, line {number}: expected 3 tab-separated columns "
+                f"(index, label, path), found {len(cols)}. Separate columns with one TAB."
+            )
+        raw_index, raw_label, path = cols
+        if not raw_index.strip().isdigit():
+            raise DatasetError(f"{where}, line {number}: index {raw_index!r} is not a non-negative integer.")
+        index = int(raw_index)
+        try:
+            label_value = float(raw_label)
+        except ValueError:
+            label_value = float("nan")
+        if not label_value.is_integer() or label_value < 0:
+            raise DatasetError(
+                f"{where}, line {number}: label {raw_label!r} is not a class number. "
+                "Labels are integers 0..num_classes-1."
+            )
+        if index in seen:
+            raise DatasetError(f"{where}, line {number}: index {index} already used on line {seen[index]}. Indexes must be unique.")
+        seen[index] = number
+        if not path or path.startswith("/") or ".." in path.split("/") or "://" in path:
+            raise DatasetError(
+                f"{where}, line {number}: path {path!r} must be relative to the channel's prefix "
+                "and stay inside it (no leading '/', no '..', no URL)."
+            )
+        entries.append(LstEntry(line=number, index=index, label=int(label_value), path=path))
+    if not entries:
+        raise DatasetError(f"{where}: the file is empty. List one line per image: index<TAB>label<TAB>path.")
+    return entries
+
+
+def check_labels(entries: Iterable[LstEntry], where: str) -> int:
+    """Labels must be 0..n-1 with none missing; return the number of classes."""
+    labels = sorted({e.label for e in entries})
+    if len(labels) < 2:
+        raise DatasetError(f"{where}: only one class ({labels[0]}). Classification needs at least two classes.")
+    missing = sorted(set(range(labels[-1] + 1)) - set(labels))
+    if missing:
+        raise DatasetError(
+            f"{where}: labels must be contiguous from 0; missing {missing[:10]}. "
+            "Renumber the classes 0..num_classes-1."
+        )
+    return len(labels)
+
+
+def check_paths_exist(entries: Iterable[LstEntry], existing: set[str], where: str, channel_uri: str) -> None:
+    """Every path listed in a `.lst` file must exist under its channel prefix."""
+    for entry in entries:
+        if entry.path not in existing:
+            raise DatasetError(
+                f"{where}, line {entry.line}: {channel_uri}{entry.path} does not exist. "
+                "Upload the image or remove the line."
+            )

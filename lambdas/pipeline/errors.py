@@ -1,0 +1,82 @@
+"""Error types the workflow's Retry and Catch rules act on, by name.
+
+Step Functions sees a Lambda's exception class name as the error name: `TransientAwsError` is
+retried with backoff, everything else is caught and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from botocore.exceptions import ClientError
+
+T = TypeVar("T")
+
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "RequestTimeout",
+    }
+)
+
+
+class TransientAwsError(RuntimeError):
+    """Throttling or a 5xx that outlived the SDK's own retries: Step Functions retries it."""
+
+
+class QuotaExceeded(RuntimeError):
+    """ResourceLimitExceeded: a SageMaker quota stops the run; the message names it."""
+
+
+def quota_message(detail: str, instance_type: str) -> str:
+    return (
+        f"SageMaker refused to start the tuning job: {detail} "
+        f"New accounts have a quota of 0 for GPU training instances. In the Service Quotas "
+        f"console (service 'Amazon SageMaker'), request an increase of '{instance_type} for "
+        "training job usage' (and of 'Maximum number of concurrent hyperparameter tuning jobs' "
+        "if that is the quota named above), or set a smaller max_parallel_jobs or another "
+        "instance_type. Then upload the manifest again."
+    )
+
+
+def is_transient(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in TRANSIENT_CODES or status >= 500
+
+
+@contextmanager
+def classified_aws_errors(instance_type: str = "") -> Iterator[None]:
+    """Re-raise AWS errors under the names the workflow's Retry/Catch rules use."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if is_transient(exc):
+            raise TransientAwsError(f"{code}: {message}") from exc
+        if code == "ResourceLimitExceeded":
+            raise QuotaExceeded(quota_message(message, instance_type or "the GPU instance type")) from exc
+        raise
+
+
+def with_classified_errors(func: Callable[..., T]) -> Callable[..., T]:
+    def wrapper(*args: object, **kwargs: object) -> T:
+        with classified_aws_errors():
+            return func(*args, **kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper

@@ -1,0 +1,72 @@
+"""Notification texts: what happened, the numbers, where to look, what to do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ADVICE = {
+    "DatasetError": "Fix the dataset as described above and upload the manifest again; "
+    "a new manifest version starts a new run.",
+    "QuotaExceeded": "Raise the quota named above in Service Quotas, then upload the manifest again.",
+    "TuningFailed": "Open the tuning job in the SageMaker console and read each training job's "
+    "FailureReason; fix the cause and upload the manifest again.",
+    "NoSuccessfulTrainingJob": "Open the tuning job in the SageMaker console and read each training "
+    "job's FailureReason; fix the cause and upload the manifest again.",
+    "States.Timeout": "The run exceeded its time limit and its tuning jobs were stopped. Lower "
+    "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.",
+    "TransientAwsError": "AWS kept throttling or failing after all retries. Upload the manifest again later.",
+}
+DEFAULT_ADVICE = "Read the execution's history in the Step Functions console for details, then " \
+    "upload the manifest again."
+
+
+def console_base(region: str) -> str:
+    host = "console.amazonaws.cn" if region.startswith("cn-") else f"{region}.console.aws.amazon.com"
+    return f"https://{host}/sagemaker/home?region={region}"
+
+
+def success_message(run: dict[str, Any], best: dict[str, Any], registered: dict[str, Any], region: str) -> dict[str, str]:
+    base = console_base(region)
+    hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best["hyperparameters"].items()))
+    message = (
+        f"Tuning run {run['run_id']} finished.\n\n"
+        f"Dataset: {run['dataset']['uri']} (manifest version {run['dataset']['version_id']})\n"
+        f"Best validation accuracy: {best['accuracy']:.4f}\n"
+        f"Optimizer: {best['optimizer']}\n"
+        f"Training job: {best['training_job_name']} (tuning job {best['tuning_job_name']})\n"
+        f"Hyperparameters:\n{hps}\n\n"
+        f"Model package: {registered['model_package_arn']} ({registered['approval_status']})\n"
+        f"Metrics document: {registered['metrics_uri']}\n"
+        f"Model artifact: {best['model_data_url']}\n\n"
+        f"Tuning job: {base}#/hyper-tuning-jobs/{best['tuning_job_name']}\n"
+        f"Model registry: {base}#/model-registry\n"
+    )
+    subject = f"Tuning succeeded: {run['dataset']['name']} accuracy {best['accuracy']:.3f}"
+    return {"subject": subject[:99], "message": message}
+
+
+def failure_message(error: dict[str, Any], run: dict[str, Any] | None, stopped: list[str], region: str) -> dict[str, str]:
+    name = error.get("Error", "Error")
+    cause = error.get("Cause", "")
+    # Lambda errors arrive as a JSON string with errorMessage inside.
+    if cause.startswith("{"):
+        try:
+            parsed = json.loads(cause)
+            cause = parsed.get("errorMessage", cause)
+            name = parsed.get("errorType", name)
+        except json.JSONDecodeError:
+            pass
+    dataset = run["dataset"]["uri"] if run else "(the dataset could not be read)"
+    lines = [
+        f"Tuning run {run['run_id']} failed." if run else "Tuning run failed.",
+        "",
+        f"Dataset: {dataset}",
+        f"What failed: {name}",
+        f"Why: {cause}",
+        f"What to do: {ADVICE.get(name, DEFAULT_ADVICE)}",
+    ]
+    if stopped:
+        lines.append(f"Stopped tuning jobs so no GPU keeps running: {', '.join(stopped)}")
+    subject = f"Tuning failed: {run['dataset']['name'] if run else 'dataset'} ({name})"
+    return {"subject": subject[:99], "message": "\n".join(lines) + "\n"}

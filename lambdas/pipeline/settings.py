@@ -1,0 +1,339 @@
+"""Tuning settings: one typed, validated schema for `cdk.json` context and manifest overrides.
+
+The deployment's defaults (from `cdk.json`) and a dataset manifest's `tuning` block go through
+the same `TuningSettings.from_mapping`, so a value rejected at synth is rejected in a manifest
+with the same words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.search_space import OPTIMIZERS, SCALING_TYPES, SEED_RANGES, NumericRange, scaling_error
+
+LAYOUTS = ("definitions", "jobs", "flat")
+STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
+EARLY_STOPPING = ("Off", "Auto")
+APPROVAL_MODES = ("manual", "auto")
+NUM_LAYERS = (18, 34, 50, 101, 152, 200)
+PRECISIONS = ("float32", "float16")
+# GPU families the image-classification algorithm documents for training.
+GPU_FAMILIES = ("ml.p2.", "ml.p3.", "ml.p3dn.", "ml.g4dn.", "ml.g5.")
+MAX_TUNING_RUNTIME_SECONDS = 15_768_000
+
+
+class SettingsError(ValueError):
+    """A setting is invalid. The message names where it came from, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    target_accuracy: float | None = None
+    max_jobs_not_improving: int | None = None
+    complete_on_convergence: bool = False
+
+
+@dataclass(frozen=True)
+class Approval:
+    mode: str = "manual"
+    threshold: float = 0.9
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    instance_type: str = "ml.g4dn.xlarge"
+    volume_size_gb: int = 50
+    max_training_jobs: int = 20
+    max_parallel_jobs: int = 2
+    max_runtime_seconds: int = 3600
+    strategy: str = "Bayesian"
+    early_stopping: str = "Off"
+    use_spot: bool = False
+    max_wait_seconds: int | None = None
+    epochs: int = 30
+    num_layers: int = 18
+    image_shape: str = "3,224,224"
+    use_pretrained_model: bool = True
+    precision_dtype: str = "float32"
+    layout: str = "definitions"
+    optimizers: tuple[str, ...] = OPTIMIZERS
+    ranges: tuple[NumericRange, ...] = tuple(SEED_RANGES.values())
+    completion: Completion = field(default_factory=Completion)
+    warm_start: bool = False
+    approval: Approval = field(default_factory=Approval)
+    poll_seconds: int = 60
+
+    # ------------------------------------------------------------------ parsing
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, where: str, base: TuningSettings | None = None
+    ) -> TuningSettings:
+        """Build settings from `data` over `base` (defaults when None); raise SettingsError."""
+        base = base or cls()
+        if not isinstance(data, Mapping):
+            raise SettingsError(f"{where}: the tuning settings must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(
+                f"{where}: unknown key(s) {', '.join(unknown)}. "
+                f"Allowed keys: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            values[name] = _PARSERS[name](value, f"{where}: key '{name}'", base)
+        settings = dataclasses.replace(base, **values)
+        settings.check(where)
+        return settings
+
+    # ------------------------------------------------------------------ rules across keys
+
+    def check(self, where: str) -> None:
+        if self.max_parallel_jobs > self.max_training_jobs:
+            raise SettingsError(
+                f"{where}: key 'max_parallel_jobs' ({self.max_parallel_jobs}) is greater than "
+                f"'max_training_jobs' ({self.max_training_jobs}). Lower max_parallel_jobs."
+            )
+        if self.layout == "jobs" and self.max_training_jobs < len(self.optimizers):
+            raise SettingsError(
+                f"{where}: key 'max_training_jobs' ({self.max_training_jobs}) must be at least "
+                f"the number of optimizers ({len(self.optimizers)}) with layout 'jobs', "
+                "which runs one tuning job per optimizer."
+            )
+        if self.layout == "definitions":
+            if self.early_stopping != "Off":
+                raise SettingsError(
+                    f"{where}: key 'early_stopping' must be 'Off' with layout 'definitions': "
+                    "SageMaker does not allow TrainingJobEarlyStoppingType=Auto with "
+                    "TrainingJobDefinitions. Use layout 'jobs' to keep early stopping."
+                )
+            if self.warm_start:
+                raise SettingsError(
+                    f"{where}: key 'warm_start' must be false with layout 'definitions': "
+                    "SageMaker does not allow WarmStartConfig with TrainingJobDefinitions. "
+                    "Use layout 'jobs' or 'flat' to warm start."
+                )
+        if self.strategy == "Hyperband" and self.early_stopping != "Off":
+            raise SettingsError(
+                f"{where}: key 'early_stopping' must be 'Off' with strategy 'Hyperband' "
+                "(Hyperband stops jobs itself)."
+            )
+        if self.strategy == "Grid":
+            raise SettingsError(
+                f"{where}: key 'strategy': 'Grid' only searches categorical ranges, and this "
+                "algorithm's learning_rate and mini_batch_size are numeric. "
+                "Use Bayesian, Random or Hyperband."
+            )
+        if self.use_spot and self.max_wait_seconds is not None:
+            if self.max_wait_seconds < self.max_runtime_seconds:
+                raise SettingsError(
+                    f"{where}: key 'max_wait_seconds' ({self.max_wait_seconds}) must be >= "
+                    f"'max_runtime_seconds' ({self.max_runtime_seconds})."
+                )
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def spot_max_wait_seconds(self) -> int:
+        """MaxWaitTimeInSeconds for spot: as configured, else twice the runtime."""
+        return self.max_wait_seconds or 2 * self.max_runtime_seconds
+
+    @property
+    def image_size(self) -> tuple[int, int, int]:
+        c, h, w = (int(v) for v in self.image_shape.split(","))
+        return c, h, w
+
+    def range_for(self, name: str) -> NumericRange:
+        for r in self.ranges:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def worst_case_tuning_seconds(self) -> int:
+        """Time the whole tuning can take: job waves x the per-job limit (spot: the wait)."""
+        per_job = self.spot_max_wait_seconds if self.use_spot else self.max_runtime_seconds
+        waves = math.ceil(self.max_training_jobs / self.max_parallel_jobs)
+        return waves * per_job
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, the inverse of from_mapping."""
+        out = dataclasses.asdict(self)
+        out["optimizers"] = list(self.optimizers)
+        out["ranges"] = {
+            r.name: {"min": r.min_value, "max": r.max_value, "scaling": r.scaling}
+            for r in self.ranges
+        }
+        return out
+
+
+# ---------------------------------------------------------------------- per-key parsers
+
+
+def _int(value: Any, key: str, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{key} must be an integer, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        raise SettingsError(f"{key} must be {bound}, got {value}")
+    return value
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SettingsError(f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _choice(value: Any, key: str, allowed: tuple[Any, ...]) -> Any:
+    if value not in allowed or isinstance(value, bool):
+        shown = ", ".join(str(a) for a in allowed)
+        raise SettingsError(f"{key} must be one of {shown}, got {value!r}")
+    return value
+
+
+def _instance_type(value: Any, key: str, _: TuningSettings) -> str:
+    if not isinstance(value, str) or not value.startswith(GPU_FAMILIES):
+        raise SettingsError(
+            f"{key} must be a GPU training instance type (families "
+            f"{', '.join(f.rstrip('.') for f in GPU_FAMILIES)}), got {value!r}: "
+            "the image-classification algorithm trains on GPUs only."
+        )
+    return value
+
+
+def _image_shape(value: Any, key: str, _: TuningSettings) -> str:
+    parts = value.split(",") if isinstance(value, str) else []
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise SettingsError(f"{key} must look like '3,224,224' (channels,height,width), got {value!r}")
+    c, h, w = (int(p) for p in parts)
+    if c not in (1, 3) or h < 8 or w < 8:
+        raise SettingsError(f"{key}: channels must be 1 or 3 and sides at least 8, got {value!r}")
+    return f"{c},{h},{w}"
+
+
+def _optimizers(value: Any, key: str, _: TuningSettings) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise SettingsError(f"{key} must be a non-empty list drawn from {', '.join(OPTIMIZERS)}")
+    for v in value:
+        _choice(v, key, OPTIMIZERS)
+    if len(set(value)) != len(value):
+        raise SettingsError(f"{key} lists an optimizer twice: {value}")
+    return tuple(o for o in OPTIMIZERS if o in value)
+
+
+def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, ...]:
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{key} must be an object of hyperparameter -> {{min, max, scaling}}")
+    current = {r.name: r for r in base.ranges}
+    for name, spec in value.items():
+        where = f"{key}.{name}"
+        if name not in SEED_RANGES:
+            raise SettingsError(
+                f"{where}: not a tunable numeric hyperparameter. Allowed: {', '.join(SEED_RANGES)}"
+            )
+        if not isinstance(spec, Mapping):
+            raise SettingsError(f"{where} must be an object with min, max and/or scaling")
+        unknown = sorted(set(spec) - {"min", "max", "scaling"})
+        if unknown:
+            raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}; use min, max, scaling")
+        old = current[name]
+        lo = _number(spec.get("min", old.min_value), f"{where}.min")
+        hi = _number(spec.get("max", old.max_value), f"{where}.max")
+        scaling = _choice(spec.get("scaling", old.scaling), f"{where}.scaling", SCALING_TYPES)
+        if old.kind == "Integer" and (lo != int(lo) or hi != int(hi)):
+            raise SettingsError(f"{where}: {name} is an Integer range, bounds must be whole numbers")
+        if lo >= hi:
+            raise SettingsError(f"{where}: min ({lo:g}) must be less than max ({hi:g})")
+        if lo < 0:
+            raise SettingsError(f"{where}: min ({lo:g}) must not be negative")
+        if name == "mini_batch_size" and lo < 1:
+            raise SettingsError(f"{where}: min must be at least 1")
+        problem = scaling_error(old.kind, scaling, lo, hi)
+        if problem:
+            raise SettingsError(f"{where}: {problem}")
+        current[name] = NumericRange(name, old.kind, lo, hi, scaling)
+    return tuple(current[n] for n in SEED_RANGES)
+
+
+def _completion(value: Any, key: str, base: TuningSettings) -> Completion:
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{key} must be an object")
+    allowed = {f.name for f in dataclasses.fields(Completion)}
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    out = base.completion
+    if value.get("target_accuracy") is not None:
+        t = _number(value["target_accuracy"], f"{key}.target_accuracy")
+        if not 0 < t <= 1:
+            raise SettingsError(f"{key}.target_accuracy must be in (0, 1], got {t}")
+        out = dataclasses.replace(out, target_accuracy=t)
+    if value.get("max_jobs_not_improving") is not None:
+        n = _int(value["max_jobs_not_improving"], f"{key}.max_jobs_not_improving", 3)
+        out = dataclasses.replace(out, max_jobs_not_improving=n)
+    if "complete_on_convergence" in value:
+        out = dataclasses.replace(
+            out, complete_on_convergence=_bool(value["complete_on_convergence"], f"{key}.complete_on_convergence")
+        )
+    return out
+
+
+def _approval(value: Any, key: str, base: TuningSettings) -> Approval:
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{key} must be an object with mode and threshold")
+    unknown = sorted(set(value) - {"mode", "threshold"})
+    if unknown:
+        raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: mode, threshold")
+    mode = _choice(value.get("mode", base.approval.mode), f"{key}.mode", APPROVAL_MODES)
+    threshold = _number(value.get("threshold", base.approval.threshold), f"{key}.threshold")
+    if not 0 < threshold <= 1:
+        raise SettingsError(f"{key}.threshold must be in (0, 1], got {threshold}")
+    return Approval(mode=mode, threshold=threshold)
+
+
+def _optional_int(lo: int) -> Any:
+    def parse(value: Any, key: str, _: TuningSettings) -> int | None:
+        return None if value is None else _int(value, key, lo)
+
+    return parse
+
+
+_PARSERS: dict[str, Any] = {
+    "instance_type": _instance_type,
+    "volume_size_gb": lambda v, k, _: _int(v, k, 1, 16384),
+    "max_training_jobs": lambda v, k, _: _int(v, k, 1, 750),
+    "max_parallel_jobs": lambda v, k, _: _int(v, k, 1, 100),
+    "max_runtime_seconds": lambda v, k, _: _int(v, k, 120, MAX_TUNING_RUNTIME_SECONDS),
+    "strategy": lambda v, k, _: _choice(v, k, STRATEGIES),
+    "early_stopping": lambda v, k, _: _choice(v, k, EARLY_STOPPING),
+    "use_spot": lambda v, k, _: _bool(v, k),
+    "max_wait_seconds": _optional_int(120),
+    "epochs": lambda v, k, _: _int(v, k, 1, 1000),
+    "num_layers": lambda v, k, _: _choice(v, k, NUM_LAYERS),
+    "image_shape": _image_shape,
+    "use_pretrained_model": lambda v, k, _: _bool(v, k),
+    "precision_dtype": lambda v, k, _: _choice(v, k, PRECISIONS),
+    "layout": lambda v, k, _: _choice(v, k, LAYOUTS),
+    "optimizers": _optimizers,
+    "ranges": _ranges,
+    "completion": _completion,
+    "warm_start": lambda v, k, _: _bool(v, k),
+    "approval": _approval,
+    "poll_seconds": lambda v, k, _: _int(v, k, 1, 3600),
+}
+
+
+def settings_from_dict(data: Mapping[str, Any], where: str) -> TuningSettings:
+    """Inverse of TuningSettings.to_dict (used to pass settings through the workflow)."""
+    return TuningSettings.from_mapping(data, where=where)

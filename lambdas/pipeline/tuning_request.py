@@ -1,0 +1,261 @@
+"""Build CreateHyperParameterTuningJob requests: pure functions of the run and its settings.
+
+Three layouts (setting `layout`):
+
+- `definitions`: one tuning job, one TrainingJobDefinition per optimizer, each with a static
+  `optimizer` and only the ranges that optimizer reads. One budget, one search; SageMaker
+  forbids early stopping and warm start here.
+- `jobs`: one tuning job per optimizer, side by side; the budget (total and parallel jobs) is
+  split between them. Keeps early stopping and warm start.
+- `flat`: the seed literally, one definition, every hyperparameter tuned for every optimizer
+  (`optimizer` a categorical range); the optimizer ignores what it does not read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.naming import tuning_job_name
+from pipeline.search_space import (
+    OBJECTIVE_METRIC,
+    OBJECTIVE_TYPE,
+    SEED_RANGES,
+    NumericRange,
+    hyperparameters_read_by,
+)
+from pipeline.settings import TuningSettings
+
+MAX_TUNING_JOB_RUNTIME = 15_768_000
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What validation learned from the dataset, for the static hyperparameters."""
+
+    format: str
+    num_classes: int
+    num_training_samples: int
+    channels: dict[str, str]  # channel name -> S3 prefix URI
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Destinations:
+    role_arn: str
+    image_uri: str
+    output_uri: str  # s3://artifacts/tuning/<dataset>/<run>/
+    checkpoint_uri: str  # s3://artifacts/checkpoints/<dataset>/<run>/
+    kms_key_arn: str | None = None
+
+
+def format_bound(kind: str, value: float) -> str:
+    """Range bounds travel as strings; integers without a decimal point."""
+    return str(int(value)) if kind == "Integer" else repr(float(value))
+
+
+def effective_range(r: NumericRange, data: DataFacts) -> NumericRange:
+    """Cap mini_batch_size at the number of training images (the algorithm requires it)."""
+    if r.name == "mini_batch_size" and r.max_value > data.num_training_samples:
+        return NumericRange(r.name, r.kind, r.min_value, data.num_training_samples, r.scaling)
+    return r
+
+
+def parameter_ranges(
+    settings: TuningSettings, data: DataFacts, names: tuple[str, ...], optimizers: tuple[str, ...] | None
+) -> dict[str, list[dict[str, Any]]]:
+    continuous, integer = [], []
+    for name in names:
+        r = effective_range(settings.range_for(name), data)
+        entry = {
+            "Name": name,
+            "MinValue": format_bound(r.kind, r.min_value),
+            "MaxValue": format_bound(r.kind, r.max_value),
+            "ScalingType": r.scaling,
+        }
+        (integer if r.kind == "Integer" else continuous).append(entry)
+    out: dict[str, list[dict[str, Any]]] = {
+        "ContinuousParameterRanges": continuous,
+        "IntegerParameterRanges": integer,
+        "CategoricalParameterRanges": [],
+    }
+    if optimizers is not None:
+        out["CategoricalParameterRanges"] = [{"Name": "optimizer", "Values": list(optimizers)}]
+    return out
+
+
+def static_hyperparameters(settings: TuningSettings, data: DataFacts, optimizer: str | None) -> dict[str, str]:
+    _, height, width = settings.image_size
+    static = {
+        "num_classes": str(data.num_classes),
+        "num_training_samples": str(data.num_training_samples),
+        "epochs": str(settings.epochs),
+        "num_layers": str(settings.num_layers),
+        "image_shape": settings.image_shape,
+        "use_pretrained_model": "1" if settings.use_pretrained_model else "0",
+        "precision_dtype": settings.precision_dtype,
+    }
+    if data.format == "image":
+        # Shorter side after resizing; required when training from image files.
+        static["resize"] = str(min(height, width))
+    if optimizer is not None:
+        static["optimizer"] = optimizer
+    return static
+
+
+def _input_channels(data: DataFacts) -> list[dict[str, Any]]:
+    return [
+        {
+            "ChannelName": channel,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": uri,
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            "ContentType": data.content_type,
+            "CompressionType": "None",
+        }
+        for channel, uri in data.channels.items()
+    ]
+
+
+def training_definition(
+    settings: TuningSettings,
+    data: DataFacts,
+    dest: Destinations,
+    *,
+    optimizer: str | None,
+    definition_name: str | None = None,
+    ranges: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
+    output: dict[str, Any] = {"S3OutputPath": dest.output_uri}
+    if dest.kms_key_arn:
+        output["KmsKeyId"] = dest.kms_key_arn
+    definition: dict[str, Any] = {
+        "StaticHyperParameters": static_hyperparameters(settings, data, optimizer),
+        "AlgorithmSpecification": {"TrainingImage": dest.image_uri, "TrainingInputMode": "File"},
+        "RoleArn": dest.role_arn,
+        "InputDataConfig": _input_channels(data),
+        "OutputDataConfig": output,
+        "ResourceConfig": {
+            "InstanceType": settings.instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": settings.volume_size_gb,
+        },
+        "StoppingCondition": stopping,
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": False,
+        "EnableManagedSpotTraining": settings.use_spot,
+    }
+    if settings.use_spot:
+        stopping["MaxWaitTimeInSeconds"] = settings.spot_max_wait_seconds
+        suffix = f"{definition_name}/" if definition_name else ""
+        definition["CheckpointConfig"] = {"S3Uri": f"{dest.checkpoint_uri}{suffix}"}
+    if definition_name is not None:
+        definition["DefinitionName"] = definition_name
+        definition["TuningObjective"] = {"Type": OBJECTIVE_TYPE, "MetricName": OBJECTIVE_METRIC}
+    if ranges is not None:
+        definition["HyperParameterRanges"] = ranges
+    return definition
+
+
+def _job_config(settings: TuningSettings, max_jobs: int, max_parallel: int) -> dict[str, Any]:
+    waves = math.ceil(max_jobs / max_parallel)
+    per_job = settings.spot_max_wait_seconds if settings.use_spot else settings.max_runtime_seconds
+    config: dict[str, Any] = {
+        "Strategy": settings.strategy,
+        "ResourceLimits": {
+            "MaxNumberOfTrainingJobs": max_jobs,
+            "MaxParallelTrainingJobs": max_parallel,
+            "MaxRuntimeInSeconds": max(120, min(MAX_TUNING_JOB_RUNTIME, waves * per_job)),
+        },
+        "TrainingJobEarlyStoppingType": settings.early_stopping,
+    }
+    if settings.strategy == "Hyperband":
+        config["StrategyConfig"] = {
+            "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": settings.epochs}
+        }
+    criteria: dict[str, Any] = {}
+    c = settings.completion
+    if c.target_accuracy is not None:
+        criteria["TargetObjectiveMetricValue"] = c.target_accuracy
+    if c.max_jobs_not_improving is not None:
+        criteria["BestObjectiveNotImproving"] = {"MaxNumberOfTrainingJobsNotImproving": c.max_jobs_not_improving}
+    if c.complete_on_convergence:
+        criteria["ConvergenceDetected"] = {"CompleteOnConvergence": "Enabled"}
+    if criteria:
+        config["TuningJobCompletionCriteria"] = criteria
+    return config
+
+
+def split_budget(total: int, parts: int) -> list[int]:
+    """Split `total` jobs into `parts` near-equal shares (first ones get the remainder)."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def build_tuning_requests(
+    run_id: str,
+    settings: TuningSettings,
+    data: DataFacts,
+    dest: Destinations,
+    *,
+    warm_start_parents: dict[str, list[str]] | None = None,
+    tags: list[dict[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    """The CreateHyperParameterTuningJob requests of a run, in start order.
+
+    `warm_start_parents` maps each tuning job name of this run to the finished tuning jobs of
+    the previous run it should learn from (layouts `jobs` and `flat` only).
+    """
+    warm = warm_start_parents or {}
+    requests: list[dict[str, Any]] = []
+
+    def finish(name: str, config: dict[str, Any], body: dict[str, Any]) -> None:
+        request = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobConfig": config, **body}
+        parents = warm.get(name)
+        if parents and settings.warm_start and settings.layout != "definitions":
+            request["WarmStartConfig"] = {
+                "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents[:5]],
+                # A new version of the dataset is new data: transfer what was learnt.
+                "WarmStartType": "TransferLearning",
+            }
+        if tags:
+            request["Tags"] = tags
+        requests.append(request)
+
+    objective = {"Type": OBJECTIVE_TYPE, "MetricName": OBJECTIVE_METRIC}
+    if settings.layout == "definitions":
+        config = _job_config(settings, settings.max_training_jobs, settings.max_parallel_jobs)
+        definitions = [
+            training_definition(
+                settings,
+                data,
+                dest,
+                optimizer=opt,
+                definition_name=opt,
+                ranges=parameter_ranges(settings, data, hyperparameters_read_by(opt), None),
+            )
+            for opt in settings.optimizers
+        ]
+        finish(tuning_job_name(run_id), config, {"TrainingJobDefinitions": definitions})
+    elif settings.layout == "jobs":
+        shares = split_budget(settings.max_training_jobs, len(settings.optimizers))
+        parallel = max(1, settings.max_parallel_jobs // len(settings.optimizers))
+        for opt, share in zip(settings.optimizers, shares, strict=True):
+            config = _job_config(settings, share, min(parallel, share))
+            config["HyperParameterTuningJobObjective"] = objective
+            config["ParameterRanges"] = parameter_ranges(settings, data, hyperparameters_read_by(opt), None)
+            body = {"TrainingJobDefinition": training_definition(settings, data, dest, optimizer=opt)}
+            finish(tuning_job_name(run_id, opt), config, body)
+    else:  # flat: the seed literally
+        config = _job_config(settings, settings.max_training_jobs, settings.max_parallel_jobs)
+        config["HyperParameterTuningJobObjective"] = objective
+        config["ParameterRanges"] = parameter_ranges(settings, data, tuple(SEED_RANGES), settings.optimizers)
+        body = {"TrainingJobDefinition": training_definition(settings, data, dest, optimizer=None)}
+        finish(tuning_job_name(run_id), config, body)
+    return requests

@@ -1,0 +1,120 @@
+"""Deployment configuration: one frozen, validated object built from `cdk.json` context.
+
+`cdk.json` holds `environments.<name>` blocks; `-c env=<name>` picks one (default `dev`).
+The tuning defaults inside a block use the same schema (and the same error messages) as a
+dataset manifest's `tuning` overrides: `pipeline.settings.TuningSettings`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Aws
+
+from pipeline.settings import SettingsError, TuningSettings
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+PREFIX = re.compile(r"^[a-z][a-z0-9-]{1,11}$")
+ENV_KEYS = (
+    "prefix",
+    "account",
+    "region",
+    "retain_data",
+    "notification_email",
+    "model_package_group",
+    "powertools_layer_arn",
+    "log_retention_days",
+    "tuning",
+)
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+DEFAULT_POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
+
+
+class ConfigError(ValueError):
+    """Invalid `cdk.json` configuration; the message names the key and the allowed values."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    env_name: str
+    prefix: str
+    account: str | None
+    region: str | None
+    retain_data: bool
+    notification_email: str | None
+    model_package_group: str
+    powertools_layer_arn: str
+    log_retention_days: int
+    tuning: TuningSettings
+
+    def bucket_name(self, kind: str) -> str:
+        """`<prefix>-<env>-<kind>-<account>-<region>`: unique, readable, known to both stacks
+        without a cross-stack export (the account and region are CloudFormation pseudo values)."""
+        return f"{self.prefix}-{self.env_name}-{kind}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+
+    @property
+    def workflow_timeout_seconds(self) -> int:
+        """Worst-case tuning time plus an hour for validation, registration and polling slack."""
+        return self.tuning.worst_case_tuning_seconds() + 3600
+
+
+def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
+    environments = context.get("environments")
+    if not isinstance(environments, Mapping) or not environments:
+        raise ConfigError("cdk.json: context key 'environments' must map environment names to settings")
+    if env_name not in environments:
+        raise ConfigError(
+            f"cdk.json: environment {env_name!r} is not defined; pass -c env=<name> with one of "
+            f"{', '.join(sorted(environments))}"
+        )
+    block = environments[env_name]
+    where = f"cdk.json context environments.{env_name}"
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"{where}: must be an object")
+    unknown = sorted(set(block) - set(ENV_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}. Allowed keys: {', '.join(ENV_KEYS)}")
+
+    prefix = block.get("prefix", "ic-tuning")
+    if not isinstance(prefix, str) or not PREFIX.match(prefix):
+        raise ConfigError(f"{where}: key 'prefix' must be 2-12 lowercase letters, digits or '-', starting with a letter; got {prefix!r}")
+    email = block.get("notification_email")
+    if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
+        raise ConfigError(f"{where}: key 'notification_email' must be an e-mail address or null, got {email!r}")
+    retain = block.get("retain_data", env_name == "prod")
+    if not isinstance(retain, bool):
+        raise ConfigError(f"{where}: key 'retain_data' must be true or false, got {retain!r}")
+    group = block.get("model_package_group", f"{prefix}-{env_name}-image-classification")
+    if not isinstance(group, str) or not GROUP_NAME.match(group):
+        raise ConfigError(f"{where}: key 'model_package_group' must be 1-63 letters, digits or hyphens, got {group!r}")
+    retention = block.get("log_retention_days", 365 if env_name == "prod" else 30)
+    if retention not in LOG_RETENTION_DAYS:
+        raise ConfigError(
+            f"{where}: key 'log_retention_days' must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}, got {retention!r}"
+        )
+    layer = block.get("powertools_layer_arn", DEFAULT_POWERTOOLS_LAYER)
+    if not isinstance(layer, str) or ":layer:" not in layer:
+        raise ConfigError(f"{where}: key 'powertools_layer_arn' must be a Lambda layer version ARN, got {layer!r}")
+    for key in ("account", "region"):
+        if block.get(key) is not None and not isinstance(block[key], str):
+            raise ConfigError(f"{where}: key {key!r} must be a string or null")
+    try:
+        tuning = TuningSettings.from_mapping(block.get("tuning", {}), where=f"{where}.tuning")
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    return PipelineConfig(
+        env_name=env_name,
+        prefix=prefix,
+        account=block.get("account"),
+        region=block.get("region"),
+        retain_data=retain,
+        notification_email=email,
+        model_package_group=group,
+        powertools_layer_arn=layer,
+        log_retention_days=retention,
+        tuning=tuning,
+    )

@@ -1,0 +1,50 @@
+"""The role SageMaker training jobs run as: read datasets, write outputs, nothing more."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Aws, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+DATASETS_PREFIX = "datasets/*"
+OUTPUT_PREFIXES = ("tuning/*", "checkpoints/*")
+
+
+class SageMakerExecutionRole(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, datasets: s3.IBucket, artifacts: s3.IBucket) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description="SageMaker training jobs of the image-classification tuning pipeline",
+        )
+        datasets.grant_read(self.role, DATASETS_PREFIX)
+        for prefix in OUTPUT_PREFIXES:
+            artifacts.grant_read_write(self.role, prefix)
+        training_logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/TrainingJobs:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TrainingLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[training_logs],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TrainingMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData has no resource type; scoped by namespace below.
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )

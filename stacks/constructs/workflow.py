@@ -1,0 +1,155 @@
+"""The tuning workflow: validate -> start -> poll -> choose best -> register -> notify.
+
+Every task retries throttling and transient errors with backoff and catches everything else
+into one failure path that stops running tuning jobs, notifies in plain words, and fails.
+Payloads stay small: tasks return references and counters, never whole describe responses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+TRANSIENT_ERRORS = [
+    "TransientAwsError",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+SNS_TRANSIENT_ERRORS = ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException"]
+
+
+@dataclass(frozen=True)
+class WorkflowFunctions:
+    validate: lambda_.IFunction
+    start: lambda_.IFunction
+    poll: lambda_.IFunction
+    choose: lambda_.IFunction
+    register: lambda_.IFunction
+    notify: lambda_.IFunction
+    on_failure: lambda_.IFunction
+
+
+class TuningWorkflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: WorkflowFunctions,
+        topic: sns.ITopic,
+        timeout: Duration,
+        logs_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        def invoke(name: str, fn: lambda_.IFunction, payload: dict[str, str] | None, result_path: str) -> tasks.LambdaInvoke:
+            task = tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=fn,
+                payload=sfn.TaskInput.from_object(payload) if payload else sfn.TaskInput.from_json_path_at("$"),
+                payload_response_only=True,
+                retry_on_service_exceptions=False,
+                result_path=result_path,
+            )
+            task.add_retry(
+                errors=TRANSIENT_ERRORS,
+                interval=Duration.seconds(5),
+                backoff_rate=2,
+                max_attempts=6,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            return task
+
+        # Failure path: stop what runs, say what happened, fail.
+        on_failure = invoke("HandleFailure", functions.on_failure, None, "$.notification")
+        publish_failure = tasks.SnsPublish(
+            self,
+            "NotifyFailure",
+            topic=topic,
+            subject=sfn.JsonPath.string_at("$.notification.subject"),
+            message=sfn.TaskInput.from_json_path_at("$.notification.message"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        publish_failure.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
+        failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.notification.message")
+        failure_chain = on_failure.next(publish_failure).next(failed)
+
+        validate = invoke("ValidateDataset", functions.validate, None, "$.run")
+        start = invoke("StartTuning", functions.start, {"run.$": "$.run"}, "$.tuning")
+        wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path("$.run.settings.poll_seconds"))
+        poll = invoke("PollTuning", functions.poll, {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}, "$.poll")
+        tuning_failed = sfn.Pass(
+            self,
+            "TuningFailed",
+            parameters={"Error": "TuningFailed", "Cause.$": "$.poll.failure_reason"},
+            result_path="$.error",
+        )
+        choose = invoke("ChooseBest", functions.choose, {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}, "$.best")
+        register = invoke(
+            "RegisterModel",
+            functions.register,
+            {"run.$": "$.run", "tuning.$": "$.tuning", "best.$": "$.best"},
+            "$.registered",
+        )
+        notify = invoke(
+            "ComposeSuccess",
+            functions.notify,
+            {"run.$": "$.run", "best.$": "$.best", "registered.$": "$.registered"},
+            "$.notification",
+        )
+        publish_success = tasks.SnsPublish(
+            self,
+            "NotifySuccess",
+            topic=topic,
+            subject=sfn.JsonPath.string_at("$.notification.subject"),
+            message=sfn.TaskInput.from_json_path_at("$.notification.message"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        publish_success.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
+
+        for step in (validate, start, poll, choose, register, notify, publish_success):
+            step.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+
+        definition = (
+            validate.next(start)
+            .next(wait)
+            .next(poll)
+            .next(
+                sfn.Choice(self, "TuningDone?")
+                .when(sfn.Condition.string_equals("$.poll.status", "InProgress"), wait)
+                .when(
+                    sfn.Condition.string_equals("$.poll.status", "Completed"),
+                    choose.next(register).next(notify).next(publish_success).next(sfn.Succeed(self, "Registered")),
+                )
+                .otherwise(tuning_failed.next(failure_chain))
+            )
+        )
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            encryption_key=logs_key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )

@@ -1,0 +1,80 @@
+"""Stateful resources: the key and the buckets. Their logical IDs are pinned by a test."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import PipelineConfig
+
+
+class StorageStack(Stack):
+    """Dataset, artifacts and access-log buckets under one customer-managed key."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        auto_delete = not config.retain_data
+
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description=f"{config.prefix}-{config.env_name}: datasets, tuning artifacts, notifications",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        # Server access logs cannot be delivered to a KMS-encrypted bucket: S3-managed keys.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=Duration.days(365))],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+        self.datasets = s3.Bucket(
+            self,
+            "Datasets",
+            bucket_name=config.bucket_name("datasets"),
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            event_bridge_enabled=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="datasets/",
+            lifecycle_rules=[
+                s3.LifecycleRule(id="noncurrent-versions", noncurrent_version_expiration=Duration.days(90)),
+                s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+            ],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+        self.artifacts = s3.Bucket(
+            self,
+            "Artifacts",
+            bucket_name=config.bucket_name("artifacts"),
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[
+                s3.LifecycleRule(id="checkpoints", prefix="checkpoints/", expiration=Duration.days(14)),
+                s3.LifecycleRule(id="noncurrent-versions", noncurrent_version_expiration=Duration.days(90)),
+                s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+            ],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
