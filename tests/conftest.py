@@ -1,0 +1,49 @@
+"""Shared fixtures: the app is synthesized once per test run, for every test that reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+def cdk_context() -> dict:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass
+class Synth:
+    built: object
+    outdir: Path
+    storage_template: dict
+    pipeline_template: dict
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    from aws_cdk import App
+
+    from stacks.app_builder import build
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = App(context=cdk_context(), outdir=str(outdir))
+    built = build(app, env_name="dev")
+    app.synth()  # cdk-nag runs here: an unacknowledged finding raises
+    return Synth(
+        built=built,
+        outdir=outdir,
+        storage_template=json.loads((outdir / f"{built.storage.stack_name}.template.json").read_text()),
+        pipeline_template=json.loads((outdir / f"{built.pipeline.stack_name}.template.json").read_text()),
+    )
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
