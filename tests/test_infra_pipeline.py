@@ -1,0 +1,195 @@
+"""Pipeline stack: trigger, IAM scoping, workflow rules, alarms, notifications."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Capture, Match, Template
+
+from local.assembly import fake_resolver, state_machine_definitions
+
+
+@pytest.fixture(scope="module")
+def template(synth) -> Template:
+    return Template.from_json(synth.pipeline_template)
+
+
+@pytest.fixture(scope="module")
+def definition(synth) -> dict:
+    (asl,) = state_machine_definitions(synth.pipeline_template, fake_resolver()).values()
+    return asl
+
+
+def _statements(template: Template) -> list[tuple[str, dict]]:
+    out = []
+    for logical_id, policy in template.find_resources("AWS::IAM::Policy").items():
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]:
+            out.append((logical_id, s))
+    return out
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_only_manifest_creation_in_the_dataset_bucket_starts_the_workflow(template: Template) -> None:
+    pattern = Capture()
+    template.has_resource_properties("AWS::Events::Rule", {"EventPattern": pattern, "State": "ENABLED"})
+    value = pattern.as_object()
+    assert value["source"] == ["aws.s3"]
+    assert value["detail-type"] == ["Object Created"]
+    assert value["detail"]["object"]["key"] == [{"wildcard": "datasets/*/manifest.json"}]
+    assert "datasets" in json.dumps(value["detail"]["bucket"]["name"])
+
+
+def test_no_policy_grants_a_wildcard_action(template: Template) -> None:
+    for logical_id, statement in _statements(template):
+        for action in _as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), (logical_id, action)
+
+
+def test_no_managed_policies_on_pipeline_roles(template: Template) -> None:
+    for logical_id, role in template.find_resources("AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], logical_id
+
+
+def test_pass_role_only_for_the_sagemaker_role_and_only_to_sagemaker(template: Template) -> None:
+    passes = [(lid, s) for lid, s in _statements(template) if "iam:PassRole" in _as_list(s["Action"])]
+    assert len(passes) == 1
+    logical_id, statement = passes[0]
+    assert logical_id.startswith("StartTuningRole")
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    role_id, attribute = statement["Resource"]["Fn::GetAtt"]
+    assert role_id.startswith("SageMakerExecutionRole") and attribute == "Arn"
+
+
+def test_sagemaker_role_is_assumable_by_sagemaker_of_this_account_only(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    Match.object_like(
+                        {
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                        }
+                    )
+                ]
+            }
+        },
+    )
+
+
+def test_sagemaker_role_reads_datasets_and_writes_only_its_output_prefixes(template: Template) -> None:
+    sm = [s for lid, s in _statements(template) if lid.startswith("SageMakerExecutionRole")]
+    writes = [s for s in sm if any(a.startswith("s3:Put") for a in _as_list(s["Action"]))]
+    reads = [s for s in sm if "s3:GetObject*" in _as_list(s["Action"])]
+    written = json.dumps([s["Resource"] for s in writes])
+    assert "/tuning/*" in written and "/checkpoints/*" in written
+    assert "/datasets/*" not in written and "/metrics/*" not in written and "/runs/*" not in written
+    assert any("/datasets/*" in json.dumps(s["Resource"]) for s in reads)
+
+
+def test_each_lambda_has_its_own_role(template: Template) -> None:
+    functions = template.find_resources("AWS::Lambda::Function")
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
+    assert len(roles) == 7 and len(set(roles)) == 7
+
+
+def test_lambdas_are_traced_and_log_to_their_own_encrypted_group(template: Template) -> None:
+    for function in template.find_resources("AWS::Lambda::Function").values():
+        props = function["Properties"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert template.to_json()["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
+    for group in template.find_resources("AWS::Logs::LogGroup").values():
+        assert "KmsKeyId" in group["Properties"]
+
+
+def test_state_machine_is_standard_traced_logged_at_all(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+        },
+    )
+
+
+def test_workflow_has_an_overall_timeout_from_the_configuration(synth, definition: dict) -> None:
+    assert definition["TimeoutSeconds"] == synth.built.config.workflow_timeout_seconds
+
+
+def test_every_task_retries_transient_errors_with_backoff(definition: dict) -> None:
+    for name, state in definition["States"].items():
+        if state["Type"] != "Task":
+            continue
+        retriers = state.get("Retry", [])
+        assert retriers, name
+        assert all(r["BackoffRate"] >= 2 and r["MaxAttempts"] >= 4 for r in retriers), name
+        if "lambda" in state["Resource"]:
+            assert "TransientAwsError" in retriers[0]["ErrorEquals"], name
+
+
+def test_every_step_of_the_happy_path_is_caught_into_the_failure_path(definition: dict) -> None:
+    for name in ("ValidateDataset", "StartTuning", "PollTuning", "ChooseBest", "RegisterModel", "ComposeSuccess", "NotifySuccess"):
+        catchers = definition["States"][name]["Catch"]
+        assert catchers == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "HandleFailure"}], name
+    assert definition["States"]["HandleFailure"]["Next"] == "NotifyFailure"
+    assert definition["States"]["NotifyFailure"]["Next"] == "RunFailed"
+    assert definition["States"]["RunFailed"]["Type"] == "Fail"
+
+
+def test_workflow_order(definition: dict) -> None:
+    states = definition["States"]
+    assert definition["StartAt"] == "ValidateDataset"
+    assert states["ValidateDataset"]["Next"] == "StartTuning"
+    assert states["StartTuning"]["Next"] == "WaitForTuning"
+    assert states["WaitForTuning"]["SecondsPath"] == "$.run.settings.poll_seconds"
+    choice = states["TuningDone?"]
+    assert {c["StringEquals"]: c["Next"] for c in choice["Choices"]} == {"InProgress": "WaitForTuning", "Completed": "ChooseBest"}
+    assert choice["Default"] == "TuningFailed"
+    assert states["ChooseBest"]["Next"] == "RegisterModel"
+    assert states["RegisterModel"]["Next"] == "ComposeSuccess"
+
+
+def test_tasks_pass_references_not_describe_responses(definition: dict) -> None:
+    # Each task gets only the fields it needs; none forwards the whole state downstream.
+    assert definition["States"]["PollTuning"]["Parameters"] == {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}
+    assert definition["States"]["StartTuning"]["Parameters"] == {"run.$": "$.run"}
+
+
+def test_alarms_notify_the_topic(template: Template) -> None:
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    metrics = {a["Properties"]["MetricName"] for a in alarms.values()}
+    assert {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors"} <= metrics
+    for alarm in alarms.values():
+        (action,) = alarm["Properties"]["AlarmActions"]
+        assert template.to_json()["Resources"][action["Ref"]]["Type"] == "AWS::SNS::Topic"
+    assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 7
+
+
+def test_topic_is_encrypted_and_tls_only(template: Template) -> None:
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}},
+    )
+
+
+def test_model_package_group_is_infrastructure_and_untagged(template: Template, synth) -> None:
+    groups = template.find_resources("AWS::SageMaker::ModelPackageGroup")
+    (group,) = groups.values()
+    assert group["Properties"]["ModelPackageGroupName"] == synth.built.config.model_package_group
+
+
+def test_lambda_configuration_is_passed_in_the_environment(template: Template, synth) -> None:
+    env = Capture()
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Handler": "handlers.validate_dataset.handler", "Environment": {"Variables": env}},
+    )
+    assert json.loads(env.as_object()["TUNING_DEFAULTS"]) == synth.built.config.tuning.to_dict()
