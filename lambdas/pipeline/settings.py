@@ -174,6 +174,11 @@ class TuningSettings:
 # ---------------------------------------------------------------------- per-key parsers
 
 
+def _sub(key: str, name: str) -> str:
+    """"...: key 'ranges'" + "learning_rate" -> "...: key 'ranges.learning_rate'"."""
+    return f"{key[:-1]}.{name}'" if key.endswith("'") else f"{key}.{name}"
+
+
 def _int(value: Any, key: str, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SettingsError(f"{key} must be an integer, got {value!r}")
@@ -237,7 +242,7 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
         raise SettingsError(f"{key} must be an object of hyperparameter -> {{min, max, scaling}}")
     current = {r.name: r for r in base.ranges}
     for name, spec in value.items():
-        where = f"{key}.{name}"
+        where = _sub(key, name)
         if name not in SEED_RANGES:
             raise SettingsError(
                 f"{where}: not a tunable numeric hyperparameter. Allowed: {', '.join(SEED_RANGES)}"
@@ -248,9 +253,9 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
         if unknown:
             raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}; use min, max, scaling")
         old = current[name]
-        lo = _number(spec.get("min", old.min_value), f"{where}.min")
-        hi = _number(spec.get("max", old.max_value), f"{where}.max")
-        scaling = _choice(spec.get("scaling", old.scaling), f"{where}.scaling", SCALING_TYPES)
+        lo = _number(spec.get("min", old.min_value), _sub(where, "min"))
+        hi = _number(spec.get("max", old.max_value), _sub(where, "max"))
+        scaling = _choice(spec.get("scaling", old.scaling), _sub(where, "scaling"), SCALING_TYPES)
         if old.kind == "Integer" and (lo != int(lo) or hi != int(hi)):
             raise SettingsError(f"{where}: {name} is an Integer range, bounds must be whole numbers")
         if lo >= hi:
@@ -275,16 +280,16 @@ def _completion(value: Any, key: str, base: TuningSettings) -> Completion:
         raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
     out = base.completion
     if value.get("target_accuracy") is not None:
-        t = _number(value["target_accuracy"], f"{key}.target_accuracy")
+        t = _number(value["target_accuracy"], _sub(key, "target_accuracy"))
         if not 0 < t <= 1:
-            raise SettingsError(f"{key}.target_accuracy must be in (0, 1], got {t}")
+            raise SettingsError(f"{_sub(key, 'target_accuracy')} must be in (0, 1], got {t}")
         out = dataclasses.replace(out, target_accuracy=t)
     if value.get("max_jobs_not_improving") is not None:
-        n = _int(value["max_jobs_not_improving"], f"{key}.max_jobs_not_improving", 3)
+        n = _int(value["max_jobs_not_improving"], _sub(key, "max_jobs_not_improving"), 3)
         out = dataclasses.replace(out, max_jobs_not_improving=n)
     if "complete_on_convergence" in value:
         out = dataclasses.replace(
-            out, complete_on_convergence=_bool(value["complete_on_convergence"], f"{key}.complete_on_convergence")
+            out, complete_on_convergence=_bool(value["complete_on_convergence"], _sub(key, "complete_on_convergence"))
         )
     return out
 
@@ -295,10 +300,10 @@ def _approval(value: Any, key: str, base: TuningSettings) -> Approval:
     unknown = sorted(set(value) - {"mode", "threshold"})
     if unknown:
         raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: mode, threshold")
-    mode = _choice(value.get("mode", base.approval.mode), f"{key}.mode", APPROVAL_MODES)
-    threshold = _number(value.get("threshold", base.approval.threshold), f"{key}.threshold")
+    mode = _choice(value.get("mode", base.approval.mode), _sub(key, "mode"), APPROVAL_MODES)
+    threshold = _number(value.get("threshold", base.approval.threshold), _sub(key, "threshold"))
     if not 0 < threshold <= 1:
-        raise SettingsError(f"{key}.threshold must be in (0, 1], got {threshold}")
+        raise SettingsError(f"{_sub(key, 'threshold')} must be in (0, 1], got {threshold}")
     return Approval(mode=mode, threshold=threshold)
 
 

@@ -1,0 +1,69 @@
+"""Configuration from cdk.json: valid environments load, invalid ones fail synth with the key named."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from stacks.config import ConfigError, load_config
+from tests.conftest import cdk_context
+
+
+def with_tuning(**overrides) -> dict:
+    context = copy.deepcopy(cdk_context())
+    context["environments"]["dev"]["tuning"].update(overrides)
+    return context
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_shipped_environments_load(env: str) -> None:
+    config = load_config(cdk_context(), env)
+    assert config.env_name == env
+    assert config.retain_data is (env == "prod")
+
+
+def test_unknown_environment_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"environment 'staging' is not defined.*dev, prod"):
+        load_config(cdk_context(), "staging")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"instance_type": "ml.m5.xlarge"}, r"key 'instance_type' must be a GPU training instance type"),
+        ({"strategy": "Genetic"}, r"key 'strategy' must be one of Bayesian, Random, Hyperband, Grid"),
+        ({"layout": "nested"}, r"key 'layout' must be one of definitions, jobs, flat"),
+        ({"max_parallel_jobs": 30, "max_training_jobs": 20}, r"'max_parallel_jobs' \(30\) is greater than 'max_training_jobs' \(20\)"),
+        ({"max_runtime_seconds": 60}, r"key 'max_runtime_seconds' must be between 120 and 15768000"),
+        ({"early_stopping": "Auto"}, r"'early_stopping' must be 'Off' with layout 'definitions'"),
+        ({"num_layers": 19}, r"key 'num_layers' must be one of 18, 34, 50, 101, 152, 200"),
+        ({"image_shape": "224,224"}, r"key 'image_shape' must look like '3,224,224'"),
+        ({"epochs": "30"}, r"key 'epochs' must be an integer"),
+        ({"ranges": {"learning_rate": {"min": 0.0, "scaling": "Logarithmic"}}}, r"key 'ranges.learning_rate': Logarithmic scaling needs min > 0"),
+        ({"ranges": {"momentum": {"max": 1.5, "scaling": "ReverseLogarithmic"}}}, r"ReverseLogarithmic scaling needs 0 <= min and max < 1"),
+        ({"ranges": {"mini_batch_size": {"min": 8.5}}}, r"Integer range, bounds must be whole numbers"),
+        ({"ranges": {"learning_rate": {"min": 0.5, "max": 0.1}}}, r"min \(0.5\) must be less than max \(0.1\)"),
+        ({"ranges": {"optimizer": {"min": 1}}}, r"not a tunable numeric hyperparameter"),
+        ({"completion": {"max_jobs_not_improving": 2}}, r"key 'completion.max_jobs_not_improving' must be >= 3"),
+        ({"approval": {"mode": "yolo"}}, r"key 'approval.mode' must be one of manual, auto"),
+        ({"use_spot": True, "max_wait_seconds": 600, "max_runtime_seconds": 3600}, r"'max_wait_seconds' \(600\) must be >= 'max_runtime_seconds'"),
+        ({"colour": "blue"}, r"unknown key\(s\) colour"),
+    ],
+)
+def test_invalid_tuning_setting_names_the_key_and_the_allowed_values(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(with_tuning(**overrides), "dev")
+    assert "cdk.json context environments.dev.tuning" in str(error.value)
+
+
+def test_invalid_email_is_rejected() -> None:
+    context = copy.deepcopy(cdk_context())
+    context["environments"]["dev"]["notification_email"] = "not-an-address"
+    with pytest.raises(ConfigError, match="key 'notification_email' must be an e-mail address"):
+        load_config(context, "dev")
+
+
+def test_timeout_covers_the_worst_case_tuning_time() -> None:
+    config = load_config(with_tuning(max_training_jobs=10, max_parallel_jobs=2, max_runtime_seconds=1800, use_spot=False), "dev")
+    assert config.workflow_timeout_seconds == 5 * 1800 + 3600

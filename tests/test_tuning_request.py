@@ -1,0 +1,186 @@
+"""The CreateHyperParameterTuningJob requests: the seed's space per layout, checked against the API model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from local.api_model import request_errors
+from pipeline.naming import TUNING_JOB_NAME_PATTERN, run_id, tuning_job_name
+from pipeline.search_space import OPTIMIZER_HYPERPARAMETERS, SEED_RANGES, hyperparameters_read_by
+from pipeline.settings import Completion, TuningSettings
+from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests, format_bound
+
+DATA = DataFacts(
+    format="image",
+    num_classes=10,
+    num_training_samples=1437,
+    channels={c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")},
+    content_type="application/x-image",
+)
+DEST = Destinations(
+    role_arn="arn:aws:iam::123456789012:role/sm",
+    image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+    output_uri="s3://art/tuning/digits/r/",
+    checkpoint_uri="s3://art/checkpoints/digits/r/",
+    kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+)
+RUN = run_id("ds", "digits", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
+
+
+def requests_for(**changes) -> list[dict]:
+    settings = dataclasses.replace(TuningSettings(), **changes)
+    return build_tuning_requests(RUN, settings, DATA, DEST)
+
+
+def seed_range(name: str, *, cap: int | None = None) -> dict:
+    r = SEED_RANGES[name]
+    hi = min(r.max_value, cap) if cap else r.max_value
+    return {"Name": name, "MinValue": format_bound(r.kind, r.min_value), "MaxValue": format_bound(r.kind, hi), "ScalingType": "Auto"}
+
+
+def ranges_by_name(ranges: dict) -> dict:
+    return {r["Name"]: r for r in ranges["ContinuousParameterRanges"] + ranges["IntegerParameterRanges"]}
+
+
+@pytest.mark.parametrize("layout", ["definitions", "jobs", "flat"])
+@pytest.mark.parametrize("use_spot", [False, True])
+def test_every_request_satisfies_the_sagemaker_api_model(layout: str, use_spot: bool) -> None:
+    for request in requests_for(layout=layout, use_spot=use_spot, warm_start=layout != "definitions"):
+        assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
+
+
+def test_the_checker_catches_what_botocore_skips() -> None:
+    (request,) = requests_for(layout="flat")
+    request["HyperParameterTuningJobName"] = "x" * 33
+    request["HyperParameterTuningJobConfig"]["Strategy"] = "Genetic"
+    errors = "\n".join(request_errors("sagemaker", "CreateHyperParameterTuningJob", request))
+    assert "33 characters > max 32" in errors
+    assert "'Genetic' not in enum" in errors
+
+
+def test_flat_layout_is_the_seed_literally() -> None:
+    (request,) = requests_for(layout="flat")
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation:accuracy"}
+    ranges = config["ParameterRanges"]
+    assert ranges["CategoricalParameterRanges"] == [{"Name": "optimizer", "Values": ["sgd", "adam", "rmsprop", "nag"]}]
+    assert ranges_by_name(ranges) == {n: seed_range(n) for n in SEED_RANGES}
+    assert ranges_by_name(ranges)["mini_batch_size"]["MaxValue"] == "512"
+    assert "optimizer" not in request["TrainingJobDefinition"]["StaticHyperParameters"]
+
+
+def test_definitions_layout_gives_each_optimizer_only_what_it_reads() -> None:
+    (request,) = requests_for(layout="definitions")
+    definitions = {d["DefinitionName"]: d for d in request["TrainingJobDefinitions"]}
+    assert set(definitions) == {"sgd", "adam", "rmsprop", "nag"}
+    assert set(ranges_by_name(definitions["adam"]["HyperParameterRanges"])) == {"beta_1", "beta_2", "eps", "learning_rate", "mini_batch_size"}
+    assert set(ranges_by_name(definitions["rmsprop"]["HyperParameterRanges"])) == {"gamma", "eps", "learning_rate", "mini_batch_size"}
+    for optimizer in ("sgd", "nag"):
+        assert set(ranges_by_name(definitions[optimizer]["HyperParameterRanges"])) == {"momentum", "weight_decay", "learning_rate", "mini_batch_size"}
+    for name, definition in definitions.items():
+        assert definition["StaticHyperParameters"]["optimizer"] == name
+        assert definition["TuningObjective"] == {"Type": "Maximize", "MetricName": "validation:accuracy"}
+        for hp, r in ranges_by_name(definition["HyperParameterRanges"]).items():
+            assert r == seed_range(hp), (name, hp)
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["TrainingJobEarlyStoppingType"] == "Off"
+    assert "ParameterRanges" not in config and "WarmStartConfig" not in request
+
+
+def test_jobs_layout_splits_the_budget_between_optimizers() -> None:
+    requests = requests_for(layout="jobs", max_training_jobs=22, max_parallel_jobs=4, early_stopping="Auto")
+    assert [r["HyperParameterTuningJobName"] for r in requests] == [tuning_job_name(RUN, o) for o in ("sgd", "adam", "rmsprop", "nag")]
+    limits = [r["HyperParameterTuningJobConfig"]["ResourceLimits"] for r in requests]
+    assert [lim["MaxNumberOfTrainingJobs"] for lim in limits] == [6, 6, 5, 5]
+    assert sum(lim["MaxNumberOfTrainingJobs"] for lim in limits) == 22
+    assert all(lim["MaxParallelTrainingJobs"] == 1 for lim in limits)
+    for request, optimizer in zip(requests, ("sgd", "adam", "rmsprop", "nag"), strict=True):
+        assert request["TrainingJobDefinition"]["StaticHyperParameters"]["optimizer"] == optimizer
+        ranges = ranges_by_name(request["HyperParameterTuningJobConfig"]["ParameterRanges"])
+        assert set(ranges) == set(hyperparameters_read_by(optimizer))
+        assert request["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Auto"
+
+
+def test_mini_batch_size_is_capped_at_the_training_images() -> None:
+    small = dataclasses.replace(DATA, num_training_samples=100)
+    (request,) = build_tuning_requests(RUN, TuningSettings(layout="flat"), small, DEST)
+    assert ranges_by_name(request["HyperParameterTuningJobConfig"]["ParameterRanges"])["mini_batch_size"] == seed_range("mini_batch_size", cap=100)
+
+
+def test_static_hyperparameters_come_from_the_data() -> None:
+    (request,) = requests_for(layout="flat", image_shape="3,128,96", epochs=12)
+    static = request["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert static["num_classes"] == "10"
+    assert static["num_training_samples"] == "1437"
+    assert static["resize"] == "96"
+    assert static["image_shape"] == "3,128,96"
+    assert static["epochs"] == "12"
+
+
+def test_recordio_needs_no_resize() -> None:
+    recordio = dataclasses.replace(DATA, format="recordio", content_type="application/x-recordio", channels={"train": "s3://a/", "validation": "s3://b/"})
+    (request,) = build_tuning_requests(RUN, TuningSettings(layout="flat"), recordio, DEST)
+    definition = request["TrainingJobDefinition"]
+    assert "resize" not in definition["StaticHyperParameters"]
+    assert [c["ChannelName"] for c in definition["InputDataConfig"]] == ["train", "validation"]
+    assert {c["ContentType"] for c in definition["InputDataConfig"]} == {"application/x-recordio"}
+
+
+def test_spot_adds_checkpoints_and_max_wait() -> None:
+    (request,) = requests_for(layout="definitions", use_spot=True, max_runtime_seconds=3600)
+    for definition in request["TrainingJobDefinitions"]:
+        assert definition["EnableManagedSpotTraining"] is True
+        assert definition["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+        assert definition["CheckpointConfig"]["S3Uri"] == f"{DEST.checkpoint_uri}{definition['DefinitionName']}/"
+
+
+def test_completion_criteria_and_warm_start() -> None:
+    settings = dataclasses.replace(
+        TuningSettings(),
+        layout="flat",
+        warm_start=True,
+        completion=Completion(target_accuracy=0.97, max_jobs_not_improving=5, complete_on_convergence=True),
+    )
+    name = tuning_job_name(RUN)
+    (request,) = build_tuning_requests(RUN, settings, DATA, DEST, warm_start_parents={name: ["digits-old"]})
+    assert request["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] == {
+        "TargetObjectiveMetricValue": 0.97,
+        "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 5},
+        "ConvergenceDetected": {"CompleteOnConvergence": "Enabled"},
+    }
+    assert request["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "digits-old"}],
+        "WarmStartType": "TransferLearning",
+    }
+
+
+def test_hyperband_gets_its_resource_config() -> None:
+    (request,) = requests_for(layout="flat", strategy="Hyperband", epochs=20)
+    assert request["HyperParameterTuningJobConfig"]["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 20}}
+
+
+def test_optimizer_table_matches_the_documentation() -> None:
+    assert OPTIMIZER_HYPERPARAMETERS == {
+        "sgd": ("momentum", "weight_decay"),
+        "nag": ("momentum", "weight_decay"),
+        "adam": ("beta_1", "beta_2", "eps"),
+        "rmsprop": ("gamma", "eps"),
+    }
+
+
+@pytest.mark.parametrize("dataset", ["a", "flowers", "a-very-long-dataset-name-that-goes-on-and-on", "under_score__x", "---"])
+@pytest.mark.parametrize("optimizer", [None, "sgd", "adam", "rmsprop", "nag"])
+def test_job_names_are_valid_and_deterministic(dataset: str, optimizer: str | None) -> None:
+    name = tuning_job_name(run_id("bucket", dataset, "v1"), optimizer)
+    assert TUNING_JOB_NAME_PATTERN.match(name) and len(name) <= 32
+    assert name == tuning_job_name(run_id("bucket", dataset, "v1"), optimizer)
+    # Training jobs are named <tuning job>-<3 digits>-<8 hex>: within 63 characters.
+    assert len(name) + 13 <= 63
+
+
+def test_new_version_or_other_dataset_gives_a_new_run() -> None:
+    long = "a-very-long-dataset-name-that-goes-on-and-on"
+    assert run_id("b", long, "v1") != run_id("b", long, "v2")
+    assert run_id("b", long + "-x", "v1") != run_id("b", long + "-y", "v1")
