@@ -34,7 +34,7 @@ def build(app: App, *, env_name: str) -> BuiltApp:
         env=env,
         description="Image-classification tuning: workflow",
     )
-    pipeline.add_dependency(storage, "the buckets must exist before the rule and roles use them")
+    pipeline.add_stack_dependency(storage, "the buckets must exist before the rule and roles use them")
     for stack in (storage, pipeline):
         Tags.of(stack).add("project", "image-classification-tuning")
         Tags.of(stack).add("environment", config.env_name)

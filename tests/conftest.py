@@ -47,3 +47,19 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 def fixture_json(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def local_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The app synthesized with the `local` environment, for local-mode tests."""
+    from local.synth import synthesize
+
+    outdir = tmp_path_factory.mktemp("local-cdk.out")
+    return outdir, synthesize(outdir, "local")
+
+
+@pytest.fixture(scope="session")
+def sample_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from local.dataset import build_sample
+
+    return build_sample(tmp_path_factory.mktemp("sample") / "digits")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from pipeline import clients
+from pipeline.dataset import DATASETS_PREFIX
 from pipeline.messages import failure_message
 
 logger = Logger()
@@ -32,6 +33,18 @@ def stop_running(job_names: list[str], sm: Any) -> list[str]:
     return stopped
 
 
+def uploaded_dataset(event: dict[str, Any]) -> dict[str, str] | None:
+    """The dataset named by the triggering S3 event, when validation never produced a run."""
+    try:
+        bucket = event["detail"]["bucket"]["name"]
+        key = event["detail"]["object"]["key"]
+    except (KeyError, TypeError):
+        return None
+    name = key.removeprefix(DATASETS_PREFIX).split("/")[0] if key.startswith(DATASETS_PREFIX) else key
+    prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+    return {"name": name, "uri": f"s3://{bucket}/{prefix}"}
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     run = event.get("run")
@@ -40,4 +53,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     job_names = (event.get("tuning") or {}).get("job_names", [])
     stopped = stop_running(job_names, clients.client("sagemaker")) if job_names else []
     logger.error("run failed", extra={"error": event.get("error"), "stopped": stopped})
-    return failure_message(event.get("error") or {}, run, stopped, os.environ["AWS_REGION"])
+    dataset = None if run else uploaded_dataset(event)
+    return failure_message(event.get("error") or {}, run, stopped, os.environ["AWS_REGION"], dataset)

@@ -46,7 +46,14 @@ def success_message(run: dict[str, Any], best: dict[str, Any], registered: dict[
     return {"subject": subject[:99], "message": message}
 
 
-def failure_message(error: dict[str, Any], run: dict[str, Any] | None, stopped: list[str], region: str) -> dict[str, str]:
+def failure_message(
+    error: dict[str, Any],
+    run: dict[str, Any] | None,
+    stopped: list[str],
+    region: str,
+    dataset: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """`dataset` ({name, uri}) describes the upload when validation failed before a run existed."""
     name = error.get("Error", "Error")
     cause = error.get("Cause", "")
     # Lambda errors arrive as a JSON string with errorMessage inside.
@@ -57,16 +64,16 @@ def failure_message(error: dict[str, Any], run: dict[str, Any] | None, stopped: 
             name = parsed.get("errorType", name)
         except json.JSONDecodeError:
             pass
-    dataset = run["dataset"]["uri"] if run else "(the dataset could not be read)"
+    dataset = dataset or (run["dataset"] if run else None) or {"name": "dataset", "uri": "(not a dataset upload)"}
     lines = [
         f"Tuning run {run['run_id']} failed." if run else "Tuning run failed.",
         "",
-        f"Dataset: {dataset}",
+        f"Dataset: {dataset['uri']}",
         f"What failed: {name}",
         f"Why: {cause}",
         f"What to do: {ADVICE.get(name, DEFAULT_ADVICE)}",
     ]
     if stopped:
         lines.append(f"Stopped tuning jobs so no GPU keeps running: {', '.join(stopped)}")
-    subject = f"Tuning failed: {run['dataset']['name'] if run else 'dataset'} ({name})"
+    subject = f"Tuning failed: {dataset['name']} ({name})"
     return {"subject": subject[:99], "message": "\n".join(lines) + "\n"}

@@ -58,7 +58,8 @@ class TuningWorkflow(Construct):
                 self,
                 name,
                 lambda_function=fn,
-                payload=sfn.TaskInput.from_object(payload) if payload else sfn.TaskInput.from_json_path_at("$"),
+                # No payload: the function gets the whole state input (Parameters omitted).
+                payload=sfn.TaskInput.from_object(payload) if payload else None,
                 payload_response_only=True,
                 retry_on_service_exceptions=False,
                 result_path=result_path,

@@ -1,0 +1,180 @@
+"""Dataset CLI: a folder of images (one sub-folder per class) -> the pipeline's layout -> S3.
+
+    python -m local.dataset sample OUT             # the bundled digits, as PNG class folders
+    python -m local.dataset prepare IMAGES OUT     # stratified split, .lst files, manifest
+    python -m local.dataset upload OUT --bucket B --name N   # to the deployed bucket
+
+Uploading writes the manifest last: creating the manifest is what starts a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+class DatasetInputError(ValueError):
+    """The image folder cannot become a dataset; the message says which file and what to do."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    root: Path
+    classes: list[str]
+    train: int
+    validation: int
+
+
+def build_sample(out: Path, *, size: int = 32) -> Path:
+    """scikit-learn's bundled digits (1,797 8x8 images, 10 classes) as PNG class folders."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    if out.exists():
+        shutil.rmtree(out)
+    for index, (pixels, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        folder = out / f"digit_{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        gray = Image.fromarray((pixels * (255.0 / 16.0)).astype("uint8"), mode="L")
+        gray.resize((size, size), Image.Resampling.BILINEAR).convert("RGB").save(folder / f"{index:04d}.png")
+    return out
+
+
+def _scan(images: Path) -> dict[str, list[Path]]:
+    if not images.is_dir():
+        raise DatasetInputError(f"{images}: not a folder. Give a folder with one sub-folder per class.")
+    classes = {
+        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for d in sorted(images.iterdir())
+        if d.is_dir() and not d.name.startswith(".")
+    }
+    classes = {name: files for name, files in classes.items() if files}
+    if not classes:
+        raise DatasetInputError(
+            f"{images}: no class folders with images (.png, .jpg). Put each class's images in a sub-folder named after it."
+        )
+    if len(classes) == 1:
+        (only,) = classes
+        raise DatasetInputError(f"{images}: only one class ({only}). Classification needs at least two class folders.")
+    return classes
+
+
+def _check_images(classes: dict[str, list[Path]], progress: bool) -> tuple[int, int]:
+    sizes: dict[tuple[int, int], Path] = {}
+    files = [p for ps in classes.values() for p in ps]
+    for path in tqdm(files, desc="checking images", unit="img", disable=not progress):
+        try:
+            with Image.open(path) as image:
+                image.verify()
+            with Image.open(path) as image:
+                size = image.size
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DatasetInputError(f"{path}: not a readable image ({exc}). Remove or replace the file.") from None
+        sizes.setdefault(size, path)
+        if len(sizes) > 1:
+            (a, pa), (b, pb) = list(sizes.items())[:2]
+            raise DatasetInputError(
+                f"{pb}: {b[0]}x{b[1]} pixels, but {pa} is {a[0]}x{a[1]}. All images must have one size; "
+                "resize them first (e.g. to the image_shape you will train with)."
+            )
+    (size,) = sizes
+    return size
+
+
+def prepare(images: Path, out: Path, *, validation_fraction: float = 0.2, seed: int = 0, progress: bool = True,
+            tuning: dict[str, Any] | None = None) -> Prepared:
+    """Stratified split into train/ and validation/, .lst files, and the manifest."""
+    if not 0 < validation_fraction < 1:
+        raise DatasetInputError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
+    classes = _scan(images)
+    _check_images(classes, progress)
+    rng = random.Random(seed)
+    if out.exists():
+        shutil.rmtree(out)
+    lines: dict[str, list[str]] = {"train": [], "validation": []}
+    for label, (name, files) in enumerate(classes.items()):
+        shuffled = files[:]
+        rng.shuffle(shuffled)
+        n_val = max(1, round(len(shuffled) * validation_fraction))
+        if len(shuffled) - n_val < 1:
+            raise DatasetInputError(f"{images / name}: {len(files)} image(s); each class needs at least 2 (one per split).")
+        for split, chunk in (("validation", shuffled[:n_val]), ("train", shuffled[n_val:])):
+            for path in chunk:
+                relative = f"{name}/{path.name}"
+                target = out / split / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                lines[split].append(f"{label}\t{relative}")
+    for split, entries in lines.items():
+        lst = out / f"{split}_lst" / f"{split}.lst"
+        lst.parent.mkdir(parents=True, exist_ok=True)
+        lst.write_text("".join(f"{i}\t{entry}\n" for i, entry in enumerate(entries)))
+    manifest: dict[str, Any] = {"format": "image", "description": f"prepared from {images.name}"}
+    if tuning:
+        manifest["tuning"] = tuning
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return Prepared(root=out, classes=list(classes), train=len(lines["train"]), validation=len(lines["validation"]))
+
+
+def upload(root: Path, s3: Any, bucket: str, name: str, *, progress: bool = True,
+           before_manifest: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Upload a prepared dataset to s3://bucket/datasets/<name>/, the manifest last.
+
+    Returns the manifest's PutObject response (its VersionId identifies the run)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
+    prefix = f"datasets/{name}/"
+    for path in tqdm(files, desc=f"uploading to s3://{bucket}/{prefix}", unit="file", disable=not progress):
+        s3.upload_file(str(path), bucket, prefix + path.relative_to(root).as_posix())
+    if before_manifest:
+        before_manifest()
+    return s3.put_object(Bucket=bucket, Key=prefix + "manifest.json", Body=(root / "manifest.json").read_bytes(),
+                         ContentType="application/json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sample", help="write the bundled digits as class folders")
+    s.add_argument("out", type=Path)
+    p = sub.add_parser("prepare", help="class folders -> pipeline layout")
+    p.add_argument("images", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--validation-fraction", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    u = sub.add_parser("upload", help="upload a prepared dataset to the deployed bucket (manifest last)")
+    u.add_argument("root", type=Path)
+    u.add_argument("--bucket", required=True)
+    u.add_argument("--name", required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sample":
+            build_sample(args.out)
+            sys.stdout.write(f"wrote {args.out}\n")
+        elif args.command == "prepare":
+            result = prepare(args.images, args.out, validation_fraction=args.validation_fraction, seed=args.seed)
+            sys.stdout.write(f"{result.root}: {len(result.classes)} classes, {result.train} train, {result.validation} validation\n")
+        else:
+            import boto3
+
+            response = upload(args.root, boto3.client("s3"), args.bucket, args.name)
+            sys.stdout.write(f"manifest version {response.get('VersionId')}: the run starts now\n")
+    except DatasetInputError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,336 @@
+"""Local mode: the synthesized app on one machine.
+
+- moto provides S3, SNS, SQS, Lambda and Step Functions; its Step Functions engine executes
+  the state machine definition CDK synthesized, with tokens resolved to local ARNs;
+- its Lambda service runs each function's real handler in-process, with the function's own
+  synthesized environment, so the handlers' boto3 calls reach the local services;
+- the trigger is decided by the synthesized EventBridge rule's pattern, evaluated against the
+  S3 "Object Created" event of the uploaded manifest;
+- SageMaker is `local.sagemaker`, served over HTTP with the real JSON protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.events.models import EventPattern
+
+from local.assembly import load_template, resolve, resources_of_type, state_machine_definitions
+from local.sagemaker.server import SageMakerServer
+from local.sagemaker.service import LocalSageMaker
+from pipeline import clients
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+_INVOKE_LOCK = threading.Lock()
+
+
+class _LogSink:
+    """Where the handlers' log lines go (CloudWatch Logs' stand-in): a file, not the console.
+
+    Powertools binds its stream once, at import: this object stays, its target changes."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    def write(self, text: str) -> int:
+        if self.target is not None and not self.target.closed:
+            self.target.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.target is not None and not self.target.closed:
+            self.target.flush()
+
+
+LAMBDA_LOGS = _LogSink()
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _run_handler(function: Any, payload: bytes | str | None) -> tuple[bytes, bool]:
+    """Invoke the function's real handler in-process, under its synthesized environment."""
+    event = json.loads(payload) if payload else {}
+    module_name, _, attribute = function.handler.rpartition(".")
+    environment = {
+        **function.environment_vars,
+        "AWS_REGION": REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+    }
+    with _INVOKE_LOCK:
+        saved = {k: os.environ.get(k) for k in environment}
+        os.environ.update(environment)
+        try:
+            with contextlib.redirect_stdout(LAMBDA_LOGS):  # type: ignore[type-var]
+                handler = getattr(importlib.import_module(module_name), attribute)
+                context = LambdaContext(function.function_name, invoked_function_arn=function.function_arn)
+                return json.dumps(handler(event, context)).encode(), False
+        except Exception as exc:  # Lambda reports it as a function error named after the class
+            error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
+            return json.dumps(error).encode(), True
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+    function = self.get_function(function_name, qualifier)
+    payload, errored = _run_handler(function, body)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return payload
+
+
+@dataclass
+class Deployed:
+    datasets_bucket: str
+    artifacts_bucket: str
+    topic_arn: str
+    queue_url: str
+    state_machine_arn: str
+    rule_pattern: dict[str, Any]
+    model_package_group: str
+
+
+class LocalPipeline:
+    """Context manager: local services up, the synthesized app deployed into them."""
+
+    def __init__(self, cdk_out: Path, stack_prefix: str, *, seed: int = 0, lambda_log: Path | None = None) -> None:
+        self.cdk_out = cdk_out
+        self.lambda_log = lambda_log or cdk_out.parent / "lambda-logs.jsonl"
+        self.stack_prefix = stack_prefix
+        self.seed = seed
+        self._exit = contextlib.ExitStack()
+        self.sagemaker_service: LocalSageMaker
+        self.deployed: Deployed
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalPipeline:
+        env = {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+        }
+        self._exit.enter_context(_patched_env(env))
+        log_file = self._exit.enter_context(self.lambda_log.open("a"))
+        LAMBDA_LOGS.target = log_file
+        self._exit.callback(setattr, LAMBDA_LOGS, "target", None)
+        self._exit.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        )
+        original = LambdaSimpleBackend.invoke
+        LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign,assignment]
+        self._exit.callback(setattr, LambdaSimpleBackend, "invoke", original)
+        self.sagemaker_service = LocalSageMaker(s3_client=lambda: boto3.client("s3", region_name=REGION), seed=self.seed)
+        server = self._exit.enter_context(SageMakerServer(self.sagemaker_service))
+        self._exit.enter_context(_patched_env({"AWS_ENDPOINT_URL_SAGEMAKER": server.endpoint}))
+        clients.set_factory(None)
+        self.deployed = self._deploy()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for job in list(self.sagemaker_service.tuning_jobs.values()):
+            job.stop.set()
+            for t in job.jobs:
+                t.stop.set()
+        self._exit.close()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    # ------------------------------------------------------------------ deploy
+
+    def _resolver(self, templates: dict[str, dict[str, Any]]) -> Callable[[str, str | None], str]:
+        types = {lid: r["Type"] for t in templates.values() for lid, r in t["Resources"].items()}
+
+        def resolver(name: str, attribute: str | None) -> str:
+            pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+            if name in pseudo:
+                return pseudo[name]
+            if name.startswith("Import:"):
+                if "DataKey" in name:
+                    return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
+                raise KeyError(f"local mode cannot resolve export {name}")
+            kind = types.get(name, "")
+            if kind == "AWS::Lambda::Function":
+                return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+            if kind == "AWS::SNS::Topic":
+                return f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"
+            if kind == "AWS::IAM::Role":
+                return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            if kind == "AWS::StepFunctions::StateMachine":
+                return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+            if kind == "AWS::S3::Bucket":
+                return name
+            raise KeyError(f"local mode cannot resolve {name} ({kind or 'unknown'}).{attribute}")
+
+        return resolver
+
+    def _deploy(self) -> Deployed:
+        storage = load_template(self.cdk_out, f"{self.stack_prefix}-storage")
+        pipeline = load_template(self.cdk_out, f"{self.stack_prefix}-pipeline")
+        resolver = self._resolver({"storage": storage, "pipeline": pipeline})
+        s3, sns, sqs, lam, sfn = (self.client(s) for s in ("s3", "sns", "sqs", "lambda", "stepfunctions"))
+
+        buckets = {}
+        for logical_id, bucket in resources_of_type(storage, "AWS::S3::Bucket").items():
+            name = resolve(bucket["Properties"].get("BucketName", logical_id.lower()), resolver)
+            s3.create_bucket(Bucket=name)
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            buckets[logical_id.rstrip("0123456789ABCDEF")] = name
+
+        (topic_id,) = resources_of_type(pipeline, "AWS::SNS::Topic")
+        topic_arn = sns.create_topic(Name=topic_id)["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        iam_role = self.client("iam").create_role(RoleName="local-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        for logical_id, function in resources_of_type(pipeline, "AWS::Lambda::Function").items():
+            props = function["Properties"]
+            lam.create_function(
+                FunctionName=logical_id,
+                Runtime=props["Runtime"],
+                Role=iam_role,
+                Handler=props["Handler"],
+                Code={"ZipFile": b"local mode runs the handler from lambdas/ in-process"},
+                Environment={"Variables": resolve(props.get("Environment", {}).get("Variables", {}), resolver)},
+                Timeout=props.get("Timeout", 60),
+                MemorySize=props.get("MemorySize", 512),
+            )
+
+        (machine_id, definition), = state_machine_definitions(pipeline, resolver).items()
+        machine_arn = sfn.create_state_machine(
+            name=machine_id, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-states"
+        )["stateMachineArn"]
+
+        (rule,) = resources_of_type(pipeline, "AWS::Events::Rule").values()
+        pattern = resolve(rule["Properties"]["EventPattern"], resolver)
+
+        (group,) = resources_of_type(pipeline, "AWS::SageMaker::ModelPackageGroup").values()
+        group_name = group["Properties"]["ModelPackageGroupName"]
+        self.client("sagemaker").create_model_package_group(ModelPackageGroupName=group_name)
+
+        return Deployed(
+            datasets_bucket=buckets["Datasets"],
+            artifacts_bucket=buckets["Artifacts"],
+            topic_arn=topic_arn,
+            queue_url=queue_url,
+            state_machine_arn=machine_arn,
+            rule_pattern=pattern,
+            model_package_group=group_name,
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    def object_created_event(self, key: str, put_response: dict[str, Any]) -> dict[str, Any]:
+        """The event S3 sends EventBridge for a new object (detail-type "Object Created")."""
+        bucket = self.deployed.datasets_bucket
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": ACCOUNT,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [f"arn:aws:s3:::{bucket}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": bucket},
+                "object": {
+                    "key": key,
+                    "size": 0,
+                    "etag": put_response.get("ETag", "").strip('"'),
+                    "version-id": put_response.get("VersionId", "null"),
+                    "sequencer": "0",
+                },
+                "request-id": "LOCAL",
+                "requester": ACCOUNT,
+                "reason": "PutObject",
+            },
+        }
+
+    def deliver(self, event: dict[str, Any]) -> str | None:
+        """EventBridge: start an execution when the synthesized rule matches the event."""
+        if not EventPattern.load(json.dumps(self.deployed.rule_pattern)).matches_event(event):
+            return None
+        response = self.client("stepfunctions").start_execution(
+            stateMachineArn=self.deployed.state_machine_arn, input=json.dumps(event)
+        )
+        return str(response["executionArn"])
+
+    def put_and_deliver(self, key: str, body: bytes) -> tuple[dict[str, Any], str | None]:
+        response = self.client("s3").put_object(Bucket=self.deployed.datasets_bucket, Key=key, Body=body)
+        event = self.object_created_event(key, response)
+        return event, self.deliver(event)
+
+    def wait(self, execution_arn: str, *, timeout: float = 1800, poll: float = 0.5) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            description = sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] != "RUNNING":
+                return description
+            time.sleep(poll)
+        raise TimeoutError(f"execution {execution_arn} still running after {timeout}s")
+
+    def notifications(self) -> list[dict[str, str]]:
+        """Messages published to the topic (through an SQS subscription, as a user would read them)."""
+        sqs = self.client("sqs")
+        out = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.deployed.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return out
+            for m in messages:
+                body = json.loads(m["Body"])
+                out.append({"subject": body.get("Subject", ""), "message": body["Message"]})
+                sqs.delete_message(QueueUrl=self.deployed.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+@contextlib.contextmanager
+def _patched_env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -1,0 +1,108 @@
+"""The search inside a local tuning job: Optuna, configured the way SageMaker documents it.
+
+- Strategy Bayesian -> TPE, Random -> random sampling, Grid -> every combination of the
+  categorical ranges, Hyperband -> TPE with Hyperband pruning over epochs.
+- TrainingJobEarlyStoppingType Auto -> median stopping (a job stops when its accuracy at an
+  epoch is below the median of earlier jobs at that epoch).
+- Several TrainingJobDefinitions -> the definition is itself a choice; each definition's
+  ranges are sampled only when it is chosen (a conditional space).
+- ScalingType: Linear/Auto -> uniform, Logarithmic -> log-uniform, ReverseLogarithmic ->
+  log-uniform on 1 - x.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+DEFINITION_PARAM = "__definition"
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str | None
+    static: dict[str, str]
+    ranges: dict[str, Any]
+
+
+def definitions_of(request: dict[str, Any]) -> list[Definition]:
+    config = request["HyperParameterTuningJobConfig"]
+    if "TrainingJobDefinitions" in request:
+        return [
+            Definition(d["DefinitionName"], dict(d.get("StaticHyperParameters", {})), d.get("HyperParameterRanges", {}))
+            for d in request["TrainingJobDefinitions"]
+        ]
+    d = request["TrainingJobDefinition"]
+    return [Definition(None, dict(d.get("StaticHyperParameters", {})), config.get("ParameterRanges", {}))]
+
+
+def grid_choices(definitions: list[Definition]) -> dict[str, list[str]] | None:
+    """Grid works on categorical ranges only; None when any numeric range is present."""
+    choices: dict[str, list[str]] = {}
+    for d in definitions:
+        if d.ranges.get("ContinuousParameterRanges") or d.ranges.get("IntegerParameterRanges"):
+            return None
+        for r in d.ranges.get("CategoricalParameterRanges", []):
+            choices[r["Name"]] = list(r["Values"])
+    return choices
+
+
+def make_study(request: dict[str, Any], seed: int) -> optuna.Study:
+    config = request["HyperParameterTuningJobConfig"]
+    strategy = config["Strategy"]
+    sampler: optuna.samplers.BaseSampler
+    pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+    if strategy == "Random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif strategy == "Grid":
+        choices = grid_choices(definitions_of(request)) or {}
+        sampler = optuna.samplers.GridSampler(choices, seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, config["ResourceLimits"]["MaxNumberOfTrainingJobs"] // 2 or 1))
+    if strategy == "Hyperband":
+        hb = config.get("StrategyConfig", {}).get("HyperbandStrategyConfig", {})
+        pruner = optuna.pruners.HyperbandPruner(min_resource=hb.get("MinResource", 1), max_resource=hb.get("MaxResource", "auto"))
+    elif config.get("TrainingJobEarlyStoppingType") == "Auto":
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+
+
+def _suggest_numeric(trial: optuna.Trial, key: str, r: dict[str, Any], integer: bool) -> str:
+    lo, hi = float(r["MinValue"]), float(r["MaxValue"])
+    scaling = r.get("ScalingType", "Auto")
+    if integer:
+        value = trial.suggest_int(key, int(lo), int(hi), log=scaling == "Logarithmic")
+        return str(value)
+    if scaling == "Logarithmic":
+        return repr(trial.suggest_float(key, lo, hi, log=True))
+    if scaling == "ReverseLogarithmic":
+        # Dense near 1: sample 1 - x log-uniformly.
+        y = trial.suggest_float(key, 1.0 - hi, 1.0 - lo, log=True)
+        return repr(1.0 - y)
+    return repr(trial.suggest_float(key, lo, hi))
+
+
+def sample(trial: optuna.Trial, definitions: list[Definition]) -> tuple[Definition, dict[str, str]]:
+    """Choose a definition, then its tuned hyperparameters (as the strings SageMaker passes)."""
+    if len(definitions) > 1:
+        name = trial.suggest_categorical(DEFINITION_PARAM, [d.name for d in definitions])
+        definition = next(d for d in definitions if d.name == name)
+    else:
+        definition = definitions[0]
+    prefix = f"{definition.name}:" if definition.name else ""
+    tuned: dict[str, str] = {}
+    for r in definition.ranges.get("CategoricalParameterRanges", []):
+        tuned[r["Name"]] = str(trial.suggest_categorical(prefix + r["Name"], list(r["Values"])))
+    for r in definition.ranges.get("ContinuousParameterRanges", []):
+        tuned[r["Name"]] = _suggest_numeric(trial, prefix + r["Name"], r, integer=False)
+    for r in definition.ranges.get("IntegerParameterRanges", []):
+        tuned[r["Name"]] = _suggest_numeric(trial, prefix + r["Name"], r, integer=True)
+    return definition, tuned
+
+
+def grid_size(request: dict[str, Any]) -> int:
+    choices = grid_choices(definitions_of(request)) or {}
+    return math.prod(len(v) for v in choices.values()) if choices else 0

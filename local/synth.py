@@ -1,0 +1,23 @@
+"""Synthesize the app in-process (the same build as `cdk synth`), cdk-nag included."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def synthesize(outdir: Path, env_name: str) -> str:
+    """Write the cloud assembly to `outdir`; return the stacks' name prefix."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from aws_cdk import App
+
+    from stacks.app_builder import build
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    app = App(context=context, outdir=str(outdir))
+    built = build(app, env_name=env_name)
+    app.synth()
+    return built.storage.stack_name.removesuffix("-storage")

@@ -1,0 +1,147 @@
+"""Local mode end to end: the synthesized workflow, the real handlers, real CPU training.
+
+Outcomes are read through the APIs a user would use: the model registry, S3, the topic.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from local.dataset import prepare, upload
+from local.harness import LocalPipeline
+from pipeline.search_space import OPTIMIZER_HYPERPARAMETERS, SEED_RANGES
+
+pytestmark = pytest.mark.e2e
+
+# A small, sane budget: 4 jobs of 3 epochs. Ranges narrowed through the manifest, as a user
+# checking a dataset on a sample would.
+TINY = {
+    "max_training_jobs": 4,
+    "max_parallel_jobs": 2,
+    "epochs": 3,
+    "ranges": {"learning_rate": {"min": 0.005, "max": 0.05}, "mini_batch_size": {"min": 16, "max": 64}},
+}
+
+
+@pytest.fixture(scope="module")
+def prepared(sample_images: Path, tmp_path_factory: pytest.TempPathFactory):
+    return prepare(sample_images, tmp_path_factory.mktemp("ds") / "digits", tuning=TINY, progress=False)
+
+
+def _read(pipeline: LocalPipeline, uri: str) -> bytes:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return pipeline.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+@pytest.fixture(scope="module")
+def finished_run(local_app, prepared, tmp_path_factory) -> dict:
+    """One run, read back through the user's APIs; the local services are shut down after."""
+    outdir, prefix = local_app
+    with LocalPipeline(outdir, prefix, lambda_log=tmp_path_factory.mktemp("logs") / "lambda.jsonl") as pipeline:
+        put = upload(prepared.root, pipeline.client("s3"), pipeline.deployed.datasets_bucket, "digits", progress=False)
+        event = pipeline.object_created_event("datasets/digits/manifest.json", put)
+        execution = pipeline.deliver(event)
+        assert execution is not None
+        result = pipeline.wait(execution, timeout=900)
+        sm = pipeline.client("sagemaker")
+        packages = sm.list_model_packages(ModelPackageGroupName=pipeline.deployed.model_package_group)["ModelPackageSummaryList"]
+        package = sm.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"]) if packages else {}
+        metrics = _read(pipeline, package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]) if package else b"{}"
+        artifact_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] if package else ""
+        return {
+            "result": result,
+            "packages": packages,
+            "package": package,
+            "metrics": json.loads(metrics),
+            "artifact_url": artifact_url,
+            "artifact": _read(pipeline, artifact_url) if artifact_url else b"",
+            "notifications": pipeline.notifications(),
+            "requests": list(pipeline.sagemaker_service.requests),
+        }
+
+
+def test_the_run_succeeds(finished_run) -> None:
+    assert finished_run["result"]["status"] == "SUCCEEDED", finished_run["result"].get("cause")
+
+
+def test_one_model_version_is_registered_pending_approval(finished_run) -> None:
+    (summary,) = finished_run["packages"]
+    assert summary["ModelApprovalStatus"] == "PendingManualApproval"
+    assert summary["ModelPackageVersion"] == 1
+
+
+def test_metrics_document_holds_an_accuracy_well_above_chance(finished_run) -> None:
+    package, document = finished_run["package"], finished_run["metrics"]
+    assert document["validation_accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert document["multiclass_classification_metrics"]["accuracy"]["value"] == document["validation_accuracy"]
+    assert float(package["CustomerMetadataProperties"]["validation_accuracy"]) == pytest.approx(document["validation_accuracy"], abs=1e-6)
+
+
+def test_hyperparameters_belong_to_the_space_of_their_optimizer(finished_run) -> None:
+    meta = finished_run["package"]["CustomerMetadataProperties"]
+    optimizer = meta["optimizer"]
+    tuned = {k.removeprefix("hp_"): float(v) for k, v in meta.items() if k.startswith("hp_")}
+    assert set(tuned) == {"learning_rate", "mini_batch_size", *OPTIMIZER_HYPERPARAMETERS[optimizer]}
+    assert 0.005 <= tuned["learning_rate"] <= 0.05
+    assert 16 <= tuned["mini_batch_size"] <= 64
+    for name in OPTIMIZER_HYPERPARAMETERS[optimizer]:
+        assert SEED_RANGES[name].min_value <= tuned[name] <= SEED_RANGES[name].max_value
+
+
+def test_the_artifact_exists_and_holds_the_model(finished_run) -> None:
+    assert finished_run["artifact_url"].endswith("/output/model.tar.gz")
+    with tarfile.open(fileobj=io.BytesIO(finished_run["artifact"])) as tar:
+        assert {"model.pt", "model-shapes.json"} <= set(tar.getnames())
+
+
+def test_the_success_notification_was_published(finished_run) -> None:
+    (note,) = finished_run["notifications"]
+    assert note["subject"].startswith("Tuning succeeded: digits")
+    assert finished_run["package"]["ModelPackageArn"] in note["message"]
+    assert "Best validation accuracy" in note["message"]
+
+
+def test_the_tuning_request_that_reached_sagemaker_used_the_manifest_budget(finished_run) -> None:
+    creates = [p for op, p in finished_run["requests"] if op == "CreateHyperParameterTuningJob"]
+    (request,) = creates
+    assert request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 4
+    assert {d["DefinitionName"] for d in request["TrainingJobDefinitions"]} == {"sgd", "adam", "rmsprop", "nag"}
+
+
+def test_a_broken_dataset_fails_fast_with_the_file_and_line_and_starts_nothing(local_app, prepared, tmp_path) -> None:
+    outdir, prefix = local_app
+    broken = tmp_path / "broken"
+    shutil.copytree(prepared.root, broken)
+    lst = broken / "train_lst" / "train.lst"
+    lines = lst.read_text().splitlines()
+    lines[2] = lines[2].replace("\t", " ", 1)
+    lst.write_text("\n".join(lines) + "\n")
+    with LocalPipeline(outdir, prefix, lambda_log=tmp_path / "lambda.jsonl") as pipeline:
+        put = upload(broken, pipeline.client("s3"), pipeline.deployed.datasets_bucket, "broken", progress=False)
+        execution = pipeline.deliver(pipeline.object_created_event("datasets/broken/manifest.json", put))
+        result = pipeline.wait(execution, timeout=120)
+        (note,) = pipeline.notifications()
+        assert result["status"] == "FAILED"
+        assert "train.lst, line 3: expected 3 tab-separated columns" in note["message"]
+        assert "What to do:" in note["message"]
+        assert note["subject"] == "Tuning failed: broken (DatasetError)"
+        assert not [op for op, _ in pipeline.sagemaker_service.requests if op == "CreateHyperParameterTuningJob"]
+        # The data is untouched.
+        key = "datasets/broken/train_lst/train.lst"
+        assert pipeline.client("s3").get_object(Bucket=pipeline.deployed.datasets_bucket, Key=key)["Body"].read() == lst.read_bytes()
+
+
+def test_images_do_not_start_runs(local_app, tmp_path) -> None:
+    outdir, prefix = local_app
+    with LocalPipeline(outdir, prefix, lambda_log=tmp_path / "lambda.jsonl") as pipeline:
+        for key in ("datasets/x/train/0/1.png", "datasets/x/train_lst/train.lst", "other/manifest.json"):
+            _, execution = pipeline.put_and_deliver(key, b"data")
+            assert execution is None, key
+        _, execution = pipeline.put_and_deliver("datasets/x/manifest.json", b"{}")
+        assert execution is not None
