@@ -93,8 +93,15 @@ def _check_images(classes: dict[str, list[Path]], progress: bool) -> tuple[int, 
     return size
 
 
-def prepare(images: Path, out: Path, *, validation_fraction: float = 0.2, seed: int = 0, progress: bool = True,
-            tuning: dict[str, Any] | None = None) -> Prepared:
+def prepare(
+    images: Path,
+    out: Path,
+    *,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    progress: bool = True,
+    tuning: dict[str, Any] | None = None,
+) -> Prepared:
     """Stratified split into train/ and validation/, .lst files, and the manifest."""
     if not 0 < validation_fraction < 1:
         raise DatasetInputError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
@@ -109,7 +116,9 @@ def prepare(images: Path, out: Path, *, validation_fraction: float = 0.2, seed: 
         rng.shuffle(shuffled)
         n_val = max(1, round(len(shuffled) * validation_fraction))
         if len(shuffled) - n_val < 1:
-            raise DatasetInputError(f"{images / name}: {len(files)} image(s); each class needs at least 2 (one per split).")
+            raise DatasetInputError(
+                f"{images / name}: {len(files)} image(s); each class needs at least 2 (one per split)."
+            )
         for split, chunk in (("validation", shuffled[:n_val]), ("train", shuffled[n_val:])):
             for path in chunk:
                 relative = f"{name}/{path.name}"
@@ -128,8 +137,15 @@ def prepare(images: Path, out: Path, *, validation_fraction: float = 0.2, seed: 
     return Prepared(root=out, classes=list(classes), train=len(lines["train"]), validation=len(lines["validation"]))
 
 
-def upload(root: Path, s3: Any, bucket: str, name: str, *, progress: bool = True,
-           before_manifest: Callable[[], None] | None = None) -> dict[str, Any]:
+def upload(
+    root: Path,
+    s3: Any,
+    bucket: str,
+    name: str,
+    *,
+    progress: bool = True,
+    before_manifest: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Upload a prepared dataset to s3://bucket/datasets/<name>/, the manifest last.
 
     Returns the manifest's PutObject response (its VersionId identifies the run)."""
@@ -139,12 +155,18 @@ def upload(root: Path, s3: Any, bucket: str, name: str, *, progress: bool = True
         s3.upload_file(str(path), bucket, prefix + path.relative_to(root).as_posix())
     if before_manifest:
         before_manifest()
-    return s3.put_object(Bucket=bucket, Key=prefix + "manifest.json", Body=(root / "manifest.json").read_bytes(),
-                         ContentType="application/json")
+    return s3.put_object(
+        Bucket=bucket,
+        Key=prefix + "manifest.json",
+        Body=(root / "manifest.json").read_bytes(),
+        ContentType="application/json",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sample", help="write the bundled digits as class folders")
     s.add_argument("out", type=Path)
@@ -164,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"wrote {args.out}\n")
         elif args.command == "prepare":
             result = prepare(args.images, args.out, validation_fraction=args.validation_fraction, seed=args.seed)
-            sys.stdout.write(f"{result.root}: {len(result.classes)} classes, {result.train} train, {result.validation} validation\n")
+            sys.stdout.write(
+                f"{result.root}: {len(result.classes)} classes, {result.train} train, {result.validation} validation\n"
+            )
         else:
             import boto3
 

@@ -101,7 +101,9 @@ def _run_handler(function: Any, payload: bytes | str | None) -> tuple[bytes, boo
                     os.environ[k] = v
 
 
-def _invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+def _invoke(
+    self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> bytes:
     function = self.get_function(function_name, qualifier)
     payload, errored = _run_handler(function, body)
     if errored:
@@ -153,7 +155,9 @@ class LocalPipeline:
         original = LambdaSimpleBackend.invoke
         LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign,assignment]
         self._exit.callback(setattr, LambdaSimpleBackend, "invoke", original)
-        self.sagemaker_service = LocalSageMaker(s3_client=lambda: boto3.client("s3", region_name=REGION), seed=self.seed)
+        self.sagemaker_service = LocalSageMaker(
+            s3_client=lambda: boto3.client("s3", region_name=REGION), seed=self.seed
+        )
         server = self._exit.enter_context(SageMakerServer(self.sagemaker_service))
         self._exit.enter_context(_patched_env({"AWS_ENDPOINT_URL_SAGEMAKER": server.endpoint}))
         clients.set_factory(None)
@@ -176,7 +180,12 @@ class LocalPipeline:
         types = {lid: r["Type"] for t in templates.values() for lid, r in t["Resources"].items()}
 
         def resolver(name: str, attribute: str | None) -> str:
-            pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+            pseudo = {
+                "AWS::Partition": "aws",
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::URLSuffix": "amazonaws.com",
+            }
             if name in pseudo:
                 return pseudo[name]
             if name.startswith("Import:"):
@@ -215,10 +224,19 @@ class LocalPipeline:
         topic_arn = sns.create_topic(Name=topic_id)["TopicArn"]
         queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"})
+        sns.subscribe(
+            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"}
+        )
 
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-        iam_role = self.client("iam").create_role(RoleName="local-lambda", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        iam_role = self.client("iam").create_role(RoleName="local-lambda", AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
         for logical_id, function in resources_of_type(pipeline, "AWS::Lambda::Function").items():
             props = function["Properties"]
             lam.create_function(
@@ -232,7 +250,7 @@ class LocalPipeline:
                 MemorySize=props.get("MemorySize", 512),
             )
 
-        (machine_id, definition), = state_machine_definitions(pipeline, resolver).items()
+        ((machine_id, definition),) = state_machine_definitions(pipeline, resolver).items()
         machine_arn = sfn.create_state_machine(
             name=machine_id, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-states"
         )["stateMachineArn"]
@@ -286,7 +304,7 @@ class LocalPipeline:
 
     def deliver(self, event: dict[str, Any]) -> str | None:
         """EventBridge: start an execution when the synthesized rule matches the event."""
-        if not EventPattern.load(json.dumps(self.deployed.rule_pattern)).matches_event(event):
+        if not EventPattern.load(json.dumps(self.deployed.rule_pattern)).matches_event(event):  # type: ignore[arg-type]
             return None
         response = self.client("stepfunctions").start_execution(
             stateMachineArn=self.deployed.state_machine_arn, input=json.dumps(event)
@@ -311,7 +329,7 @@ class LocalPipeline:
     def notifications(self) -> list[dict[str, str]]:
         """Messages published to the topic (through an SQS subscription, as a user would read them)."""
         sqs = self.client("sqs")
-        out = []
+        out: list[dict[str, str]] = []
         while True:
             messages = sqs.receive_message(QueueUrl=self.deployed.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:

@@ -29,13 +29,21 @@ def _scale(values: list[float], lo_px: float, hi_px: float, log: bool = False) -
     return f
 
 
-def _svg(title: str, points: list[tuple[float, float, str]], *, line: list[tuple[float, float]] | None = None,
-         x_label: str = "", log_x: bool = False) -> str:
+def _svg(
+    title: str,
+    points: list[tuple[float, float, str]],
+    *,
+    line: list[tuple[float, float]] | None = None,
+    x_label: str = "",
+    log_x: bool = False,
+) -> str:
     xs = [p[0] for p in points] + [p[0] for p in line or []]
     sx = _scale(xs, PAD, W - 10, log=log_x)
     sy = _scale([0.0, 1.0], H - PAD, 10)
-    parts = [f'<svg width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(title)}">',
-             f'<rect x="{PAD}" y="10" width="{W - PAD - 10}" height="{H - PAD - 10}" fill="none" stroke="#ccc"/>']
+    parts = [
+        f'<svg width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(title)}">',
+        f'<rect x="{PAD}" y="10" width="{W - PAD - 10}" height="{H - PAD - 10}" fill="none" stroke="#ccc"/>',
+    ]
     for tick in (0.0, 0.5, 1.0):
         y = sy(tick)
         parts.append(f'<text x="4" y="{y + 4:.0f}" font-size="10">{tick:.1f}</text>')
@@ -51,14 +59,25 @@ def _svg(title: str, points: list[tuple[float, float, str]], *, line: list[tuple
 
 def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     done = [r for r in rows if r["accuracy"] is not None]
-    order = [(i + 1, r["accuracy"], COLORS.get(_optimizer(r), "#777")) for i, r in enumerate(rows) if r["accuracy"] is not None]
+    order = [
+        (float(i + 1), float(r["accuracy"]), COLORS.get(_optimizer(r), "#777"))
+        for i, r in enumerate(rows)
+        if r["accuracy"] is not None
+    ]
     best_line, best = [], -1.0
     for i, r in enumerate(rows, start=1):
         if r["accuracy"] is not None:
             best = max(best, r["accuracy"])
         if best >= 0:
             best_line.append((float(i), best))
-    figures = [_svg("Validation accuracy per training job, in launch order; line: best so far", order, line=best_line, x_label="training job")]
+    figures = [
+        _svg(
+            "Validation accuracy per training job, in launch order; line: best so far",
+            order,
+            line=best_line,
+            x_label="training job",
+        )
+    ]
     names = sorted({k for r in done for k in r["hyperparameters"] if k != "optimizer"})
     for name in names:
         pts = []
@@ -68,8 +87,11 @@ def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 pts.append((float(value), r["accuracy"], COLORS.get(_optimizer(r), "#777")))
         positive = all(p[0] > 0 for p in pts)
         spread = max(p[0] for p in pts) / min(p[0] for p in pts) if pts and positive else 0
-        figures.append(_svg(f"accuracy vs {name}", pts, x_label=name + (" (log)" if spread > 100 else ""), log_x=spread > 100))
+        figures.append(
+            _svg(f"accuracy vs {name}", pts, x_label=name + (" (log)" if spread > 100 else ""), log_x=spread > 100)
+        )
     legend = " ".join(f'<span style="color:{c}">&#9679; {o}</span>' for o, c in COLORS.items())
+
     def accuracy(r: dict[str, Any]) -> str:
         return "" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
 
@@ -80,15 +102,15 @@ def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         for i, r in enumerate(sorted(rows, key=lambda r: -(r["accuracy"] or -1)), start=1)
     )
     best_job = output["best"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Tuning report {html.escape(output['run']['run_id'])}</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Tuning report {html.escape(output["run"]["run_id"])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:3px 6px;font-size:12px}}
 figure{{display:inline-block;margin:0 1em 1em 0}}figcaption{{font-size:12px}}</style></head><body>
-<h1>Tuning run {html.escape(output['run']['run_id'])}</h1>
-<p>Dataset {html.escape(output['run']['dataset']['uri'])} (version {html.escape(output['run']['dataset']['version_id'])}),
-layout <b>{html.escape(output['run']['settings']['layout'])}</b>, strategy <b>{html.escape(output['run']['settings']['strategy'])}</b>.</p>
-<p>Best: <b>{best_job['accuracy']:.4f}</b> by {html.escape(best_job['training_job_name'])} ({html.escape(best_job['optimizer'])});
-registered as {html.escape(output['registered']['model_package_arn'])} ({html.escape(output['registered']['approval_status'])}).</p>
-<p>{legend}</p>{''.join(figures)}
+<h1>Tuning run {html.escape(output["run"]["run_id"])}</h1>
+<p>Dataset {html.escape(output["run"]["dataset"]["uri"])} (version {html.escape(output["run"]["dataset"]["version_id"])}),
+layout <b>{html.escape(output["run"]["settings"]["layout"])}</b>, strategy <b>{html.escape(output["run"]["settings"]["strategy"])}</b>.</p>
+<p>Best: <b>{best_job["accuracy"]:.4f}</b> by {html.escape(best_job["training_job_name"])} ({html.escape(best_job["optimizer"])});
+registered as {html.escape(output["registered"]["model_package_arn"])} ({html.escape(output["registered"]["approval_status"])}).</p>
+<p>{legend}</p>{"".join(figures)}
 <h2>Leaderboard</h2><table><tr><th>#</th><th>accuracy</th><th>status</th><th>optimizer</th><th>training job</th><th>hyperparameters</th></tr>{table}</table>
 </body></html>"""
 

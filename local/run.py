@@ -70,7 +70,9 @@ def leaderboard(pipeline: LocalPipeline, job_names: list[str]) -> list[dict[str,
     sm = pipeline.client("sagemaker")
     rows = []
     for name in job_names:
-        pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(HyperParameterTuningJobName=name)
+        pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+            HyperParameterTuningJobName=name
+        )
         for page in pages:
             for s in page["TrainingJobSummaries"]:
                 metric = s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value")
@@ -106,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     if args.layout == "jobs" or (args.early_stopping and args.layout in ("jobs", "flat")):
         tuning["early_stopping"] = "Auto" if args.early_stopping else "Off"
     prepared = dataset_cli.prepare(images, OUT / "dataset", tuning=tuning or None, progress=False)
-    progress.write(f"prepared {prepared.train} training / {prepared.validation} validation images, {len(prepared.classes)} classes")
+    progress.write(
+        f"prepared {prepared.train} training / {prepared.validation} validation images, {len(prepared.classes)} classes"
+    )
 
     with LocalPipeline(OUT / "cdk.out", prefix, seed=args.seed) as pipeline:
         pipeline.sagemaker_service.listeners.append(progress)
@@ -157,13 +161,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m local.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m local.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--jobs", type=int, help="training jobs in the run (default from cdk.json 'local': 8)")
     p.add_argument("--parallel", type=int, help="training jobs at once (default 2)")
     p.add_argument("--epochs", type=int, help="epochs per training job (default 4)")
     p.add_argument("--layout", choices=["definitions", "jobs", "flat"])
     p.add_argument("--strategy", choices=["Bayesian", "Random", "Hyperband"])
-    p.add_argument("--early-stopping", action="store_true", help="TrainingJobEarlyStoppingType=Auto (layouts jobs, flat)")
+    p.add_argument(
+        "--early-stopping", action="store_true", help="TrainingJobEarlyStoppingType=Auto (layouts jobs, flat)"
+    )
     p.add_argument("--images", type=Path, help="a folder of class sub-folders instead of the sample digits")
     p.add_argument("--name", default="digits", help="dataset name (the S3 prefix datasets/<name>/)")
     p.add_argument("--seed", type=int, default=0)

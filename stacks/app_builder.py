@@ -25,7 +25,9 @@ def build(app: App, *, env_name: str) -> BuiltApp:
     config = load_config(context, env_name)
     env = Environment(account=config.account, region=config.region) if config.account or config.region else None
     base = f"{config.prefix}-{config.env_name}"
-    storage = StorageStack(app, f"{base}-storage", config=config, env=env, description="Image-classification tuning: data")
+    storage = StorageStack(
+        app, f"{base}-storage", config=config, env=env, description="Image-classification tuning: data"
+    )
     pipeline = PipelineStack(
         app,
         f"{base}-pipeline",

@@ -31,7 +31,9 @@ ENV_KEYS = (
     "tuning",
 )
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
-DEFAULT_POWERTOOLS_LAYER = "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
+DEFAULT_POWERTOOLS_LAYER = (
+    "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
+)
 
 
 class ConfigError(ValueError):
@@ -81,7 +83,9 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
 
     prefix = block.get("prefix", "ic-tuning")
     if not isinstance(prefix, str) or not PREFIX.match(prefix):
-        raise ConfigError(f"{where}: key 'prefix' must be 2-12 lowercase letters, digits or '-', starting with a letter; got {prefix!r}")
+        raise ConfigError(
+            f"{where}: key 'prefix' must be 2-12 lowercase letters, digits or '-', starting with a letter; got {prefix!r}"
+        )
     email = block.get("notification_email")
     if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
         raise ConfigError(f"{where}: key 'notification_email' must be an e-mail address or null, got {email!r}")

@@ -52,18 +52,38 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
     for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
         _ack(sm_role, f"IAM5[Action::{action}]", f"{READ_GROUP} to datasets/* and to its own output prefixes.")
     for action in ("s3:DeleteObject*", "s3:Abort*"):
-        _ack(sm_role, f"IAM5[Action::{action}]", "Training rewrites checkpoints and aborts failed multipart uploads, only under tuning/* and checkpoints/*.")
+        _ack(
+            sm_role,
+            f"IAM5[Action::{action}]",
+            "Training rewrites checkpoints and aborts failed multipart uploads, only under tuning/* and checkpoints/*.",
+        )
     for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
         _ack(sm_role, f"IAM5[Action::{action}]", KMS_GROUP + " (model artifacts, checkpoints).")
-    _ack(sm_role, s3_objects("datasets", "datasets/*"), "Training reads any dataset under datasets/: the dataset is chosen per run.")
-    _ack(sm_role, s3_objects("artifacts", "tuning/*"), "Training jobs write model.tar.gz under tuning/<dataset>/<run>/, names chosen per run.")
-    _ack(sm_role, s3_objects("artifacts", "checkpoints/*"), "Managed spot training writes checkpoints under checkpoints/<dataset>/<run>/.")
+    _ack(
+        sm_role,
+        s3_objects("datasets", "datasets/*"),
+        "Training reads any dataset under datasets/: the dataset is chosen per run.",
+    )
+    _ack(
+        sm_role,
+        s3_objects("artifacts", "tuning/*"),
+        "Training jobs write model.tar.gz under tuning/<dataset>/<run>/, names chosen per run.",
+    )
+    _ack(
+        sm_role,
+        s3_objects("artifacts", "checkpoints/*"),
+        "Managed spot training writes checkpoints under checkpoints/<dataset>/<run>/.",
+    )
     _ack(
         sm_role,
         f"IAM5[Resource::arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/TrainingJobs:*]",
         "Training writes log streams (named per job) in SageMaker's TrainingJobs log group only.",
     )
-    _ack(sm_role, "IAM5[Resource::*]", "cloudwatch:PutMetricData has no resource type; a condition limits it to the /aws/sagemaker/* namespaces.")
+    _ack(
+        sm_role,
+        "IAM5[Resource::*]",
+        "cloudwatch:PutMetricData has no resource type; a condition limits it to the /aws/sagemaker/* namespaces.",
+    )
 
     # --- Lambda roles
     functions = pipeline.lambda_roles
@@ -76,8 +96,16 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
             "python3.13 matches the Powertools layer pinned in cdk.json; the handlers are tested on it.",
         )
     for name in ("StartTuning", "PollTuning", "ChooseBest", "HandleFailure"):
-        _ack(functions[name], tuning_jobs, "Tuning job names are derived per run (dataset + manifest version) at run time.")
-    _ack(functions["ChooseBest"], sm_arn("training-job/*"), "Training job names are chosen by SageMaker per tuning job at run time.")
+        _ack(
+            functions[name],
+            tuning_jobs,
+            "Tuning job names are derived per run (dataset + manifest version) at run time.",
+        )
+    _ack(
+        functions["ChooseBest"],
+        sm_arn("training-job/*"),
+        "Training job names are chosen by SageMaker per tuning job at run time.",
+    )
     _ack(
         functions["RegisterModel"],
         sm_arn(f"model-package/{config.model_package_group}/*"),
@@ -85,8 +113,16 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
     )
     validate = functions["ValidateDataset"]
     for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
-        _ack(validate, f"IAM5[Action::{action}]", f"{READ_GROUP} to datasets/*: validation reads the manifest, .lst files and listings.")
-    _ack(validate, s3_objects("datasets", "datasets/*"), "Validation reads whichever dataset was uploaded, under datasets/ only.")
+        _ack(
+            validate,
+            f"IAM5[Action::{action}]",
+            f"{READ_GROUP} to datasets/*: validation reads the manifest, .lst files and listings.",
+        )
+    _ack(
+        validate,
+        s3_objects("datasets", "datasets/*"),
+        "Validation reads whichever dataset was uploaded, under datasets/ only.",
+    )
     start = functions["StartTuning"]
     for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
         _ack(start, f"IAM5[Action::{action}]", f"{READ_GROUP} to runs/*: the previous run's record, for warm start.")
@@ -94,8 +130,16 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
     register = functions["RegisterModel"]
     for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
         _ack(register, f"IAM5[Action::{action}]", KMS_GROUP + " (metrics documents).")
-    _ack(register, "IAM5[Action::s3:Abort*]", "CDK's put grant includes aborting its own multipart uploads; scoped to metrics/* and runs/*.")
-    _ack(register, s3_objects("artifacts", "metrics/*"), "Writes metrics/<dataset>/<run>/metrics.json for whichever dataset runs.")
+    _ack(
+        register,
+        "IAM5[Action::s3:Abort*]",
+        "CDK's put grant includes aborting its own multipart uploads; scoped to metrics/* and runs/*.",
+    )
+    _ack(
+        register,
+        s3_objects("artifacts", "metrics/*"),
+        "Writes metrics/<dataset>/<run>/metrics.json for whichever dataset runs.",
+    )
     _ack(register, s3_objects("artifacts", "runs/*"), "Writes runs/<dataset>/latest.json for whichever dataset runs.")
 
     # --- state machine role: CDK grants lambda:InvokeFunction on each function and its versions

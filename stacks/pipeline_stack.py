@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk import ArnFormat, Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
@@ -34,7 +35,7 @@ class PipelineStack(Stack):
         *,
         config: PipelineConfig,
         data_key: kms.IKey,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         # The buckets by their deterministic names: IAM scopes stay readable and no bucket ARN
@@ -49,7 +50,9 @@ class PipelineStack(Stack):
         retention = getattr(logs.RetentionDays, _retention_name(config.log_retention_days))
 
         # Key for what this stack keeps at rest: logs and notifications.
-        self.ops_key = kms.Key(self, "OpsKey", enable_key_rotation=True, description="tuning pipeline logs and notifications")
+        self.ops_key = kms.Key(
+            self, "OpsKey", enable_key_rotation=True, description="tuning pipeline logs and notifications"
+        )
         self.ops_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogs",
@@ -58,7 +61,12 @@ class PipelineStack(Stack):
                 resources=["*"],  # in a key policy "*" is this key
                 conditions={
                     "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
                     }
                 },
             )
@@ -83,10 +91,16 @@ class PipelineStack(Stack):
             model_package_group_name=config.model_package_group,
             model_package_group_description="Best image-classification models found by the tuning pipeline",
         )
-        group_arn = self.format_arn(service="sagemaker", resource="model-package-group", resource_name=config.model_package_group)
-        package_arns = self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{config.model_package_group}/*")
+        group_arn = self.format_arn(
+            service="sagemaker", resource="model-package-group", resource_name=config.model_package_group
+        )
+        package_arns = self.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{config.model_package_group}/*"
+        )
 
-        self.sagemaker_role = SageMakerExecutionRole(self, "SageMakerExecution", datasets=datasets, artifacts=artifacts).role
+        self.sagemaker_role = SageMakerExecutionRole(
+            self, "SageMakerExecution", datasets=datasets, artifacts=artifacts
+        ).role
 
         layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -131,7 +145,9 @@ class PipelineStack(Stack):
             {"MODEL_PACKAGE_GROUP": config.model_package_group, "ARTIFACTS_BUCKET": artifacts.bucket_name},
         )
         notify = function("ComposeSuccess", "notify", "Composes the success notification")
-        on_failure = function("HandleFailure", "on_failure", "Stops running tuning jobs and composes the failure notification")
+        on_failure = function(
+            "HandleFailure", "on_failure", "Stops running tuning jobs and composes the failure notification"
+        )
 
         # --- grants, one role each ------------------------------------------------------
         datasets.grant_read(validate.role, "datasets/*")
@@ -160,7 +176,9 @@ class PipelineStack(Stack):
         poll.role.add_to_policy(describe_tuning)
         choose.role.add_to_policy(describe_tuning)
         choose.role.add_to_policy(
-            iam.PolicyStatement(sid="DescribeTrainingJobs", actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs])
+            iam.PolicyStatement(
+                sid="DescribeTrainingJobs", actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs]
+            )
         )
         on_failure.role.add_to_policy(
             iam.PolicyStatement(
@@ -177,7 +195,9 @@ class PipelineStack(Stack):
             )
         )
         register.role.add_to_policy(
-            iam.PolicyStatement(sid="ReadApprovedPackage", actions=["sagemaker:DescribeModelPackage"], resources=[package_arns])
+            iam.PolicyStatement(
+                sid="ReadApprovedPackage", actions=["sagemaker:DescribeModelPackage"], resources=[package_arns]
+            )
         )
         artifacts.grant_put(register.role, "metrics/*")
         artifacts.grant_put(register.role, "runs/*")
@@ -227,9 +247,13 @@ class PipelineStack(Stack):
                 },
             ),
         )
-        self.trigger.add_target(targets.SfnStateMachine(self.state_machine, retry_attempts=8, max_event_age=Duration.hours(24)))
+        self.trigger.add_target(
+            targets.SfnStateMachine(self.state_machine, retry_attempts=8, max_event_age=Duration.hours(24))
+        )
 
-        self.alarms = PipelineAlarms(self, "Alarms", state_machine=self.state_machine, functions=self.functions, topic=self.topic)
+        self.alarms = PipelineAlarms(
+            self, "Alarms", state_machine=self.state_machine, functions=self.functions, topic=self.topic
+        )
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
@@ -239,9 +263,21 @@ class PipelineStack(Stack):
 
 def _retention_name(days: int) -> str:
     return {
-        1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
-        60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
-        365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
-        1827: "FIVE_YEARS", 3653: "TEN_YEARS",
+        1: "ONE_DAY",
+        3: "THREE_DAYS",
+        5: "FIVE_DAYS",
+        7: "ONE_WEEK",
+        14: "TWO_WEEKS",
+        30: "ONE_MONTH",
+        60: "TWO_MONTHS",
+        90: "THREE_MONTHS",
+        120: "FOUR_MONTHS",
+        150: "FIVE_MONTHS",
+        180: "SIX_MONTHS",
+        365: "ONE_YEAR",
+        400: "THIRTEEN_MONTHS",
+        545: "EIGHTEEN_MONTHS",
+        731: "TWO_YEARS",
+        1827: "FIVE_YEARS",
+        3653: "TEN_YEARS",
     }[days]
-

@@ -16,7 +16,7 @@ def with_tuning(**overrides) -> dict:
     return context
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", ["dev", "local", "prod"])
 def test_shipped_environments_load(env: str) -> None:
     config = load_config(cdk_context(), env)
     assert config.env_name == env
@@ -24,7 +24,7 @@ def test_shipped_environments_load(env: str) -> None:
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"environment 'staging' is not defined.*dev, prod"):
+    with pytest.raises(ConfigError, match=r"environment 'staging' is not defined.*dev, local, prod"):
         load_config(cdk_context(), "staging")
 
 
@@ -34,20 +34,32 @@ def test_unknown_environment_lists_the_known_ones() -> None:
         ({"instance_type": "ml.m5.xlarge"}, r"key 'instance_type' must be a GPU training instance type"),
         ({"strategy": "Genetic"}, r"key 'strategy' must be one of Bayesian, Random, Hyperband, Grid"),
         ({"layout": "nested"}, r"key 'layout' must be one of definitions, jobs, flat"),
-        ({"max_parallel_jobs": 30, "max_training_jobs": 20}, r"'max_parallel_jobs' \(30\) is greater than 'max_training_jobs' \(20\)"),
+        (
+            {"max_parallel_jobs": 30, "max_training_jobs": 20},
+            r"'max_parallel_jobs' \(30\) is greater than 'max_training_jobs' \(20\)",
+        ),
         ({"max_runtime_seconds": 60}, r"key 'max_runtime_seconds' must be between 120 and 15768000"),
         ({"early_stopping": "Auto"}, r"'early_stopping' must be 'Off' with layout 'definitions'"),
         ({"num_layers": 19}, r"key 'num_layers' must be one of 18, 34, 50, 101, 152, 200"),
         ({"image_shape": "224,224"}, r"key 'image_shape' must look like '3,224,224'"),
         ({"epochs": "30"}, r"key 'epochs' must be an integer"),
-        ({"ranges": {"learning_rate": {"min": 0.0, "scaling": "Logarithmic"}}}, r"key 'ranges.learning_rate': Logarithmic scaling needs min > 0"),
-        ({"ranges": {"momentum": {"max": 1.5, "scaling": "ReverseLogarithmic"}}}, r"ReverseLogarithmic scaling needs 0 <= min and max < 1"),
+        (
+            {"ranges": {"learning_rate": {"min": 0.0, "scaling": "Logarithmic"}}},
+            r"key 'ranges.learning_rate': Logarithmic scaling needs min > 0",
+        ),
+        (
+            {"ranges": {"momentum": {"max": 1.5, "scaling": "ReverseLogarithmic"}}},
+            r"ReverseLogarithmic scaling needs 0 <= min and max < 1",
+        ),
         ({"ranges": {"mini_batch_size": {"min": 8.5}}}, r"Integer range, bounds must be whole numbers"),
         ({"ranges": {"learning_rate": {"min": 0.5, "max": 0.1}}}, r"min \(0.5\) must be less than max \(0.1\)"),
         ({"ranges": {"optimizer": {"min": 1}}}, r"not a tunable numeric hyperparameter"),
         ({"completion": {"max_jobs_not_improving": 2}}, r"key 'completion.max_jobs_not_improving' must be >= 3"),
         ({"approval": {"mode": "yolo"}}, r"key 'approval.mode' must be one of manual, auto"),
-        ({"use_spot": True, "max_wait_seconds": 600, "max_runtime_seconds": 3600}, r"'max_wait_seconds' \(600\) must be >= 'max_runtime_seconds'"),
+        (
+            {"use_spot": True, "max_wait_seconds": 600, "max_runtime_seconds": 3600},
+            r"'max_wait_seconds' \(600\) must be >= 'max_runtime_seconds'",
+        ),
         ({"colour": "blue"}, r"unknown key\(s\) colour"),
     ],
 )
@@ -65,5 +77,7 @@ def test_invalid_email_is_rejected() -> None:
 
 
 def test_timeout_covers_the_worst_case_tuning_time() -> None:
-    config = load_config(with_tuning(max_training_jobs=10, max_parallel_jobs=2, max_runtime_seconds=1800, use_spot=False), "dev")
+    config = load_config(
+        with_tuning(max_training_jobs=10, max_parallel_jobs=2, max_runtime_seconds=1800, use_spot=False), "dev"
+    )
     assert config.workflow_timeout_seconds == 5 * 1800 + 3600

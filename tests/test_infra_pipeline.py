@@ -135,7 +135,15 @@ def test_every_task_retries_transient_errors_with_backoff(definition: dict) -> N
 
 
 def test_every_step_of_the_happy_path_is_caught_into_the_failure_path(definition: dict) -> None:
-    for name in ("ValidateDataset", "StartTuning", "PollTuning", "ChooseBest", "RegisterModel", "ComposeSuccess", "NotifySuccess"):
+    for name in (
+        "ValidateDataset",
+        "StartTuning",
+        "PollTuning",
+        "ChooseBest",
+        "RegisterModel",
+        "ComposeSuccess",
+        "NotifySuccess",
+    ):
         catchers = definition["States"][name]["Catch"]
         assert catchers == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "HandleFailure"}], name
     assert definition["States"]["HandleFailure"]["Next"] == "NotifyFailure"
@@ -150,7 +158,10 @@ def test_workflow_order(definition: dict) -> None:
     assert states["StartTuning"]["Next"] == "WaitForTuning"
     assert states["WaitForTuning"]["SecondsPath"] == "$.run.settings.poll_seconds"
     choice = states["TuningDone?"]
-    assert {c["StringEquals"]: c["Next"] for c in choice["Choices"]} == {"InProgress": "WaitForTuning", "Completed": "ChooseBest"}
+    assert {c["StringEquals"]: c["Next"] for c in choice["Choices"]} == {
+        "InProgress": "WaitForTuning",
+        "Completed": "ChooseBest",
+    }
     assert choice["Default"] == "TuningFailed"
     assert states["ChooseBest"]["Next"] == "RegisterModel"
     assert states["RegisterModel"]["Next"] == "ComposeSuccess"
@@ -176,7 +187,13 @@ def test_topic_is_encrypted_and_tls_only(template: Template) -> None:
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties(
         "AWS::SNS::TopicPolicy",
-        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}},
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
     )
 
 

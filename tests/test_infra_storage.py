@@ -41,7 +41,14 @@ def test_data_buckets_use_the_customer_managed_key(template: Template) -> None:
             "Properties": {
                 "BucketEncryption": {
                     "ServerSideEncryptionConfiguration": [
-                        Match.object_like({"ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": Match.any_value()}})
+                        Match.object_like(
+                            {
+                                "ServerSideEncryptionByDefault": {
+                                    "SSEAlgorithm": "aws:kms",
+                                    "KMSMasterKeyID": Match.any_value(),
+                                }
+                            }
+                        )
                     ]
                 }
             }
@@ -61,7 +68,9 @@ def test_every_bucket_denies_plain_http(template: Template) -> None:
 
 
 def test_dataset_bucket_sends_events_to_eventbridge(template: Template) -> None:
-    template.has_resource_properties("Custom::S3BucketNotifications", {"NotificationConfiguration": {"EventBridgeConfiguration": {}}})
+    template.has_resource_properties(
+        "Custom::S3BucketNotifications", {"NotificationConfiguration": {"EventBridgeConfiguration": {}}}
+    )
 
 
 def test_data_buckets_log_access_to_the_log_bucket(template: Template) -> None:
@@ -98,4 +107,6 @@ def test_prod_data_is_retained() -> None:
     app = App(context=cdk_context())
     stack = StorageStack(app, "prod-storage", config=load_config(cdk_context(), "prod"))
     resources = Template.from_stack(stack).to_json()["Resources"]
-    assert {resources[i]["DeletionPolicy"] for i in ("Datasets0030EE04", "Artifacts82DD59A1", "DataKey17AFBB84")} == {"Retain"}
+    assert {resources[i]["DeletionPolicy"] for i in ("Datasets0030EE04", "Artifacts82DD59A1", "DataKey17AFBB84")} == {
+        "Retain"
+    }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from local.api_model import response_errors
 from local.dataset import prepare, upload
 from local.harness import LocalPipeline
 from pipeline.search_space import OPTIMIZER_HYPERPARAMETERS, SEED_RANGES
@@ -50,11 +51,33 @@ def finished_run(local_app, prepared, tmp_path_factory) -> dict:
         assert execution is not None
         result = pipeline.wait(execution, timeout=900)
         sm = pipeline.client("sagemaker")
-        packages = sm.list_model_packages(ModelPackageGroupName=pipeline.deployed.model_package_group)["ModelPackageSummaryList"]
+        packages = sm.list_model_packages(ModelPackageGroupName=pipeline.deployed.model_package_group)[
+            "ModelPackageSummaryList"
+        ]
         package = sm.describe_model_package(ModelPackageName=packages[0]["ModelPackageArn"]) if packages else {}
         metrics = _read(pipeline, package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]) if package else b"{}"
         artifact_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] if package else ""
+        service = pipeline.sagemaker_service
+        (tuning_name,) = service.tuning_jobs
+        first_training = next(iter(service.training_jobs))
+        responses = {
+            "DescribeHyperParameterTuningJob": service.call(
+                "DescribeHyperParameterTuningJob", {"HyperParameterTuningJobName": tuning_name}
+            ),
+            "ListTrainingJobsForHyperParameterTuningJob": service.call(
+                "ListTrainingJobsForHyperParameterTuningJob",
+                {"HyperParameterTuningJobName": tuning_name, "MaxResults": 2},
+            ),
+            "DescribeTrainingJob": service.call("DescribeTrainingJob", {"TrainingJobName": first_training}),
+            "DescribeModelPackage": service.call(
+                "DescribeModelPackage", {"ModelPackageName": packages[0]["ModelPackageArn"]}
+            ),
+            "ListModelPackages": service.call(
+                "ListModelPackages", {"ModelPackageGroupName": pipeline.deployed.model_package_group}
+            ),
+        }
         return {
+            "responses": json.loads(json.dumps(responses, default=str)),
             "result": result,
             "packages": packages,
             "package": package,
@@ -80,7 +103,9 @@ def test_metrics_document_holds_an_accuracy_well_above_chance(finished_run) -> N
     package, document = finished_run["package"], finished_run["metrics"]
     assert document["validation_accuracy"] > 0.5  # 10 classes: chance is 0.1
     assert document["multiclass_classification_metrics"]["accuracy"]["value"] == document["validation_accuracy"]
-    assert float(package["CustomerMetadataProperties"]["validation_accuracy"]) == pytest.approx(document["validation_accuracy"], abs=1e-6)
+    assert float(package["CustomerMetadataProperties"]["validation_accuracy"]) == pytest.approx(
+        document["validation_accuracy"], abs=1e-6
+    )
 
 
 def test_hyperparameters_belong_to_the_space_of_their_optimizer(finished_run) -> None:
@@ -114,6 +139,28 @@ def test_the_tuning_request_that_reached_sagemaker_used_the_manifest_budget(fini
     assert {d["DefinitionName"] for d in request["TrainingJobDefinitions"]} == {"sgd", "adam", "rmsprop", "nag"}
 
 
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "DescribeHyperParameterTuningJob",
+        "ListTrainingJobsForHyperParameterTuningJob",
+        "DescribeTrainingJob",
+        "DescribeModelPackage",
+        "ListModelPackages",
+    ],
+)
+def test_local_sagemaker_answers_in_the_api_response_shapes(finished_run, operation: str) -> None:
+    response = finished_run["responses"][operation]
+    assert response
+    assert response_errors("sagemaker", operation, response) == []
+
+
+def test_the_shape_check_can_fail() -> None:
+    errors = response_errors("sagemaker", "DescribeTrainingJob", {"TrainingJobName": "x", "TrainingJobStatus": "Done"})
+    assert any("not in enum" in e for e in errors)
+    assert any("required member missing" in e for e in errors)
+
+
 def test_a_broken_dataset_fails_fast_with_the_file_and_line_and_starts_nothing(local_app, prepared, tmp_path) -> None:
     outdir, prefix = local_app
     broken = tmp_path / "broken"
@@ -134,7 +181,10 @@ def test_a_broken_dataset_fails_fast_with_the_file_and_line_and_starts_nothing(l
         assert not [op for op, _ in pipeline.sagemaker_service.requests if op == "CreateHyperParameterTuningJob"]
         # The data is untouched.
         key = "datasets/broken/train_lst/train.lst"
-        assert pipeline.client("s3").get_object(Bucket=pipeline.deployed.datasets_bucket, Key=key)["Body"].read() == lst.read_bytes()
+        assert (
+            pipeline.client("s3").get_object(Bucket=pipeline.deployed.datasets_bucket, Key=key)["Body"].read()
+            == lst.read_bytes()
+        )
 
 
 def test_images_do_not_start_runs(local_app, tmp_path) -> None:

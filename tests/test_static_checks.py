@@ -17,7 +17,9 @@ def test_cfn_lint_finds_nothing(synth) -> None:
     # (the policy must exist before the function runs); cfn-lint calls that redundant.
     cfn_lint = str(Path(sys.executable).parent / "cfn-lint")
     result = subprocess.run(
-        [cfn_lint, "--format", "parseable", "--ignore-checks", "W3005", "--", *templates], capture_output=True, text=True
+        [cfn_lint, "--format", "parseable", "--ignore-checks", "W3005", "--", *templates],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -38,6 +40,8 @@ def test_statelint_accepts_every_state_machine(synth, tmp_path: Path) -> None:
 def test_statelint_rejects_a_broken_definition(tmp_path: Path) -> None:
     # The check can fail: a Choice without Choices is reported.
     path = tmp_path / "broken.asl.json"
-    path.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": "B"}, "B": {"Type": "Succeed"}}}))
+    path.write_text(
+        json.dumps({"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": "B"}, "B": {"Type": "Succeed"}}})
+    )
     result = subprocess.run([sys.executable, "-m", "statelint", str(path)], capture_output=True, text=True)
     assert result.returncode != 0

@@ -37,7 +37,12 @@ def requests_for(**changes) -> list[dict]:
 def seed_range(name: str, *, cap: int | None = None) -> dict:
     r = SEED_RANGES[name]
     hi = min(r.max_value, cap) if cap else r.max_value
-    return {"Name": name, "MinValue": format_bound(r.kind, r.min_value), "MaxValue": format_bound(r.kind, hi), "ScalingType": "Auto"}
+    return {
+        "Name": name,
+        "MinValue": format_bound(r.kind, r.min_value),
+        "MaxValue": format_bound(r.kind, hi),
+        "ScalingType": "Auto",
+    }
 
 
 def ranges_by_name(ranges: dict) -> dict:
@@ -75,10 +80,26 @@ def test_definitions_layout_gives_each_optimizer_only_what_it_reads() -> None:
     (request,) = requests_for(layout="definitions")
     definitions = {d["DefinitionName"]: d for d in request["TrainingJobDefinitions"]}
     assert set(definitions) == {"sgd", "adam", "rmsprop", "nag"}
-    assert set(ranges_by_name(definitions["adam"]["HyperParameterRanges"])) == {"beta_1", "beta_2", "eps", "learning_rate", "mini_batch_size"}
-    assert set(ranges_by_name(definitions["rmsprop"]["HyperParameterRanges"])) == {"gamma", "eps", "learning_rate", "mini_batch_size"}
+    assert set(ranges_by_name(definitions["adam"]["HyperParameterRanges"])) == {
+        "beta_1",
+        "beta_2",
+        "eps",
+        "learning_rate",
+        "mini_batch_size",
+    }
+    assert set(ranges_by_name(definitions["rmsprop"]["HyperParameterRanges"])) == {
+        "gamma",
+        "eps",
+        "learning_rate",
+        "mini_batch_size",
+    }
     for optimizer in ("sgd", "nag"):
-        assert set(ranges_by_name(definitions[optimizer]["HyperParameterRanges"])) == {"momentum", "weight_decay", "learning_rate", "mini_batch_size"}
+        assert set(ranges_by_name(definitions[optimizer]["HyperParameterRanges"])) == {
+            "momentum",
+            "weight_decay",
+            "learning_rate",
+            "mini_batch_size",
+        }
     for name, definition in definitions.items():
         assert definition["StaticHyperParameters"]["optimizer"] == name
         assert definition["TuningObjective"] == {"Type": "Maximize", "MetricName": "validation:accuracy"}
@@ -91,7 +112,9 @@ def test_definitions_layout_gives_each_optimizer_only_what_it_reads() -> None:
 
 def test_jobs_layout_splits_the_budget_between_optimizers() -> None:
     requests = requests_for(layout="jobs", max_training_jobs=22, max_parallel_jobs=4, early_stopping="Auto")
-    assert [r["HyperParameterTuningJobName"] for r in requests] == [tuning_job_name(RUN, o) for o in ("sgd", "adam", "rmsprop", "nag")]
+    assert [r["HyperParameterTuningJobName"] for r in requests] == [
+        tuning_job_name(RUN, o) for o in ("sgd", "adam", "rmsprop", "nag")
+    ]
     limits = [r["HyperParameterTuningJobConfig"]["ResourceLimits"] for r in requests]
     assert [lim["MaxNumberOfTrainingJobs"] for lim in limits] == [6, 6, 5, 5]
     assert sum(lim["MaxNumberOfTrainingJobs"] for lim in limits) == 22
@@ -106,7 +129,9 @@ def test_jobs_layout_splits_the_budget_between_optimizers() -> None:
 def test_mini_batch_size_is_capped_at_the_training_images() -> None:
     small = dataclasses.replace(DATA, num_training_samples=100)
     (request,) = build_tuning_requests(RUN, TuningSettings(layout="flat"), small, DEST)
-    assert ranges_by_name(request["HyperParameterTuningJobConfig"]["ParameterRanges"])["mini_batch_size"] == seed_range("mini_batch_size", cap=100)
+    assert ranges_by_name(request["HyperParameterTuningJobConfig"]["ParameterRanges"])["mini_batch_size"] == seed_range(
+        "mini_batch_size", cap=100
+    )
 
 
 def test_static_hyperparameters_come_from_the_data() -> None:
@@ -120,7 +145,12 @@ def test_static_hyperparameters_come_from_the_data() -> None:
 
 
 def test_recordio_needs_no_resize() -> None:
-    recordio = dataclasses.replace(DATA, format="recordio", content_type="application/x-recordio", channels={"train": "s3://a/", "validation": "s3://b/"})
+    recordio = dataclasses.replace(
+        DATA,
+        format="recordio",
+        content_type="application/x-recordio",
+        channels={"train": "s3://a/", "validation": "s3://b/"},
+    )
     (request,) = build_tuning_requests(RUN, TuningSettings(layout="flat"), recordio, DEST)
     definition = request["TrainingJobDefinition"]
     assert "resize" not in definition["StaticHyperParameters"]
@@ -158,7 +188,9 @@ def test_completion_criteria_and_warm_start() -> None:
 
 def test_hyperband_gets_its_resource_config() -> None:
     (request,) = requests_for(layout="flat", strategy="Hyperband", epochs=20)
-    assert request["HyperParameterTuningJobConfig"]["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 20}}
+    assert request["HyperParameterTuningJobConfig"]["StrategyConfig"] == {
+        "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 20}
+    }
 
 
 def test_optimizer_table_matches_the_documentation() -> None:
@@ -170,7 +202,9 @@ def test_optimizer_table_matches_the_documentation() -> None:
     }
 
 
-@pytest.mark.parametrize("dataset", ["a", "flowers", "a-very-long-dataset-name-that-goes-on-and-on", "under_score__x", "---"])
+@pytest.mark.parametrize(
+    "dataset", ["a", "flowers", "a-very-long-dataset-name-that-goes-on-and-on", "under_score__x", "---"]
+)
 @pytest.mark.parametrize("optimizer", [None, "sgd", "adam", "rmsprop", "nag"])
 def test_job_names_are_valid_and_deterministic(dataset: str, optimizer: str | None) -> None:
     name = tuning_job_name(run_id("bucket", dataset, "v1"), optimizer)

@@ -33,7 +33,9 @@ def current_approved_accuracy(sm: Any, group: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def register(run: dict[str, Any], best_dict: dict[str, Any], sm: Any, s3: Any, *, group: str, bucket: str) -> dict[str, Any]:
+def register(
+    run: dict[str, Any], best_dict: dict[str, Any], sm: Any, s3: Any, *, group: str, bucket: str
+) -> dict[str, Any]:
     best = Best(
         tuning_job_name=best_dict["tuning_job_name"],
         training_job_name=best_dict["training_job_name"],

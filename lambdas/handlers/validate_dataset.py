@@ -22,5 +22,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with classified_aws_errors():
         run = validate_dataset(event, defaults, clients.client("s3"))
     logger.append_keys(run_id=run["run_id"])
-    logger.info("dataset valid", extra={"dataset": run["dataset"], "data": {k: v for k, v in run["data"].items() if k != "channels"}})
+    logger.info(
+        "dataset valid",
+        extra={"dataset": run["dataset"], "data": {k: v for k, v in run["data"].items() if k != "channels"}},
+    )
     return run

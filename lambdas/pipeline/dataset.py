@@ -101,7 +101,7 @@ def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Man
             'Fix the syntax; a minimal manifest is {"format": "image"}.'
         ) from None
     if not isinstance(data, dict):
-        raise DatasetError(f"{where}, line 1: the manifest must be a JSON object, e.g. {{\"format\": \"image\"}}")
+        raise DatasetError(f'{where}, line 1: the manifest must be a JSON object, e.g. {{"format": "image"}}')
     unknown = sorted(set(data) - set(MANIFEST_KEYS))
     if unknown:
         raise DatasetError(
@@ -118,7 +118,9 @@ def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Man
     for key in ("num_classes", "num_training_samples"):
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise DatasetError(f"{where}, line {_line_of(text, key)}: key {key!r} must be a positive integer, got {value!r}")
+            raise DatasetError(
+                f"{where}, line {_line_of(text, key)}: key {key!r} must be a positive integer, got {value!r}"
+            )
         counts[key] = value
     if fmt == "recordio" and (counts["num_classes"] is None or counts["num_training_samples"] is None):
         raise DatasetError(
@@ -146,9 +148,9 @@ def parse_lst(text: str, where: str) -> list[LstEntry]:
     if text.startswith("\ufeff"):
         raise DatasetError(f"{where}, line 1: starts with a UTF-8 byte-order mark. Save the file as UTF-8 without BOM.")
     if "\r" in text:
-        line = text[: text.index("\r")].count("\n") + 1
+        crlf_line = text[: text.index("\r")].count("\n") + 1
         raise DatasetError(
-            f"{where}, line {line}: Windows (CRLF) line ending. The algorithm reads the path "
+            f"{where}, line {crlf_line}: Windows (CRLF) line ending. The algorithm reads the path "
             "with the '\\r' attached; convert the file to LF line endings (e.g. dos2unix)."
         )
     entries: list[LstEntry] = []
@@ -176,7 +178,9 @@ def parse_lst(text: str, where: str) -> list[LstEntry]:
                 "Labels are integers 0..num_classes-1."
             )
         if index in seen:
-            raise DatasetError(f"{where}, line {number}: index {index} already used on line {seen[index]}. Indexes must be unique.")
+            raise DatasetError(
+                f"{where}, line {number}: index {index} already used on line {seen[index]}. Indexes must be unique."
+            )
         seen[index] = number
         if not path or path.startswith("/") or ".." in path.split("/") or "://" in path:
             raise DatasetError(
@@ -197,8 +201,7 @@ def check_labels(entries: Iterable[LstEntry], where: str) -> int:
     missing = sorted(set(range(labels[-1] + 1)) - set(labels))
     if missing:
         raise DatasetError(
-            f"{where}: labels must be contiguous from 0; missing {missing[:10]}. "
-            "Renumber the classes 0..num_classes-1."
+            f"{where}: labels must be contiguous from 0; missing {missing[:10]}. Renumber the classes 0..num_classes-1."
         )
     return len(labels)
 

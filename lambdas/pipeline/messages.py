@@ -17,8 +17,9 @@ ADVICE = {
     "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.",
     "TransientAwsError": "AWS kept throttling or failing after all retries. Upload the manifest again later.",
 }
-DEFAULT_ADVICE = "Read the execution's history in the Step Functions console for details, then " \
-    "upload the manifest again."
+DEFAULT_ADVICE = (
+    "Read the execution's history in the Step Functions console for details, then upload the manifest again."
+)
 
 
 def console_base(region: str) -> str:
@@ -26,7 +27,9 @@ def console_base(region: str) -> str:
     return f"https://{host}/sagemaker/home?region={region}"
 
 
-def success_message(run: dict[str, Any], best: dict[str, Any], registered: dict[str, Any], region: str) -> dict[str, str]:
+def success_message(
+    run: dict[str, Any], best: dict[str, Any], registered: dict[str, Any], region: str
+) -> dict[str, str]:
     base = console_base(region)
     hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best["hyperparameters"].items()))
     message = (

@@ -17,9 +17,7 @@ METADATA_MAX_ENTRIES = 50
 
 def metadata_safe(text: str, limit: int) -> str:
     """Keep CustomerMetadataProperties within `[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]`: others become '_'."""
-    out = "".join(
-        c if unicodedata.category(c)[0] in "LZN" or c in METADATA_EXTRA_CHARS else "_" for c in text
-    )
+    out = "".join(c if unicodedata.category(c)[0] in "LZN" or c in METADATA_EXTRA_CHARS else "_" for c in text)
     return (out or "_")[:limit]
 
 
@@ -88,9 +86,7 @@ def model_package_request(
             "SupportedContentTypes": CONTENT_TYPES,
             "SupportedResponseMIMETypes": RESPONSE_TYPES,
         },
-        "ModelMetrics": {
-            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}
-        },
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         "ModelApprovalStatus": status,
         "CustomerMetadataProperties": customer_metadata(best, run, extra_metadata),
         # Versioned packages cannot be tagged: no Tags here, on purpose.

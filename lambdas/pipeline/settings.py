@@ -70,9 +70,7 @@ class TuningSettings:
     # ------------------------------------------------------------------ parsing
 
     @classmethod
-    def from_mapping(
-        cls, data: Mapping[str, Any], *, where: str, base: TuningSettings | None = None
-    ) -> TuningSettings:
+    def from_mapping(cls, data: Mapping[str, Any], *, where: str, base: TuningSettings | None = None) -> TuningSettings:
         """Build settings from `data` over `base` (defaults when None); raise SettingsError."""
         base = base or cls()
         if not isinstance(data, Mapping):
@@ -81,8 +79,7 @@ class TuningSettings:
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(
-                f"{where}: unknown key(s) {', '.join(unknown)}. "
-                f"Allowed keys: {', '.join(sorted(known))}"
+                f"{where}: unknown key(s) {', '.join(unknown)}. Allowed keys: {', '.join(sorted(known))}"
             )
         values: dict[str, Any] = {}
         for name, value in data.items():
@@ -120,8 +117,7 @@ class TuningSettings:
                 )
         if self.strategy == "Hyperband" and self.early_stopping != "Off":
             raise SettingsError(
-                f"{where}: key 'early_stopping' must be 'Off' with strategy 'Hyperband' "
-                "(Hyperband stops jobs itself)."
+                f"{where}: key 'early_stopping' must be 'Off' with strategy 'Hyperband' (Hyperband stops jobs itself)."
             )
         if self.strategy == "Grid":
             raise SettingsError(
@@ -164,10 +160,7 @@ class TuningSettings:
         """JSON-ready form, the inverse of from_mapping."""
         out = dataclasses.asdict(self)
         out["optimizers"] = list(self.optimizers)
-        out["ranges"] = {
-            r.name: {"min": r.min_value, "max": r.max_value, "scaling": r.scaling}
-            for r in self.ranges
-        }
+        out["ranges"] = {r.name: {"min": r.min_value, "max": r.max_value, "scaling": r.scaling} for r in self.ranges}
         return out
 
 
@@ -175,7 +168,7 @@ class TuningSettings:
 
 
 def _sub(key: str, name: str) -> str:
-    """"...: key 'ranges'" + "learning_rate" -> "...: key 'ranges.learning_rate'"."""
+    """ "...: key 'ranges'" + "learning_rate" -> "...: key 'ranges.learning_rate'"."""
     return f"{key[:-1]}.{name}'" if key.endswith("'") else f"{key}.{name}"
 
 
@@ -244,9 +237,7 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
     for name, spec in value.items():
         where = _sub(key, name)
         if name not in SEED_RANGES:
-            raise SettingsError(
-                f"{where}: not a tunable numeric hyperparameter. Allowed: {', '.join(SEED_RANGES)}"
-            )
+            raise SettingsError(f"{where}: not a tunable numeric hyperparameter. Allowed: {', '.join(SEED_RANGES)}")
         if not isinstance(spec, Mapping):
             raise SettingsError(f"{where} must be an object with min, max and/or scaling")
         unknown = sorted(set(spec) - {"min", "max", "scaling"})

@@ -65,7 +65,8 @@ def effective_range(r: NumericRange, data: DataFacts) -> NumericRange:
 def parameter_ranges(
     settings: TuningSettings, data: DataFacts, names: tuple[str, ...], optimizers: tuple[str, ...] | None
 ) -> dict[str, list[dict[str, Any]]]:
-    continuous, integer = [], []
+    continuous: list[dict[str, Any]] = []
+    integer: list[dict[str, Any]] = []
     for name in names:
         r = effective_range(settings.range_for(name), data)
         entry = {
@@ -176,9 +177,7 @@ def _job_config(settings: TuningSettings, max_jobs: int, max_parallel: int) -> d
         "TrainingJobEarlyStoppingType": settings.early_stopping,
     }
     if settings.strategy == "Hyperband":
-        config["StrategyConfig"] = {
-            "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": settings.epochs}
-        }
+        config["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": settings.epochs}}
     criteria: dict[str, Any] = {}
     c = settings.completion
     if c.target_accuracy is not None:

@@ -86,6 +86,7 @@ def validate_dataset(event: dict[str, Any], defaults: dict[str, Any], s3: Any) -
     manifest, settings = parse_manifest(_read(s3, ref.bucket, ref.manifest_key, ref.version_id), manifest_uri, base)
 
     counts: dict[str, int] = {}
+    channels: tuple[str, ...]
     if manifest.format == "image":
         for split in ("train", "validation"):
             images = _check_channel(s3, ref, split)

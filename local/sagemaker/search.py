@@ -61,10 +61,14 @@ def make_study(request: dict[str, Any], seed: int) -> optuna.Study:
         choices = grid_choices(definitions_of(request)) or {}
         sampler = optuna.samplers.GridSampler(choices, seed=seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, config["ResourceLimits"]["MaxNumberOfTrainingJobs"] // 2 or 1))
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=min(5, config["ResourceLimits"]["MaxNumberOfTrainingJobs"] // 2 or 1)
+        )
     if strategy == "Hyperband":
         hb = config.get("StrategyConfig", {}).get("HyperbandStrategyConfig", {})
-        pruner = optuna.pruners.HyperbandPruner(min_resource=hb.get("MinResource", 1), max_resource=hb.get("MaxResource", "auto"))
+        pruner = optuna.pruners.HyperbandPruner(
+            min_resource=hb.get("MinResource", 1), max_resource=hb.get("MaxResource", "auto")
+        )
     elif config.get("TrainingJobEarlyStoppingType") == "Auto":
         pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)

@@ -58,8 +58,7 @@ class SageMakerServer:
 
     @property
     def endpoint(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def __enter__(self) -> SageMakerServer:
         self.thread.start()

@@ -158,7 +158,9 @@ class LocalSageMaker:
         with self.lock:
             t = self.training_jobs.get(p["TrainingJobName"])
             if t is None:
-                raise ApiError("ValidationException", f"Requested resource not found: training job {p['TrainingJobName']}")
+                raise ApiError(
+                    "ValidationException", f"Requested resource not found: training job {p['TrainingJobName']}"
+                )
             return self._describe_training(t)
 
     # ------------------------------------------------------------------ model registry
@@ -249,7 +251,9 @@ class LocalSageMaker:
                 objective["Failed"] += 1
             else:
                 status[t.status] += 1
-                objective["Pending" if t.status == "InProgress" else "Succeeded" if t.objective is not None else "Failed"] += 1
+                objective[
+                    "Pending" if t.status == "InProgress" else "Succeeded" if t.objective is not None else "Failed"
+                ] += 1
         return status, objective
 
     def _summary(self, t: TrainingJob) -> dict[str, Any]:
@@ -318,7 +322,10 @@ class LocalSageMaker:
             "TrainingJobName": t.name,
             "TrainingJobArn": self.arn("training-job", t.name),
             "TuningJobArn": self.arn("hyper-parameter-tuning-job", t.tuning_job),
-            "ModelArtifacts": {"S3ModelArtifacts": t.model_uri or f"{d['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{t.name}/output/model.tar.gz"},
+            "ModelArtifacts": {
+                "S3ModelArtifacts": t.model_uri
+                or f"{d['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{t.name}/output/model.tar.gz"
+            },
             "TrainingJobStatus": t.status,
             "SecondaryStatus": t.secondary,
             "HyperParameters": hyperparameters,
@@ -365,13 +372,17 @@ class LocalSageMaker:
             keys += [o["Key"] for o in page.get("Contents", [])]
         return keys
 
-    def _channel(self, request: dict[str, Any], split: str, hp: trainer.Hyperparameters) -> tuple[torch.Tensor, torch.Tensor]:
+    def _channel(
+        self, request: dict[str, Any], split: str, hp: trainer.Hyperparameters
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in request["InputDataConfig"]}
         if f"{split}_lst" not in channels:
-            raise trainer.AlgorithmError(f"local mode trains from image files with .lst channels; no {split}_lst channel")
+            raise trainer.AlgorithmError(
+                f"local mode trains from image files with .lst channels; no {split}_lst channel"
+            )
         lst_keys = [k for k in self._list_s3(channels[f"{split}_lst"]) if k.endswith(".lst")]
         if not lst_keys:
-            raise trainer.AlgorithmError(f"No S3 objects found under S3 URL \"{channels[f'{split}_lst']}\"")
+            raise trainer.AlgorithmError(f'No S3 objects found under S3 URL "{channels[f"{split}_lst"]}"')
         bucket = channels[f"{split}_lst"].removeprefix("s3://").partition("/")[0]
         lst_uri = f"s3://{bucket}/{lst_keys[0]}"
         cache_key = (lst_uri + channels[split], f"{hp.image_shape}{hp.resize}")
@@ -418,7 +429,12 @@ class LocalSageMaker:
         best, since_improvement, launched = None, 0, 0
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=f"train-{job.name}") as pool:
             while True:
-                while launched < max_jobs and len(running) < parallel and not job.stop.is_set() and not job.completion_reason:
+                while (
+                    launched < max_jobs
+                    and len(running) < parallel
+                    and not job.stop.is_set()
+                    and not job.completion_reason
+                ):
                     trial = study.ask()
                     definition, tuned = search.sample(trial, definitions)
                     launched += 1
@@ -467,7 +483,13 @@ class LocalSageMaker:
         t.started = time.time()
         t.secondary = "Training"
         hp_strings = {**t.definition.static, **t.tuned}
-        self.emit("training_started", job=t.name, tuning_job=t.tuning_job, hyperparameters=t.tuned, definition=t.definition.name)
+        self.emit(
+            "training_started",
+            job=t.name,
+            tuning_job=t.tuning_job,
+            hyperparameters=t.tuned,
+            definition=t.definition.name,
+        )
         runtime_limit = t.request["StoppingCondition"]["MaxRuntimeInSeconds"]
         try:
             hp = trainer.Hyperparameters.parse(hp_strings)
@@ -488,7 +510,13 @@ class LocalSageMaker:
                 return True
 
             model, history = trainer.train(
-                hp, train_data, validation_data, seed=seed, on_epoch=on_epoch, stop=t.stop, log=lambda line: logger.info("%s %s", t.name, line)
+                hp,
+                train_data,
+                validation_data,
+                seed=seed,
+                on_epoch=on_epoch,
+                stop=t.stop,
+                log=lambda line: logger.info("%s %s", t.name, line),
             )
             output = t.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
             t.model_uri = f"{output}/{t.name}/output/model.tar.gz"

@@ -10,6 +10,7 @@ a CPU while responding to the hyperparameters the same way.
 from __future__ import annotations
 
 import io
+import json
 import math
 import tarfile
 import threading
@@ -145,7 +146,7 @@ def load_images(
     channels, height, width = hp.image_shape
     images, labels = [], []
     for entry in parse_lst(lst_text, lst_uri):
-        image = Image.open(io.BytesIO(read(channel_uri + entry.path)))
+        image: Image.Image = Image.open(io.BytesIO(read(channel_uri + entry.path)))
         image = image.convert("RGB" if channels == 3 else "L")
         if hp.resize:
             scale = hp.resize / min(image.size)
@@ -229,9 +230,12 @@ def model_archive(model: nn.Module, hp: Hyperparameters, accuracy_history: list[
             ("model.pt", _torch_bytes(model.state_dict())),
             (
                 "model-shapes.json",
-                (
-                    '{"image_shape": [%d, %d, %d], "num_classes": %d, "validation_accuracy": %s}'
-                    % (*hp.image_shape, hp.num_classes, accuracy_history[-1] if accuracy_history else "null")
+                json.dumps(
+                    {
+                        "image_shape": list(hp.image_shape),
+                        "num_classes": hp.num_classes,
+                        "validation_accuracy": accuracy_history[-1] if accuracy_history else None,
+                    }
                 ).encode(),
             ),
         ):

@@ -30,7 +30,7 @@ class PipelineFunction(Construct):
         layer: lambda_.ILayerVersion,
         logs_key: kms.IKey,
         log_retention: logs.RetentionDays,
-        timeout: Duration = Duration.minutes(1),
+        timeout_seconds: int = 60,
         memory_mb: int = 512,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -58,7 +58,7 @@ class PipelineFunction(Construct):
             layers=[layer],
             role=self.role,
             log_group=self.log_group,
-            timeout=timeout,
+            timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             environment={

@@ -53,7 +53,9 @@ class TuningWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        def invoke(name: str, fn: lambda_.IFunction, payload: dict[str, str] | None, result_path: str) -> tasks.LambdaInvoke:
+        def invoke(
+            name: str, fn: lambda_.IFunction, payload: dict[str, str] | None, result_path: str
+        ) -> tasks.LambdaInvoke:
             task = tasks.LambdaInvoke(
                 self,
                 name,
@@ -83,7 +85,9 @@ class TuningWorkflow(Construct):
             message=sfn.TaskInput.from_json_path_at("$.notification.message"),
             result_path=sfn.JsonPath.DISCARD,
         )
-        publish_failure.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
+        publish_failure.add_retry(
+            errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4
+        )
         failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.notification.message")
         failure_chain = on_failure.next(publish_failure).next(failed)
 
@@ -118,7 +122,9 @@ class TuningWorkflow(Construct):
             message=sfn.TaskInput.from_json_path_at("$.notification.message"),
             result_path=sfn.JsonPath.DISCARD,
         )
-        publish_success.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
+        publish_success.add_retry(
+            errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4
+        )
 
         for step in (validate, start, poll, choose, register, notify, publish_success):
             step.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")

@@ -1,0 +1,48 @@
+# The project's commands. `make demo` and `make test` install what they need first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := 1
+
+.PHONY: install demo test lint typecheck unit synth deploy bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-local.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
+	touch $(STAMP)
+
+install: $(STAMP)  ## the virtual environment with every dependency
+
+demo: $(STAMP)  ## the main job: the whole pipeline in local mode on the sample dataset
+	$(BIN)/python -m local.run $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy lambdas stacks local app.py
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck unit  ## the quality gate CI runs
+
+synth: $(STAMP)  ## cdk synth (-c env=prod for prod), without the CDK CLI
+	$(BIN)/python app.py
+
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deploy: $(STAMP) node_modules/.bin/cdk  ## cdk deploy --all to the account in your AWS credentials
+	node_modules/.bin/cdk deploy --all --no-notices -c env=$(or $(ENV),dev)
+
+bench: $(STAMP)  ## search-efficiency benchmark (not part of the tests)
+	$(BIN)/python -m bench.run $(ARGS)
+
+clean:
+	rm -rf cdk.out local-run .pytest_cache .mypy_cache .ruff_cache
