@@ -74,17 +74,15 @@ class LambdaContext:
 
 
 def _run_handler(function: Any, payload: bytes | str | None) -> tuple[bytes, bool]:
-    """Invoke the function's real handler in-process, under its synthesized environment."""
+    """Invoke the function's real handler in-process.
+
+    The functions' synthesized environments were merged into os.environ at deploy (they agree
+    on every shared key, which deploy checks): os.environ is never resized while other threads
+    read it, which would break them."""
     event = json.loads(payload) if payload else {}
     module_name, _, attribute = function.handler.rpartition(".")
-    environment = {
-        **function.environment_vars,
-        "AWS_REGION": REGION,
-        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
-    }
     with _INVOKE_LOCK:
-        saved = {k: os.environ.get(k) for k in environment}
-        os.environ.update(environment)
+        os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function.function_name
         try:
             with contextlib.redirect_stdout(LAMBDA_LOGS):  # type: ignore[type-var]
                 handler = getattr(importlib.import_module(module_name), attribute)
@@ -93,12 +91,6 @@ def _run_handler(function: Any, payload: bytes | str | None) -> tuple[bytes, boo
         except Exception as exc:  # Lambda reports it as a function error named after the class
             error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
             return json.dumps(error).encode(), True
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
 def _invoke(
@@ -112,14 +104,26 @@ def _invoke(
 
 
 @dataclass
+class Rule:
+    name: str
+    pattern: dict[str, Any]
+    targets: list[str]  # ARNs: state machines or Lambda functions
+
+
+@dataclass
 class Deployed:
     datasets_bucket: str
     artifacts_bucket: str
     topic_arn: str
     queue_url: str
     state_machine_arn: str
-    rule_pattern: dict[str, Any]
+    rules: list[Rule]
     model_package_group: str
+
+    @property
+    def rule_pattern(self) -> dict[str, Any]:
+        """The pattern of the rule that starts runs (the one targeting the state machine)."""
+        return next(r.pattern for r in self.rules if self.state_machine_arn in r.targets)
 
 
 class LocalPipeline:
@@ -131,6 +135,8 @@ class LocalPipeline:
         self.stack_prefix = stack_prefix
         self.seed = seed
         self._exit = contextlib.ExitStack()
+        self._announced: set[str] = set()
+        self.target_results: list[tuple[str, Any]] = []
         self.sagemaker_service: LocalSageMaker
         self.deployed: Deployed
 
@@ -165,10 +171,7 @@ class LocalPipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for job in list(self.sagemaker_service.tuning_jobs.values()):
-            job.stop.set()
-            for t in job.jobs:
-                t.stop.set()
+        self.sagemaker_service.shutdown(timeout=60)
         self._exit.close()
 
     def client(self, service: str) -> Any:
@@ -234,6 +237,16 @@ class LocalPipeline:
                 {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
             ],
         }
+        environment: dict[str, str] = {"AWS_LAMBDA_FUNCTION_NAME": ""}
+        for logical_id, function in resources_of_type(pipeline, "AWS::Lambda::Function").items():
+            for key, value in resolve(
+                function["Properties"].get("Environment", {}).get("Variables", {}), resolver
+            ).items():
+                if environment.setdefault(key, value) != value:
+                    raise ValueError(
+                        f"local mode needs one value per environment variable; {key} differs in {logical_id}"
+                    )
+        self._exit.enter_context(_patched_env(environment))
         iam_role = self.client("iam").create_role(RoleName="local-lambda", AssumeRolePolicyDocument=json.dumps(trust))[
             "Role"
         ]["Arn"]
@@ -255,8 +268,14 @@ class LocalPipeline:
             name=machine_id, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-states"
         )["stateMachineArn"]
 
-        (rule,) = resources_of_type(pipeline, "AWS::Events::Rule").values()
-        pattern = resolve(rule["Properties"]["EventPattern"], resolver)
+        rules = [
+            Rule(
+                name=logical_id,
+                pattern=resolve(rule["Properties"]["EventPattern"], resolver),
+                targets=[resolve(t["Arn"], resolver) for t in rule["Properties"]["Targets"]],
+            )
+            for logical_id, rule in resources_of_type(pipeline, "AWS::Events::Rule").items()
+        ]
 
         (group,) = resources_of_type(pipeline, "AWS::SageMaker::ModelPackageGroup").values()
         group_name = group["Properties"]["ModelPackageGroupName"]
@@ -268,7 +287,7 @@ class LocalPipeline:
             topic_arn=topic_arn,
             queue_url=queue_url,
             state_machine_arn=machine_arn,
-            rule_pattern=pattern,
+            rules=rules,
             model_package_group=group_name,
         )
 
@@ -303,13 +322,68 @@ class LocalPipeline:
         }
 
     def deliver(self, event: dict[str, Any]) -> str | None:
-        """EventBridge: start an execution when the synthesized rule matches the event."""
-        if not EventPattern.load(json.dumps(self.deployed.rule_pattern)).matches_event(event):  # type: ignore[arg-type]
-            return None
-        response = self.client("stepfunctions").start_execution(
-            stateMachineArn=self.deployed.state_machine_arn, input=json.dumps(event)
+        """EventBridge: every synthesized rule whose pattern matches sends the event to its targets.
+
+        Returns the execution started, if a rule targets the state machine."""
+        execution = None
+        for rule in self.deployed.rules:
+            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
+                continue
+            for target in rule.targets:
+                if ":states:" in target:
+                    # EventBridge names each execution itself; a fresh name per delivery.
+                    response = self.client("stepfunctions").start_execution(
+                        stateMachineArn=target, name=str(uuid.uuid4()), input=json.dumps(event)
+                    )
+                    execution = str(response["executionArn"])
+                elif ":lambda:" in target:
+                    result = self.client("lambda").invoke(
+                        FunctionName=target.rsplit(":", 1)[-1], Payload=json.dumps(event).encode()
+                    )
+                    self.target_results.append((rule.name, json.loads(result["Payload"].read())))
+        return execution
+
+    def _status_changed(self, description: dict[str, Any]) -> None:
+        """Step Functions tells EventBridge when an execution ends (once per execution)."""
+        arn = description["executionArn"]
+        if arn in self._announced:
+            return
+        self._announced.add(arn)
+        detail = {
+            "executionArn": arn,
+            "stateMachineArn": description["stateMachineArn"],
+            "name": description.get("name", ""),
+            "status": description["status"],
+            "startDate": int(description["startDate"].timestamp() * 1000),
+            "stopDate": int(description.get("stopDate", datetime.now(UTC)).timestamp() * 1000),
+            "input": description.get("input", "{}"),
+            "output": description.get("output"),
+        }
+        self.deliver(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Step Functions Execution Status Change",
+                "source": "aws.states",
+                "account": ACCOUNT,
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": REGION,
+                "resources": [arn],
+                "detail": detail,
+            }
         )
-        return str(response["executionArn"])
+
+    def abort(self, execution_arn: str) -> dict[str, Any]:
+        """StopExecution, as a user would in the console; EventBridge then hears ABORTED."""
+        sfn = self.client("stepfunctions")
+        sfn.stop_execution(executionArn=execution_arn, error="UserAborted", cause="aborted from local mode")
+        deadline = time.time() + 30
+        description = sfn.describe_execution(executionArn=execution_arn)
+        while description["status"] == "RUNNING" and time.time() < deadline:
+            time.sleep(0.1)
+            description = sfn.describe_execution(executionArn=execution_arn)
+        self._status_changed(description)
+        return description
 
     def put_and_deliver(self, key: str, body: bytes) -> tuple[dict[str, Any], str | None]:
         response = self.client("s3").put_object(Bucket=self.deployed.datasets_bucket, Key=key, Body=body)
@@ -322,6 +396,7 @@ class LocalPipeline:
         while time.time() < deadline:
             description = sfn.describe_execution(executionArn=execution_arn)
             if description["status"] != "RUNNING":
+                self._status_changed(description)
                 return description
             time.sleep(poll)
         raise TimeoutError(f"execution {execution_arn} still running after {timeout}s")

@@ -148,6 +148,9 @@ class PipelineStack(Stack):
         on_failure = function(
             "HandleFailure", "on_failure", "Stops running tuning jobs and composes the failure notification"
         )
+        stop_orphans = function(
+            "StopOrphans", "stop_orphans", "Stops the tuning jobs of an aborted, timed-out or failed execution"
+        )
 
         # --- grants, one role each ------------------------------------------------------
         datasets.grant_read(validate.role, "datasets/*")
@@ -187,6 +190,18 @@ class PipelineStack(Stack):
                 resources=[tuning_jobs],
             )
         )
+        stop_orphans.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="StopTuningJobs", actions=["sagemaker:StopHyperParameterTuningJob"], resources=[tuning_jobs]
+            )
+        )
+        stop_orphans.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="FindRunningTuningJobs",
+                actions=["sagemaker:ListHyperParameterTuningJobs"],
+                resources=["*"],  # List* actions have no resource type
+            )
+        )
         register.role.add_to_policy(
             iam.PolicyStatement(
                 sid="RegisterModelPackage",
@@ -210,6 +225,7 @@ class PipelineStack(Stack):
             "RegisterModel": register,
             "ComposeSuccess": notify,
             "HandleFailure": on_failure,
+            "StopOrphans": stop_orphans,
         }
         self.functions = {name: f.function for name, f in functions.items()}
         self.lambda_roles = {name: f.role for name, f in functions.items()}
@@ -249,6 +265,24 @@ class PipelineStack(Stack):
         )
         self.trigger.add_target(
             targets.SfnStateMachine(self.state_machine, retry_attempts=8, max_event_age=Duration.hours(24))
+        )
+
+        # --- an execution that ends without reaching its failure path leaves no GPU running ----
+        self.cleanup = events.Rule(
+            self,
+            "ExecutionEnded",
+            description="Stops the tuning jobs of an aborted, timed-out or failed execution",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": ["ABORTED", "TIMED_OUT", "FAILED"],
+                    "stateMachineArn": [self.state_machine.state_machine_arn],
+                },
+            ),
+        )
+        self.cleanup.add_target(
+            targets.LambdaFunction(stop_orphans.function, retry_attempts=8, max_event_age=Duration.hours(6))
         )
 
         self.alarms = PipelineAlarms(

@@ -95,7 +95,7 @@ def test_sagemaker_role_reads_datasets_and_writes_only_its_output_prefixes(templ
 def test_each_lambda_has_its_own_role(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(roles) == 7 and len(set(roles)) == 7
+    assert len(roles) == 8 and len(set(roles)) == 8
 
 
 def test_lambdas_are_traced_and_log_to_their_own_encrypted_group(template: Template) -> None:
@@ -180,7 +180,7 @@ def test_alarms_notify_the_topic(template: Template) -> None:
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert template.to_json()["Resources"][action["Ref"]]["Type"] == "AWS::SNS::Topic"
-    assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 7
+    assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 8
 
 
 def test_topic_is_encrypted_and_tls_only(template: Template) -> None:
@@ -210,3 +210,16 @@ def test_lambda_configuration_is_passed_in_the_environment(template: Template, s
         {"Handler": "handlers.validate_dataset.handler", "Environment": {"Variables": env}},
     )
     assert json.loads(env.as_object()["TUNING_DEFAULTS"]) == synth.built.config.tuning.to_dict()
+
+
+def test_an_execution_that_ends_badly_triggers_the_cleanup(template: Template) -> None:
+    rules = template.find_resources("AWS::Events::Rule", {"Properties": {"EventPattern": {"source": ["aws.states"]}}})
+    (rule,) = rules.values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["ABORTED", "TIMED_OUT", "FAILED"]
+    (machine,) = pattern["detail"]["stateMachineArn"]
+    assert template.to_json()["Resources"][machine["Ref"]]["Type"] == "AWS::StepFunctions::StateMachine"
+    (target,) = rule["Properties"]["Targets"]
+    function_id = target["Arn"]["Fn::GetAtt"][0]
+    assert template.to_json()["Resources"][function_id]["Properties"]["Handler"] == "handlers.stop_orphans.handler"

@@ -86,6 +86,10 @@ class LocalSageMaker:
         self.listeners: list[Listener] = []
         self._data_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.faults: dict[str, list[tuple[str, int]]] = {}
+        self.threads: list[threading.Thread] = []
+        # Training failures to simulate: a predicate on the job's hyperparameters -> reason.
+        self.training_faults: list[tuple[Callable[[dict[str, str]], bool], str]] = []
 
     # ------------------------------------------------------------------ plumbing
 
@@ -96,13 +100,36 @@ class LocalSageMaker:
         for listener in list(self.listeners):
             listener(event, detail)
 
+    def inject(self, operation: str, *errors: tuple[str, int]) -> None:
+        """Fail the next calls of `operation` with these (error code, HTTP status) answers."""
+        with self.lock:
+            self.faults.setdefault(operation, []).extend(errors)
+
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         handler = getattr(self, f"op_{operation}", None)
         if handler is None:
             raise ApiError("UnknownOperationException", f"local SageMaker does not implement {operation}")
         with self.lock:
             self.requests.append((operation, params))
+            pending = self.faults.get(operation)
+            fault = pending.pop(0) if pending else None
+        if fault is not None:
+            code, status = fault
+            self.emit("fault", operation=operation, code=code)
+            raise ApiError(code, f"injected fault: {code}", status)
         return handler(params)
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop every job and wait for the tuning threads (local services go away next)."""
+        with self.lock:
+            for job in self.tuning_jobs.values():
+                job.stop.set()
+                for t in job.jobs:
+                    t.stop.set()
+            threads = list(self.threads)
+        deadline = time.time() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.time()))
 
     # ------------------------------------------------------------------ tuning jobs
 
@@ -116,8 +143,39 @@ class LocalSageMaker:
                 raise ApiError("ValidationException", "Grid search supports only categorical parameter ranges")
             job = TuningJob(name=name, request=p)
             self.tuning_jobs[name] = job
-        threading.Thread(target=self._run_tuning, args=(job,), name=f"tuning-{name}", daemon=True).start()
+        thread = threading.Thread(target=self._run_tuning, args=(job,), name=f"tuning-{name}", daemon=True)
+        with self.lock:
+            self.threads.append(thread)
+        thread.start()
         return {"HyperParameterTuningJobArn": self.arn("hyper-parameter-tuning-job", name)}
+
+    def op_ListHyperParameterTuningJobs(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            jobs = [
+                j
+                for j in self.tuning_jobs.values()
+                if p.get("NameContains", "") in j.name and j.status == p.get("StatusEquals", j.status)
+            ]
+            jobs.sort(key=lambda j: j.created, reverse=p.get("SortOrder", "Ascending") == "Descending")
+            start, size = int(p.get("NextToken", "0")), p.get("MaxResults", 100)
+            out: dict[str, Any] = {
+                "HyperParameterTuningJobSummaries": [
+                    {
+                        "HyperParameterTuningJobName": j.name,
+                        "HyperParameterTuningJobArn": self.arn("hyper-parameter-tuning-job", j.name),
+                        "HyperParameterTuningJobStatus": j.status,
+                        "Strategy": j.request["HyperParameterTuningJobConfig"]["Strategy"],
+                        "CreationTime": j.created,
+                        "TrainingJobStatusCounters": self._counters(j)[0],
+                        "ObjectiveStatusCounters": self._counters(j)[1],
+                        "ResourceLimits": j.request["HyperParameterTuningJobConfig"]["ResourceLimits"],
+                    }
+                    for j in jobs[start : start + size]
+                ]
+            }
+            if start + size < len(jobs):
+                out["NextToken"] = str(start + size)
+            return out
 
     def op_DescribeHyperParameterTuningJob(self, p: dict[str, Any]) -> dict[str, Any]:
         job = self._tuning(p["HyperParameterTuningJobName"])
@@ -422,7 +480,11 @@ class LocalSageMaker:
         if config["Strategy"] == "Grid":
             max_jobs = min(max_jobs, search.grid_size(job.request))
         criteria = config.get("TuningJobCompletionCriteria", {})
-        seed = int(hashlib.sha256(f"{self.seed}:{job.name}".encode()).hexdigest()[:8], 16)
+        # Reproducible: the seed depends on the service's seed and the job's position, not on
+        # its name (which carries the manifest's random version id).
+        with self.lock:
+            position = list(self.tuning_jobs).index(job.name)
+        seed = int(hashlib.sha256(f"{self.seed}:{position}".encode()).hexdigest()[:8], 16)
         study = search.make_study(job.request, seed)
         definitions = search.definitions_of(job.request)
         running: dict[Future[None], tuple[optuna.Trial, TrainingJob]] = {}
@@ -492,6 +554,9 @@ class LocalSageMaker:
         )
         runtime_limit = t.request["StoppingCondition"]["MaxRuntimeInSeconds"]
         try:
+            for matches, reason in self.training_faults:
+                if matches(hp_strings):
+                    raise trainer.AlgorithmError(reason)
             hp = trainer.Hyperparameters.parse(hp_strings)
             train_data = self._channel(t.request, "train", hp)
             validation_data = self._channel(t.request, "validation", hp)

@@ -1,0 +1,62 @@
+"""When an execution is aborted, times out or fails, stop its run's tuning jobs still running.
+
+The workflow's own failure path stops jobs for errors it catches; an abort or the overall
+timeout ends the execution without running any state, so this function, triggered by the
+execution's status change, makes sure no GPU keeps running. Stopping is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pipeline import clients
+from pipeline.dataset import DatasetError
+from pipeline.errors import classified_aws_errors
+from pipeline.naming import run_id
+from pipeline.validation import ref_from_event
+
+logger = Logger()
+
+
+def run_of_execution(detail: dict[str, Any]) -> str | None:
+    """The run id an execution worked on, from its input (the manifest's S3 event)."""
+    try:
+        ref = ref_from_event(json.loads(detail.get("input") or "{}"))
+    except (DatasetError, json.JSONDecodeError):
+        return None
+    return run_id(ref.bucket, ref.name, ref.version_id)
+
+
+def stop_run(run: str, sm: Any) -> list[str]:
+    stopped = []
+    with classified_aws_errors():
+        pages = sm.get_paginator("list_hyper_parameter_tuning_jobs").paginate(
+            NameContains=run, StatusEquals="InProgress"
+        )
+        for page in pages:
+            for job in page["HyperParameterTuningJobSummaries"]:
+                name = job["HyperParameterTuningJobName"]
+                if name == run or name.startswith(f"{run}-"):
+                    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+                    stopped.append(name)
+    return stopped
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    detail = event.get("detail", {})
+    run = run_of_execution(detail)
+    if run is None:
+        logger.info("execution did not work on a dataset run", extra={"execution": detail.get("executionArn")})
+        return {"run_id": None, "stopped": []}
+    logger.append_keys(run_id=run)
+    stopped = stop_run(run, clients.client("sagemaker"))
+    (logger.warning if stopped else logger.info)(
+        "execution ended; stopped its running tuning jobs" if stopped else "execution ended; no tuning job running",
+        extra={"status": detail.get("status"), "execution": detail.get("executionArn"), "stopped": stopped},
+    )
+    return {"run_id": run, "stopped": stopped}
