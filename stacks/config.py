@@ -28,6 +28,7 @@ ENV_KEYS = (
     "model_package_group",
     "powertools_layer_arn",
     "log_retention_days",
+    "training_vpc",
     "tuning",
 )
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
@@ -52,6 +53,8 @@ class PipelineConfig:
     powertools_layer_arn: str
     log_retention_days: int
     tuning: TuningSettings
+    # {"Subnets": [...], "SecurityGroupIds": [...]}: train inside this VPC, or None.
+    training_vpc: dict[str, list[str]] | None = None
 
     def bucket_name(self, kind: str) -> str:
         """`<prefix>-<env>-<kind>-<account>-<region>`: unique, readable, known to both stacks
@@ -106,6 +109,7 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
     for key in ("account", "region"):
         if block.get(key) is not None and not isinstance(block[key], str):
             raise ConfigError(f"{where}: key {key!r} must be a string or null")
+    training_vpc = _training_vpc(block.get("training_vpc"), where)
     try:
         tuning = TuningSettings.from_mapping(block.get("tuning", {}), where=f"{where}.tuning")
     except SettingsError as exc:
@@ -121,4 +125,33 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
         powertools_layer_arn=layer,
         log_retention_days=retention,
         tuning=tuning,
+        training_vpc=training_vpc,
     )
+
+
+SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
+
+
+def _training_vpc(value: Any, where: str) -> dict[str, list[str]] | None:
+    if value is None:
+        return None
+    key = f"{where}: key 'training_vpc'"
+    if not isinstance(value, Mapping) or set(value) != {"subnet_ids", "security_group_ids"}:
+        raise ConfigError(f'{key} must be null or {{"subnet_ids": [...], "security_group_ids": [...]}}')
+    subnets, groups = value["subnet_ids"], value["security_group_ids"]
+    if (
+        not isinstance(subnets, list)
+        or not 1 <= len(subnets) <= 16
+        or not all(isinstance(s, str) and SUBNET.match(s) for s in subnets)
+    ):
+        raise ConfigError(f"{key}.subnet_ids must list 1-16 subnet ids like 'subnet-0123abcd', got {subnets!r}")
+    if (
+        not isinstance(groups, list)
+        or not 1 <= len(groups) <= 5
+        or not all(isinstance(g, str) and SECURITY_GROUP.match(g) for g in groups)
+    ):
+        raise ConfigError(
+            f"{key}.security_group_ids must list 1-5 security group ids like 'sg-0123abcd', got {groups!r}"
+        )
+    return {"Subnets": list(subnets), "SecurityGroupIds": list(groups)}

@@ -82,7 +82,13 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
     _ack(
         sm_role,
         "IAM5[Resource::*]",
-        "cloudwatch:PutMetricData has no resource type; a condition limits it to the /aws/sagemaker/* namespaces.",
+        "cloudwatch:PutMetricData has no resource type (a condition limits it to /aws/sagemaker/*)"
+        + (
+            "; with training_vpc, the ENI actions act on interfaces that do not exist yet"
+            if config.training_vpc
+            else ""
+        )
+        + ".",
     )
 
     # --- Lambda roles
@@ -150,6 +156,11 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
     # --- state machine role: CDK grants lambda:InvokeFunction on each function and its versions
     sm_role_construct = pipeline.state_machine.role
     _ack(sm_role_construct, "IAM5[Resource::*]", XRAY + " (state machine tracing).")
+    _ack(
+        sm_role_construct,
+        "IAM5[Action::kms:GenerateDataKey*]",
+        "Publishing to the KMS-encrypted topic: GenerateDataKey* on the one ops key only.",
+    )
     for name, fn in pipeline.functions.items():
         logical_id = pipeline.get_logical_id(fn.node.default_child)  # type: ignore[arg-type]
         _ack(

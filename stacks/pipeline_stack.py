@@ -99,7 +99,7 @@ class PipelineStack(Stack):
         )
 
         self.sagemaker_role = SageMakerExecutionRole(
-            self, "SageMakerExecution", datasets=datasets, artifacts=artifacts
+            self, "SageMakerExecution", datasets=datasets, artifacts=artifacts, vpc=config.training_vpc
         ).role
 
         layer = lambda_.LayerVersion.from_layer_version_arn(
@@ -134,6 +134,7 @@ class PipelineStack(Stack):
                 "SAGEMAKER_ROLE_ARN": self.sagemaker_role.role_arn,
                 "ARTIFACTS_BUCKET": artifacts.bucket_name,
                 "KMS_KEY_ARN": data_key.key_arn,
+                **({"TRAINING_VPC": json.dumps(config.training_vpc)} if config.training_vpc else {}),
             },
         )
         poll = function("PollTuning", "poll_tuning", "Reports the run's tuning jobs' status")
@@ -248,6 +249,8 @@ class PipelineStack(Stack):
             log_retention=retention,
         )
         self.state_machine = self.workflow.state_machine
+        # Publishing to a KMS-encrypted topic needs the key too.
+        self.ops_key.grant(self.state_machine.role, "kms:GenerateDataKey*", "kms:Decrypt")
 
         # --- trigger: creating a manifest, and only a manifest, starts a run -----------------
         self.trigger = events.Rule(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -81,3 +82,48 @@ def test_timeout_covers_the_worst_case_tuning_time() -> None:
         with_tuning(max_training_jobs=10, max_parallel_jobs=2, max_runtime_seconds=1800, use_spot=False), "dev"
     )
     assert config.workflow_timeout_seconds == 5 * 1800 + 3600
+
+
+def test_training_vpc_is_validated() -> None:
+    context = copy.deepcopy(cdk_context())
+    context["environments"]["dev"]["training_vpc"] = {
+        "subnet_ids": ["subnet-12"],
+        "security_group_ids": ["sg-0123abcd"],
+    }
+    with pytest.raises(ConfigError, match=r"key 'training_vpc'.subnet_ids must list 1-16 subnet ids"):
+        load_config(context, "dev")
+    context["environments"]["dev"]["training_vpc"] = {
+        "subnet_ids": ["subnet-0123abcd"],
+        "security_group_ids": ["sg-0123abcd"],
+    }
+    assert load_config(context, "dev").training_vpc == {
+        "Subnets": ["subnet-0123abcd"],
+        "SecurityGroupIds": ["sg-0123abcd"],
+    }
+
+
+def test_a_vpc_deployment_synthesizes_clean_with_eni_permissions_for_sagemaker_only() -> None:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from stacks.app_builder import build
+
+    context = copy.deepcopy(cdk_context())
+    context["environments"]["dev"]["training_vpc"] = {
+        "subnet_ids": ["subnet-0123abcd"],
+        "security_group_ids": ["sg-0123abcd"],
+    }
+    app = App(context=context)
+    built = build(app, env_name="dev")
+    app.synth()  # cdk-nag must stay clean
+    policies = Template.from_stack(built.pipeline).find_resources("AWS::IAM::Policy")
+    with_eni = [lid for lid, p in policies.items() if "ec2:CreateNetworkInterface" in str(p)]
+    assert len(with_eni) == 1 and with_eni[0].startswith("SageMakerExecutionRole")
+    start = Template.from_stack(built.pipeline).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "handlers.start_tuning.handler"}}
+    )
+    (function,) = start.values()
+    assert json.loads(function["Properties"]["Environment"]["Variables"]["TRAINING_VPC"]) == {
+        "Subnets": ["subnet-0123abcd"],
+        "SecurityGroupIds": ["sg-0123abcd"],
+    }

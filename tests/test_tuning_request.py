@@ -218,3 +218,14 @@ def test_new_version_or_other_dataset_gives_a_new_run() -> None:
     long = "a-very-long-dataset-name-that-goes-on-and-on"
     assert run_id("b", long, "v1") != run_id("b", long, "v2")
     assert run_id("b", long + "-x", "v1") != run_id("b", long + "-y", "v1")
+
+
+def test_vpc_training_adds_the_network_and_encrypts_traffic_between_containers() -> None:
+    vpc = {"Subnets": ["subnet-0123abcd"], "SecurityGroupIds": ["sg-0123abcd"]}
+    settings = dataclasses.replace(TuningSettings(), layout="definitions")
+    (request,) = build_tuning_requests(RUN, settings, DATA, dataclasses.replace(DEST, vpc_config=vpc))
+    for definition in request["TrainingJobDefinitions"]:
+        assert definition["VpcConfig"] == vpc
+        assert definition["EnableNetworkIsolation"] is True
+        assert definition["EnableInterContainerTrafficEncryption"] is True
+    assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []

@@ -44,7 +44,15 @@ def warm_start_parents(s3: Any, bucket: str, run: dict[str, Any], job_names: lis
 
 
 def start_tuning(
-    run: dict[str, Any], sm: Any, s3: Any, *, role_arn: str, bucket: str, kms_key_arn: str | None, region: str
+    run: dict[str, Any],
+    sm: Any,
+    s3: Any,
+    *,
+    role_arn: str,
+    bucket: str,
+    kms_key_arn: str | None,
+    region: str,
+    vpc_config: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     settings = TuningSettings.from_mapping(run["settings"], where="run settings")
     d = run["data"]
@@ -62,6 +70,7 @@ def start_tuning(
         output_uri=f"s3://{bucket}/tuning/{name}/{rid}/",
         checkpoint_uri=f"s3://{bucket}/checkpoints/{name}/{rid}/",
         kms_key_arn=kms_key_arn,
+        vpc_config=vpc_config,
     )
     tags = [{"Key": "tuning-pipeline:dataset", "Value": name}, {"Key": "tuning-pipeline:run", "Value": rid}]
     requests = build_tuning_requests(rid, settings, data, dest, tags=tags)
@@ -99,6 +108,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         bucket=os.environ["ARTIFACTS_BUCKET"],
         kms_key_arn=os.environ.get("KMS_KEY_ARN") or None,
         region=os.environ["AWS_REGION"],
+        vpc_config=json.loads(os.environ["TRAINING_VPC"]) if os.environ.get("TRAINING_VPC") else None,
     )
     logger.info("tuning jobs", extra=result)
     return result

@@ -48,6 +48,8 @@ class Destinations:
     output_uri: str  # s3://artifacts/tuning/<dataset>/<run>/
     checkpoint_uri: str  # s3://artifacts/checkpoints/<dataset>/<run>/
     kms_key_arn: str | None = None
+    # Training inside your VPC: {"Subnets": [...], "SecurityGroupIds": [...]} (deployment setting).
+    vpc_config: dict[str, list[str]] | None = None
 
 
 def format_bound(kind: str, value: float) -> str:
@@ -148,10 +150,13 @@ def training_definition(
             "VolumeSizeInGB": settings.volume_size_gb,
         },
         "StoppingCondition": stopping,
+        # The algorithm needs no network: isolation is always on.
         "EnableNetworkIsolation": True,
-        "EnableInterContainerTrafficEncryption": False,
+        "EnableInterContainerTrafficEncryption": dest.vpc_config is not None,
         "EnableManagedSpotTraining": settings.use_spot,
     }
+    if dest.vpc_config is not None:
+        definition["VpcConfig"] = dest.vpc_config
     if settings.use_spot:
         stopping["MaxWaitTimeInSeconds"] = settings.spot_max_wait_seconds
         suffix = f"{definition_name}/" if definition_name else ""

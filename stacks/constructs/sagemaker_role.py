@@ -12,7 +12,15 @@ OUTPUT_PREFIXES = ("tuning/*", "checkpoints/*")
 
 
 class SageMakerExecutionRole(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, datasets: s3.IBucket, artifacts: s3.IBucket) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        datasets: s3.IBucket,
+        artifacts: s3.IBucket,
+        vpc: dict[str, list[str]] | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.role = iam.Role(
@@ -48,3 +56,23 @@ class SageMakerExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             )
         )
+        if vpc:
+            # Training in your VPC: SageMaker creates and removes the jobs' network interfaces.
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="TrainingNetworkInterfaces",
+                    actions=[
+                        "ec2:CreateNetworkInterface",
+                        "ec2:CreateNetworkInterfacePermission",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:DeleteNetworkInterfacePermission",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeVpcs",
+                        "ec2:DescribeDhcpOptions",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeSecurityGroups",
+                    ],
+                    resources=["*"],  # the interfaces do not exist yet; Describe* has no resource type
+                    conditions={"StringEquals": {"aws:RequestedRegion": Aws.REGION}},
+                )
+            )

@@ -1,0 +1,151 @@
+"""Every role's permissions, listed and justified: a new permission fails this test until it is
+added here with its reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+LAMBDA_BASE = {
+    "logs:CreateLogStream": "write its own log group",
+    "logs:PutLogEvents": "write its own log group",
+    "xray:PutTraceSegments": "active tracing",
+    "xray:PutTelemetryRecords": "active tracing",
+}
+READ_GROUP = {
+    "s3:GetObject*": "CDK read grant, scoped to one prefix",
+    "s3:GetBucket*": "CDK read grant (bucket metadata)",
+    "s3:List*": "CDK read grant: listing the prefix",
+    "kms:Decrypt": "objects are SSE-KMS",
+    "kms:DescribeKey": "objects are SSE-KMS",
+}
+PUT_GROUP = {
+    "s3:PutObject": "write its documents",
+    "s3:PutObjectLegalHold": "CDK put grant",
+    "s3:PutObjectRetention": "CDK put grant",
+    "s3:PutObjectTagging": "CDK put grant",
+    "s3:PutObjectVersionTagging": "CDK put grant",
+    "s3:Abort*": "abort its own multipart uploads",
+    "kms:Encrypt": "objects are SSE-KMS",
+    "kms:Decrypt": "objects are SSE-KMS",
+    "kms:ReEncrypt*": "CDK key grant",
+    "kms:GenerateDataKey*": "objects are SSE-KMS",
+}
+
+EXPECTED: dict[str, dict[str, str]] = {
+    "ValidateDatasetRole": {**LAMBDA_BASE, **READ_GROUP},  # reads datasets/* only
+    "StartTuningRole": {
+        **LAMBDA_BASE,
+        **READ_GROUP,  # runs/* only: the previous run, for warm start
+        "sagemaker:CreateHyperParameterTuningJob": "start the run",
+        "sagemaker:AddTags": "the run's tags on its tuning jobs",
+        "iam:PassRole": "hand the SageMaker role to the training jobs (condition: PassedToService)",
+        "kms:CreateGrant": "output encryption key named in the request",
+    },
+    "PollTuningRole": {**LAMBDA_BASE, "sagemaker:DescribeHyperParameterTuningJob": "status and counters"},
+    "ChooseBestRole": {
+        **LAMBDA_BASE,
+        "sagemaker:DescribeHyperParameterTuningJob": "best training job",
+        "sagemaker:DescribeTrainingJob": "its model artifact",
+    },
+    "RegisterModelRole": {
+        **LAMBDA_BASE,
+        **PUT_GROUP,  # metrics/* and runs/* only
+        "sagemaker:CreateModelPackage": "the new version",
+        "sagemaker:ListModelPackages": "the approved version, for auto-approval",
+        "sagemaker:DescribeModelPackage": "its accuracy",
+    },
+    "ComposeSuccessRole": dict(LAMBDA_BASE),  # formats text only
+    "HandleFailureRole": {
+        **LAMBDA_BASE,
+        "sagemaker:DescribeHyperParameterTuningJob": "which jobs still run",
+        "sagemaker:StopHyperParameterTuningJob": "stop them",
+    },
+    "StopOrphansRole": {
+        **LAMBDA_BASE,
+        "sagemaker:ListHyperParameterTuningJobs": "find the run's running jobs",
+        "sagemaker:StopHyperParameterTuningJob": "stop them",
+    },
+    "SageMakerExecutionRole": {
+        **READ_GROUP,  # datasets/* and its own output prefixes
+        **PUT_GROUP,  # tuning/* and checkpoints/* only
+        "s3:DeleteObject*": "rewrite checkpoints",
+        "logs:CreateLogGroup": "/aws/sagemaker/TrainingJobs",
+        "logs:CreateLogStream": "/aws/sagemaker/TrainingJobs",
+        "logs:PutLogEvents": "/aws/sagemaker/TrainingJobs",
+        "logs:DescribeLogStreams": "/aws/sagemaker/TrainingJobs",
+        "cloudwatch:PutMetricData": "training metrics, /aws/sagemaker/* namespaces",
+    },
+    "WorkflowStateMachineRole": {
+        "lambda:InvokeFunction": "the pipeline's functions",
+        "sns:Publish": "notifications",
+        "kms:GenerateDataKey*": "the topic is KMS-encrypted",
+        "kms:Decrypt": "the topic is KMS-encrypted",
+        "xray:PutTraceSegments": "tracing",
+        "xray:PutTelemetryRecords": "tracing",
+        "xray:GetSamplingRules": "tracing",
+        "xray:GetSamplingTargets": "tracing",
+        "logs:CreateLogDelivery": "execution logs (Step Functions requires these on *)",
+        "logs:GetLogDelivery": "execution logs",
+        "logs:UpdateLogDelivery": "execution logs",
+        "logs:DeleteLogDelivery": "execution logs",
+        "logs:ListLogDeliveries": "execution logs",
+        "logs:PutResourcePolicy": "execution logs",
+        "logs:DescribeResourcePolicies": "execution logs",
+        "logs:DescribeLogGroups": "execution logs",
+    },
+    "WorkflowStateMachineEventsRole": {"states:StartExecution": "the rule starts the workflow"},
+}
+
+
+@pytest.fixture(scope="module")
+def granted(synth) -> dict[str, dict[str, list]]:
+    """Role logical id prefix -> action -> resources, from the synthesized policies."""
+    out: dict[str, dict[str, list]] = {}
+    for resource in synth.pipeline_template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for role in resource["Properties"]["Roles"]:
+            name = next((n for n in sorted(EXPECTED, key=len, reverse=True) if role["Ref"].startswith(n)), role["Ref"])
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                for action in actions:
+                    out.setdefault(name, {}).setdefault(action, []).append(statement["Resource"])
+    return out
+
+
+def test_every_role_has_exactly_the_listed_permissions(granted) -> None:
+    assert set(granted) == set(EXPECTED)
+    for role, actions in EXPECTED.items():
+        assert set(granted[role]) == set(actions), role
+
+
+def test_only_actions_without_resource_types_use_a_wildcard_resource(granted) -> None:
+    allowed_star = {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "cloudwatch:PutMetricData",
+        "sagemaker:ListHyperParameterTuningJobs",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    }
+    for role, actions in granted.items():
+        for action, resources in actions.items():
+            if any(r == "*" or (isinstance(r, list) and "*" in r) for r in resources):
+                assert action in allowed_star, (role, action)
+
+
+def test_datasets_are_read_only_for_everyone(granted) -> None:
+    for role, actions in granted.items():
+        for action, resources in actions.items():
+            if action.startswith(("s3:Put", "s3:Delete", "s3:Abort")):
+                assert "datasets" not in json.dumps(resources), (role, action)
