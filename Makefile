@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install demo test lint typecheck unit synth deploy bench clean
+.PHONY: install demo test lint typecheck unit scan synth deploy bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-local.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is required"'
@@ -29,10 +29,21 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test: lint typecheck unit  ## the quality gate CI runs
+# checkov pins its own boto3/botocore, so it lives in a virtual environment of its own.
+SCAN_VENV := .venv-scan
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $@
 
-synth: $(STAMP)  ## cdk synth (-c env=prod for prod), without the CDK CLI
-	$(BIN)/python app.py
+scan: $(STAMP) $(SCAN_VENV)/.installed  ## checkov on the synthesized templates, findings justified in security/checkov.yaml
+	rm -rf cdk.out && $(BIN)/python -m local.synth --env prod && $(BIN)/python -m local.synth --env dev
+	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false $(SCAN_VENV)/bin/checkov --config-file security/checkov.yaml -d cdk.out
+
+test: lint typecheck unit scan  ## the quality gate CI runs
+
+synth: $(STAMP)  ## cdk synth without the CDK CLI (ENV=prod for prod)
+	$(BIN)/python -m local.synth --env $(or $(ENV),dev)
 
 node_modules/.bin/cdk: package.json package-lock.json
 	npm ci --no-audit --no-fund

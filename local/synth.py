@@ -21,3 +21,21 @@ def synthesize(outdir: Path, env_name: str) -> str:
     built = build(app, env_name=env_name)
     app.synth()
     return built.storage.stack_name.removesuffix("-storage")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`cdk synth` without the CDK CLI: python -m local.synth [--env dev] [--out cdk.out]."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m local.synth", description=main.__doc__)
+    parser.add_argument("--env", default="dev")
+    parser.add_argument("--out", type=Path, default=ROOT / "cdk.out")
+    args = parser.parse_args(argv)
+    prefix = synthesize(args.out, args.env)
+    sys.stdout.write(f"synthesized {prefix}-storage and {prefix}-pipeline into {args.out}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,6 +20,7 @@ from constructs import Construct
 
 from stacks.config import PipelineConfig
 from stacks.constructs.alarms import PipelineAlarms
+from stacks.constructs.dashboard import PipelineDashboard
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.constructs.sagemaker_role import SageMakerExecutionRole
 from stacks.constructs.workflow import TuningWorkflow, WorkflowFunctions
@@ -291,6 +292,14 @@ class PipelineStack(Stack):
         self.alarms = PipelineAlarms(
             self, "Alarms", state_machine=self.state_machine, functions=self.functions, topic=self.topic
         )
+
+        self.dashboard = PipelineDashboard(
+            self,
+            "Dashboard",
+            name=f"{config.prefix}-{config.env_name}-tuning",
+            state_machine=self.state_machine,
+            functions=self.functions,
+        ).dashboard
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)

@@ -480,3 +480,29 @@ def test_a_valid_dataset_gives_a_small_run_descriptor() -> None:
     assert run["settings"]["ranges"]["mini_batch_size"]["min"] == 4
     assert run["dataset"]["version_id"] == put["VersionId"]
     assert len(json.dumps(run)) < 8 * 1024  # references, not data: far below the 256 KiB state limit
+
+
+def test_poll_emits_jobs_in_flight_as_embedded_metrics(capsys, monkeypatch) -> None:
+    from handlers import poll_tuning
+
+    sm, stub = sagemaker_stub()
+    stub.add_response(
+        "describe_hyper_parameter_tuning_job",
+        describe("a", "InProgress", InProgress=2),
+        {"HyperParameterTuningJobName": "a"},
+    )
+    monkeypatch.setattr(poll_tuning.clients, "client", lambda service: sm)
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "poll", 128, "id"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:poll"
+
+    with stub:
+        poll_tuning.handler({"run_id": "r", "tuning": {"job_names": ["a"]}}, Context())
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    emf = [line for line in lines if "_aws" in line]
+    (metric_line,) = emf
+    assert metric_line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ImageClassificationTuning"
+    assert metric_line["TuningJobsInFlight"] == [1.0]
+    assert metric_line["TrainingJobsInProgress"] == [2.0]
+    assert all(line.get("run_id") == "r" for line in lines if "message" in line)

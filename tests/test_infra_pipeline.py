@@ -223,3 +223,16 @@ def test_an_execution_that_ends_badly_triggers_the_cleanup(template: Template) -
     (target,) = rule["Properties"]["Targets"]
     function_id = target["Arn"]["Fn::GetAtt"][0]
     assert template.to_json()["Resources"][function_id]["Properties"]["Handler"] == "handlers.stop_orphans.handler"
+
+
+def test_dashboard_shows_runs_jobs_in_flight_best_accuracy_and_lambda_errors(template: Template) -> None:
+    (dashboard,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for text in (
+        "ExecutionsFailed",
+        "TuningJobsInFlight",
+        "TrainingJobsInProgress",
+        "BestValidationAccuracy",
+        "Errors",
+    ):
+        assert text in body, text

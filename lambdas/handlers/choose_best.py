@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.best_job import choose_best, optimizer_of
 from pipeline.errors import classified_aws_errors
+from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
 
-logger = Logger()
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
 def best_of_run(job_names: list[str], sm: Any) -> dict[str, Any]:
@@ -33,8 +36,11 @@ def best_of_run(job_names: list[str], sm: Any) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=event["run_id"])
     result = best_of_run(event["tuning"]["job_names"], clients.client("sagemaker"))
+    metrics.add_metric(name="BestValidationAccuracy", unit=MetricUnit.None_, value=result["accuracy"])
+    metrics.add_metric(name="BillableTrainingSecondsOfBest", unit=MetricUnit.Seconds, value=result["billable_seconds"])
     logger.info("best training job", extra=result)
     return result

@@ -9,8 +9,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.messages import success_message
+from pipeline.telemetry import SERVICE
 
-logger = Logger()
+logger = Logger(service=SERVICE)
 
 
 @logger.inject_lambda_context

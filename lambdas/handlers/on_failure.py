@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 from pipeline import clients
 from pipeline.dataset import DATASETS_PREFIX
 from pipeline.messages import failure_message
+from pipeline.telemetry import SERVICE
 
-logger = Logger()
+logger = Logger(service=SERVICE)
 
 
 def stop_running(job_names: list[str], sm: Any) -> list[str]:

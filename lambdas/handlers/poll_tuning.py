@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.best_job import failure_reason, job_summary, overall_status
 from pipeline.errors import classified_aws_errors
+from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
 
-logger = Logger()
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
 def poll(job_names: list[str], sm: Any) -> dict[str, Any]:
@@ -28,8 +31,18 @@ def poll(job_names: list[str], sm: Any) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=event["run_id"])
     result = poll(event["tuning"]["job_names"], clients.client("sagemaker"))
+    # Embedded-metric-format lines: the dashboard's "in flight" graphs, no PutMetricData call.
+    metrics.add_metric(
+        name="TuningJobsInFlight",
+        unit=MetricUnit.Count,
+        value=sum(j["status"] in ("InProgress", "Stopping") for j in result["jobs"]),
+    )
+    metrics.add_metric(
+        name="TrainingJobsInProgress", unit=MetricUnit.Count, value=sum(j["in_progress"] for j in result["jobs"])
+    )
     logger.info("tuning status", extra={"status": result["status"], "jobs": result["jobs"]})
     return result

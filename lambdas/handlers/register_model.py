@@ -14,8 +14,9 @@ from pipeline import clients
 from pipeline.best_job import Best
 from pipeline.errors import classified_aws_errors
 from pipeline.registry import approval_status, metrics_document, model_package_request
+from pipeline.telemetry import SERVICE
 
-logger = Logger()
+logger = Logger(service=SERVICE)
 
 
 def current_approved_accuracy(sm: Any, group: str) -> float | None:

@@ -14,9 +14,10 @@ from pipeline import clients
 from pipeline.errors import classified_aws_errors
 from pipeline.image_uri import training_image_uri
 from pipeline.settings import TuningSettings
+from pipeline.telemetry import SERVICE
 from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
 
-logger = Logger()
+logger = Logger(service=SERVICE)
 
 
 def previous_run_key(dataset: str) -> str:

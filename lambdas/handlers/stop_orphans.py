@@ -17,9 +17,10 @@ from pipeline import clients
 from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
 from pipeline.naming import run_id
+from pipeline.telemetry import SERVICE
 from pipeline.validation import ref_from_event
 
-logger = Logger()
+logger = Logger(service=SERVICE)
 
 
 def run_of_execution(detail: dict[str, Any]) -> str | None:

@@ -11,9 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.errors import classified_aws_errors
+from pipeline.telemetry import SERVICE
 from pipeline.validation import validate_dataset
 
-logger = Logger()
+logger = Logger(service=SERVICE)
 
 
 @logger.inject_lambda_context

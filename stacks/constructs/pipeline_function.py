@@ -11,6 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
+
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 # Only the code: no caches, no tests, no local-mode extras in the deployed asset.
 ASSET_EXCLUDES = ["**/__pycache__", "*.pyc", "local/*"]
@@ -62,8 +64,9 @@ class PipelineFunction(Construct):
             memory_size=memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             environment={
-                "POWERTOOLS_SERVICE_NAME": "image-classification-tuning",
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 **environment,
             },
         )
