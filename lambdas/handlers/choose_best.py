@@ -40,7 +40,7 @@ def best_of_run(job_names: list[str], sm: Any) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=event["run_id"])
     result = best_of_run(event["tuning"]["job_names"], clients.client("sagemaker"))
-    metrics.add_metric(name="BestValidationAccuracy", unit=MetricUnit.None_, value=result["accuracy"])
+    metrics.add_metric(name="BestValidationAccuracy", unit=MetricUnit.NoUnit, value=result["accuracy"])
     metrics.add_metric(name="BillableTrainingSecondsOfBest", unit=MetricUnit.Seconds, value=result["billable_seconds"])
     logger.info("best training job", extra=result)
     return result
