@@ -1,0 +1,273 @@
+"""Search-efficiency benchmark: which layout, scaling, strategy, early stopping and completion
+criteria reach the best accuracy for the fewest training epochs (the proxy for GPU money).
+
+    python -m bench.run [--seeds 10] [--jobs 30] [--epochs 6] [--workers 2] [--configs a,b]
+
+Each configuration is a set of tuning settings, turned into CreateHyperParameterTuningJob
+requests by the pipeline's own request builder, then searched by the local SageMaker's search
+(Optuna) with the local trainer, on two generated datasets, over several seeds, side by side in
+one run. Results: bench-results/results.json and bench-results/results.md. Not a test: it
+takes tens of minutes and its numbers depend on the machine only through time, not outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import local  # noqa: F401  (puts lambdas/ on the path)
+from bench.datasets import DATASETS, Data
+from local.sagemaker import search, trainer
+from pipeline.settings import TuningSettings
+from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
+
+OUT = Path(__file__).resolve().parents[1] / "bench-results"
+CHECKPOINTS = (5, 10, 20, 30)
+LOG_WD = {"weight_decay": {"min": 1e-6, "scaling": "Logarithmic"}}
+LOG_LR = {"learning_rate": {"scaling": "Logarithmic"}}
+
+# name -> tuning settings (the `tuning` block of a manifest). The first is the reference.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "seed-literal (flat, Auto, Bayesian)": {"layout": "flat"},
+    "definitions": {"layout": "definitions"},
+    "jobs": {"layout": "jobs"},
+    "flat, Random": {"layout": "flat", "strategy": "Random"},
+    "flat, Hyperband": {"layout": "flat", "strategy": "Hyperband"},
+    "flat, early stopping": {"layout": "flat", "early_stopping": "Auto"},
+    "definitions, log wd": {"layout": "definitions", "ranges": LOG_WD},
+    "definitions, log wd + log lr": {"layout": "definitions", "ranges": {**LOG_WD, **LOG_LR}},
+    "jobs, log wd, early stopping": {"layout": "jobs", "ranges": LOG_WD, "early_stopping": "Auto"},
+    "definitions, log wd, stop after 10 not improving": {
+        "layout": "definitions",
+        "ranges": LOG_WD,
+        "completion": {"max_jobs_not_improving": 10},
+    },
+}
+
+
+def requests_for(config: dict[str, Any], data: Data, jobs: int, epochs: int) -> list[dict[str, Any]]:
+    settings = TuningSettings.from_mapping(
+        {
+            **config,
+            "max_training_jobs": jobs,
+            "max_parallel_jobs": 1,
+            "epochs": epochs,
+            "image_shape": data.image_shape,
+            "use_pretrained_model": False,
+        },
+        where="benchmark",
+    )
+    facts = DataFacts(
+        "image",
+        data.num_classes,
+        len(data.train[0]),
+        {"train": "s3://b/t/", "validation": "s3://b/v/"},
+        "application/x-image",
+    )
+    dest = Destinations("arn:aws:iam::123456789012:role/r", "image:1", "s3://b/out/", "s3://b/ckpt/")
+    return build_tuning_requests("bench-0000000000", settings, facts, dest)
+
+
+def run_tuning_job(request: dict[str, Any], data: Data, seed: int) -> list[dict[str, Any]]:
+    """One tuning job, sequentially: what the local SageMaker does, without S3 or threads."""
+    config = request["HyperParameterTuningJobConfig"]
+    study = search.make_study(request, seed)
+    definitions = search.definitions_of(request)
+    patience = (
+        config.get("TuningJobCompletionCriteria", {})
+        .get("BestObjectiveNotImproving", {})
+        .get("MaxNumberOfTrainingJobsNotImproving")
+    )
+    trials: list[dict[str, Any]] = []
+    best, since = -1.0, 0
+    for index in range(config["ResourceLimits"]["MaxNumberOfTrainingJobs"]):
+        trial = study.ask()
+        definition, tuned = search.sample(trial, definitions)
+        hp = trainer.Hyperparameters.parse({**definition.static, **tuned, "resize": "0"})
+        history: list[float] = []
+
+        def on_epoch(epoch: int, accuracy: float, trial: Any = trial, history: list[float] = history) -> bool:
+            history.append(accuracy)
+            trial.report(accuracy, epoch + 1)
+            return not trial.should_prune()
+
+        try:
+            trainer.train(
+                hp,
+                data.train,
+                data.validation,
+                seed=seed * 1000 + index,
+                on_epoch=on_epoch,
+                stop=threading.Event(),
+                log=lambda _: None,
+            )
+        except trainer.AlgorithmError:
+            pass
+        final = history[-1] if history else 0.0
+        pruned = len(history) < hp.epochs
+        if pruned:
+            study.tell(trial, state=search.optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, final)
+        trials.append(
+            {
+                "accuracy": final,
+                "epochs": len(history),
+                "pruned": pruned,
+                "optimizer": tuned.get("optimizer") or definition.static.get("optimizer"),
+                "hyperparameters": tuned,
+            }
+        )
+        # SageMaker's best counts completed jobs only; an early-stopped job still cost its epochs.
+        if not pruned and final > best:
+            best, since = final, 0
+        else:
+            since += 1
+        if patience and since >= patience:
+            break
+    return trials
+
+
+def run_one(task: tuple[str, str, int, int, int]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    dataset, config_name, seed, jobs, epochs = task
+    data = DATASETS[dataset]()
+    started = time.time()
+    per_job = [
+        run_tuning_job(r, data, seed * 31 + i)
+        for i, r in enumerate(requests_for(CONFIGS[config_name], data, jobs, epochs))
+    ]
+    # Tuning jobs of one run go side by side: interleave their training jobs in launch order.
+    trials = [t for group in _round_robin(per_job) for t in group]
+    return {
+        "dataset": dataset,
+        "config": config_name,
+        "seed": seed,
+        "trials": trials,
+        "seconds": time.time() - started,
+        "num_classes": data.num_classes,
+    }
+
+
+def _round_robin(groups: list[list[Any]]) -> list[list[Any]]:
+    out = []
+    for i in range(max(len(g) for g in groups)):
+        out.append([g[i] for g in groups if i < len(g)])
+    return out
+
+
+def best_after(trials: list[dict[str, Any]], n: int) -> float:
+    done = [t["accuracy"] for t in trials[:n] if not t["pruned"]]
+    return max(done, default=0.0)
+
+
+def epochs_to_reach(trials: list[dict[str, Any]], target: float) -> float:
+    spent = 0
+    for t in trials:
+        spent += t["epochs"]
+        if not t["pruned"] and t["accuracy"] >= target:
+            return spent
+    return math.inf
+
+
+def summarize(results: list[dict[str, Any]], jobs: int) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    reference = next(iter(CONFIGS))
+    for dataset in sorted({r["dataset"] for r in results}):
+        rows = [r for r in results if r["dataset"] == dataset]
+        ref_best = [best_after(r["trials"], jobs) for r in rows if r["config"] == reference]
+        target = statistics.median(ref_best)
+        chance = 1.0 / rows[0]["num_classes"]
+        table = {}
+        for config in CONFIGS:
+            runs = [r for r in rows if r["config"] == config]
+            if not runs:
+                continue
+            to_target = [epochs_to_reach(r["trials"], target) for r in runs]
+            all_trials = [t for r in runs for t in r["trials"]]
+            table[config] = {
+                "best_after": {
+                    n: statistics.median(best_after(r["trials"], n) for r in runs) for n in CHECKPOINTS if n <= jobs
+                },
+                "best_at_end_min": min(best_after(r["trials"], jobs) for r in runs),
+                "epochs_to_reference": statistics.median(to_target),
+                "reached_reference": sum(math.isfinite(x) for x in to_target),
+                "epochs_total": statistics.median(sum(t["epochs"] for t in r["trials"]) for r in runs),
+                "wasted_share": sum(t["accuracy"] <= 1.5 * chance for t in all_trials if not t["pruned"])
+                / max(1, sum(not t["pruned"] for t in all_trials)),
+                "seeds": len(runs),
+            }
+        summary[dataset] = {"reference": reference, "target": target, "configs": table}
+    return summary
+
+
+def markdown(summary: dict[str, Any], jobs: int, epochs: int) -> str:
+    lines = []
+    for dataset, s in summary.items():
+        ref = s["configs"][s["reference"]]["epochs_to_reference"]
+        lines.append(f"\n### {dataset} (reference: seed-literal median best-at-{jobs} = {s['target']:.4f})\n")
+        head = " | ".join(f"best@{n}" for n in CHECKPOINTS if n <= jobs)
+        lines.append(
+            f"| configuration | {head} | epochs to reference (median) | ratio to seed-literal | reached | epochs spent | wasted jobs |"
+        )
+        lines.append("|---|" + "---|" * (len([n for n in CHECKPOINTS if n <= jobs]) + 5))
+        for config, row in s["configs"].items():
+            best = " | ".join(f"{v:.4f}" for v in row["best_after"].values())
+            e = row["epochs_to_reference"]
+            ratio = e / ref if math.isfinite(e) and math.isfinite(ref) and ref else math.inf
+            lines.append(
+                f"| {config} | {best} | {e:g} | {ratio:.2f} | {row['reached_reference']}/{row['seeds']} | {row['epochs_total']:g} | {row['wasted_share']:.0%} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--datasets", default="digits,shapes")
+    parser.add_argument("--configs", default="", help="comma-separated subset of configuration names (default: all)")
+    args = parser.parse_args(argv)
+    configs = [c for c in CONFIGS if not args.configs or c in args.configs.split(",")]
+    tasks = [
+        (d, c, s, args.jobs, args.epochs) for s in range(args.seeds) for d in args.datasets.split(",") for c in configs
+    ]
+    OUT.mkdir(exist_ok=True)
+    results: list[dict[str, Any]] = []
+    started = time.time()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for i, result in enumerate(pool.map(run_one, tasks), start=1):
+            results.append(result)
+            sys.stdout.write(
+                f"[{time.time() - started:7.0f}s] {i}/{len(tasks)} {result['dataset']:<7} seed {result['seed']} "
+                f"{result['config']}: best {best_after(result['trials'], args.jobs):.4f} in {result['seconds']:.0f}s\n"
+            )
+            sys.stdout.flush()
+            (OUT / "raw.json").write_text(json.dumps(results))
+    summary = summarize(results, args.jobs)
+    meta = {"seeds": args.seeds, "jobs": args.jobs, "epochs": args.epochs, "seconds": time.time() - started}
+    (OUT / "results.json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2, default=str))
+    table = markdown(summary, args.jobs, args.epochs)
+    (OUT / "results.md").write_text(
+        f"Benchmark: {args.seeds} seeds, {args.jobs} jobs, {args.epochs} epochs, command `python -m bench.run --seeds {args.seeds} --jobs {args.jobs} --epochs {args.epochs}`\n{table}"
+    )
+    sys.stdout.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
