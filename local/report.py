@@ -102,6 +102,7 @@ def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         for i, r in enumerate(sorted(rows, key=lambda r: -(r["accuracy"] or -1)), start=1)
     )
     best_job = output["best"]
+    cost = output["run"]["cost"]
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Tuning report {html.escape(output["run"]["run_id"])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:3px 6px;font-size:12px}}
 figure{{display:inline-block;margin:0 1em 1em 0}}figcaption{{font-size:12px}}</style></head><body>
@@ -110,6 +111,8 @@ figure{{display:inline-block;margin:0 1em 1em 0}}figcaption{{font-size:12px}}</s
 layout <b>{html.escape(output["run"]["settings"]["layout"])}</b>, strategy <b>{html.escape(output["run"]["settings"]["strategy"])}</b>.</p>
 <p>Best: <b>{best_job["accuracy"]:.4f}</b> by {html.escape(best_job["training_job_name"])} ({html.escape(best_job["optimizer"])});
 registered as {html.escape(output["registered"]["model_package_arn"])} ({html.escape(output["registered"]["approval_status"])}).</p>
+<p>Cost: worst case allowed ${cost["worst_case_usd"]:,.2f} ({html.escape(cost["basis"])}); training billed
+{best_job.get("run_billable_seconds", "n/a")} s, about ${best_job.get("run_estimated_cost_usd", 0):,.2f} at GPU prices.</p>
 <p>{legend}</p>{"".join(figures)}
 <h2>Leaderboard</h2><table><tr><th>#</th><th>accuracy</th><th>status</th><th>optimizer</th><th>training job</th><th>hyperparameters</th></tr>{table}</table>
 </body></html>"""

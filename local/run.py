@@ -152,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
             f"  hyperparameters: {json.dumps(output['best']['hyperparameters'])}\n"
             f"  artifact:   {package['InferenceSpecification']['Containers'][0]['ModelDataUrl']}\n"
             f"  metrics:    {output['registered']['metrics_uri']}\n"
+            f"  cost:       {output['best'].get('run_billable_seconds')} s billed, about "
+            f"${output['best'].get('run_estimated_cost_usd', 0):,.2f} at {output['run']['cost']['basis']} "
+            f"(worst case allowed ${output['run']['cost']['worst_case_usd']:,.2f})\n"
         )
         for n in notifications:
             sys.stdout.write(f"\nNotification: {n['subject']}\n{n['message']}")

@@ -185,6 +185,13 @@ class PipelineStack(Stack):
                 sid="DescribeTrainingJobs", actions=["sagemaker:DescribeTrainingJob"], resources=[training_jobs]
             )
         )
+        choose.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListTrainingJobsForBilling",
+                actions=["sagemaker:ListTrainingJobsForHyperParameterTuningJob"],
+                resources=[tuning_jobs],
+            )
+        )
         on_failure.role.add_to_policy(
             iam.PolicyStatement(
                 sid="StopTuningJobs",

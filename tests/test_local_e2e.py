@@ -139,6 +139,13 @@ def test_the_success_notification_was_published(finished_run) -> None:
     assert note["subject"].startswith("Tuning succeeded: digits")
     assert finished_run["package"]["ModelPackageArn"] in note["message"]
     assert "Best validation accuracy" in note["message"]
+    assert "Training billed:" in note["message"] and "worst case allowed: $" in note["message"]
+
+
+def test_billable_time_and_cost_reach_the_registry(finished_run) -> None:
+    meta = finished_run["package"]["CustomerMetadataProperties"]
+    assert int(meta["run_billable_seconds"]) >= 4  # four jobs, at least a second each
+    assert float(meta["run_estimated_cost_usd"]) >= 0
 
 
 def test_the_tuning_request_that_reached_sagemaker_used_the_manifest_budget(finished_run) -> None:
@@ -194,6 +201,24 @@ def test_a_broken_dataset_fails_fast_with_the_file_and_line_and_starts_nothing(l
             pipeline.client("s3").get_object(Bucket=pipeline.deployed.datasets_bucket, Key=key)["Body"].read()
             == lst.read_bytes()
         )
+
+
+def test_a_run_over_budget_is_refused_before_any_job(local_app, prepared, tmp_path) -> None:
+    outdir, prefix = local_app
+    expensive = tmp_path / "expensive"
+    shutil.copytree(prepared.root, expensive)
+    manifest = json.loads((expensive / "manifest.json").read_text())
+    manifest["tuning"] = {"max_cost_usd": 1, "max_training_jobs": 50, "instance_type": "ml.p3.2xlarge"}
+    (expensive / "manifest.json").write_text(json.dumps(manifest))
+    with LocalPipeline(outdir, prefix, lambda_log=tmp_path / "lambda.jsonl") as pipeline:
+        put = upload(expensive, pipeline.client("s3"), pipeline.deployed.datasets_bucket, "expensive", progress=False)
+        execution = pipeline.deliver(pipeline.object_created_event("datasets/expensive/manifest.json", put))
+        result = pipeline.wait(execution, timeout=120)
+        (note,) = pipeline.notifications()
+        assert result["status"] == "FAILED"
+        assert note["subject"] == "Tuning failed: expensive (BudgetExceeded)"
+        assert "above max_cost_usd $1.00" in note["message"]
+        assert not [op for op, _ in pipeline.sagemaker_service.requests if op == "CreateHyperParameterTuningJob"]
 
 
 def test_images_do_not_start_runs(local_app, tmp_path) -> None:

@@ -47,7 +47,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "ChooseBestRole": {
         **LAMBDA_BASE,
         "sagemaker:DescribeHyperParameterTuningJob": "best training job",
-        "sagemaker:DescribeTrainingJob": "its model artifact",
+        "sagemaker:DescribeTrainingJob": "its model artifact; billable seconds of each job",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob": "the run's training jobs, for the bill",
     },
     "RegisterModelRole": {
         **LAMBDA_BASE,

@@ -21,10 +21,14 @@ logger = Logger(service=SERVICE)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     defaults = json.loads(os.environ["TUNING_DEFAULTS"])
     with classified_aws_errors():
-        run = validate_dataset(event, defaults, clients.client("s3"))
+        run = validate_dataset(event, defaults, clients.client("s3"), os.environ["AWS_REGION"])
     logger.append_keys(run_id=run["run_id"])
     logger.info(
         "dataset valid",
-        extra={"dataset": run["dataset"], "data": {k: v for k, v in run["data"].items() if k != "channels"}},
+        extra={
+            "dataset": run["dataset"],
+            "data": {k: v for k, v in run["data"].items() if k != "channels"},
+            "cost": run["cost"],
+        },
     )
     return run

@@ -15,6 +15,8 @@ ADVICE = {
     "job's FailureReason; fix the cause and upload the manifest again.",
     "States.Timeout": "The run exceeded its time limit and its tuning jobs were stopped. Lower "
     "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.",
+    "BudgetExceeded": "Lower the budget drivers named above in the manifest's tuning block (or raise "
+    "max_cost_usd), then upload the manifest again. No training job was started.",
     "TransientAwsError": "AWS kept throttling or failing after all retries. Upload the manifest again later.",
 }
 DEFAULT_ADVICE = (
@@ -25,6 +27,16 @@ DEFAULT_ADVICE = (
 def console_base(region: str) -> str:
     host = "console.amazonaws.cn" if region.startswith("cn-") else f"{region}.console.aws.amazon.com"
     return f"https://{host}/sagemaker/home?region={region}"
+
+
+def _cost_line(run: dict[str, Any], best: dict[str, Any]) -> str:
+    cost = run.get("cost") or {}
+    if "run_billable_seconds" not in best:
+        return ""
+    return (
+        f"Training billed: {best['run_billable_seconds']} s, about ${best['run_estimated_cost_usd']:,.2f} "
+        f"(worst case allowed: ${cost.get('worst_case_usd', 0):,.2f}; {cost.get('basis', '')})\n"
+    )
 
 
 def success_message(
@@ -38,7 +50,8 @@ def success_message(
         f"Best validation accuracy: {best['accuracy']:.4f}\n"
         f"Optimizer: {best['optimizer']}\n"
         f"Training job: {best['training_job_name']} (tuning job {best['tuning_job_name']})\n"
-        f"Hyperparameters:\n{hps}\n\n"
+        f"Hyperparameters:\n{hps}\n"
+        f"{_cost_line(run, best)}\n"
         f"Model package: {registered['model_package_arn']} ({registered['approval_status']})\n"
         f"Metrics document: {registered['metrics_uri']}\n"
         f"Model artifact: {best['model_data_url']}\n\n"

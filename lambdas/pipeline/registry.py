@@ -49,6 +49,9 @@ def customer_metadata(best: Best, run: dict[str, Any], extra: dict[str, str] | N
         "layout": run["settings"]["layout"],
         "strategy": run["settings"]["strategy"],
     }
+    for key in ("run_billable_seconds", "run_estimated_cost_usd"):
+        if key in run["best"]:
+            raw[key] = str(run["best"][key])
     for name, value in sorted(best.hyperparameters.items()):
         raw[f"hp_{name}"] = value
     raw.update(extra or {})

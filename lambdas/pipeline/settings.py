@@ -66,6 +66,10 @@ class TuningSettings:
     warm_start: bool = False
     approval: Approval = field(default_factory=Approval)
     poll_seconds: int = 60
+    # Cost guardrail: refuse runs whose worst case is above this (None: no cap).
+    max_cost_usd: float | None = None
+    # Override the price table (data/training-prices.json) for this instance type and region.
+    price_per_hour_usd: float | None = None
 
     # ------------------------------------------------------------------ parsing
 
@@ -327,7 +331,16 @@ _PARSERS: dict[str, Any] = {
     "warm_start": lambda v, k, _: _bool(v, k),
     "approval": _approval,
     "poll_seconds": lambda v, k, _: _int(v, k, 1, 3600),
+    "max_cost_usd": lambda v, k, _: None if v is None else _positive(v, k),
+    "price_per_hour_usd": lambda v, k, _: None if v is None else _positive(v, k),
 }
+
+
+def _positive(value: Any, key: str) -> float:
+    number = _number(value, key)
+    if number <= 0:
+        raise SettingsError(f"{key} must be a positive number, got {value!r}")
+    return number
 
 
 def settings_from_dict(data: Mapping[str, Any], where: str) -> TuningSettings:

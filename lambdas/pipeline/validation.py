@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.cost import check_budget
 from pipeline.dataset import (
     CONTENT_TYPES,
     IMAGE_CHANNELS,
@@ -75,8 +76,12 @@ def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> dict[str, int]:
     return objects
 
 
-def validate_dataset(event: dict[str, Any], defaults: dict[str, Any], s3: Any) -> dict[str, Any]:
-    """The run descriptor for a valid dataset, or DatasetError naming file, line and fix."""
+def validate_dataset(
+    event: dict[str, Any], defaults: dict[str, Any], s3: Any, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """The run descriptor for a valid dataset, or DatasetError naming file, line and fix.
+
+    Also refuses (BudgetExceeded) a run whose worst-case cost is above `max_cost_usd`."""
     ref = ref_from_event(event)
     try:
         base = TuningSettings.from_mapping(defaults, where="deployment defaults (cdk.json)")
@@ -132,6 +137,7 @@ def validate_dataset(event: dict[str, Any], defaults: dict[str, Any], s3: Any) -
             "tuning.ranges.mini_batch_size.min in the manifest."
         )
 
+    estimate = check_budget(settings, region, manifest_uri)
     rid = run_id(ref.bucket, ref.name, ref.version_id)
     return {
         "run_id": rid,
@@ -151,4 +157,5 @@ def validate_dataset(event: dict[str, Any], defaults: dict[str, Any], s3: Any) -
             "channels": {c: f"{ref.uri}{c}/" for c in channels},
         },
         "settings": settings.to_dict(),
+        "cost": {**estimate.to_dict(), "budget_usd": settings.max_cost_usd},
     }

@@ -101,7 +101,12 @@ class TuningWorkflow(Construct):
             parameters={"Error": "TuningFailed", "Cause.$": "$.poll.failure_reason"},
             result_path="$.error",
         )
-        choose = invoke("ChooseBest", functions.choose, {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}, "$.best")
+        choose = invoke(
+            "ChooseBest",
+            functions.choose,
+            {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning", "cost.$": "$.run.cost"},
+            "$.best",
+        )
         register = invoke(
             "RegisterModel",
             functions.register,

@@ -1,0 +1,82 @@
+"""What a run can cost before it starts, and what it cost after: pure functions.
+
+Prices come from `data/training-prices.json` (one place, with its date and source), or from
+the setting `price_per_hour_usd`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import TuningSettings
+
+_PRICES = Path(__file__).parent / "data" / "training-prices.json"
+
+
+class BudgetExceeded(ValueError):
+    """The worst case of the run is above the configured budget; nothing was started."""
+
+
+@cache
+def price_table() -> dict[str, Any]:
+    return json.loads(_PRICES.read_text())
+
+
+@dataclass(frozen=True)
+class Estimate:
+    worst_case_usd: float
+    price_per_hour_usd: float
+    basis: str
+    instance_hours: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "worst_case_usd": round(self.worst_case_usd, 2),
+            "price_per_hour_usd": self.price_per_hour_usd,
+            "instance_hours": round(self.instance_hours, 2),
+            "basis": self.basis,
+        }
+
+
+def hourly_price(settings: TuningSettings, region: str) -> tuple[float, str]:
+    table = price_table()
+    if settings.price_per_hour_usd is not None:
+        price, basis = settings.price_per_hour_usd, "tuning.price_per_hour_usd"
+    elif settings.instance_type in table["prices"]:
+        price = table["prices"][settings.instance_type]
+        basis = f"{table['region']} list price of {table['date']}" + (
+            "" if region == table["region"] else f" (run in {region}: approximate)"
+        )
+    else:
+        raise BudgetExceeded(
+            f"no price known for {settings.instance_type}; set tuning.price_per_hour_usd so the run's "
+            "worst-case cost can be checked before it starts"
+        )
+    if settings.use_spot:
+        discount = table["spot_discount_estimate"]
+        return price * (1 - discount), f"{basis}, spot at an estimated {discount:.0%} discount"
+    return price, basis
+
+
+def worst_case(settings: TuningSettings, region: str) -> Estimate:
+    """Every training job running to its MaxRuntimeInSeconds (billed time cannot exceed it)."""
+    price, basis = hourly_price(settings, region)
+    hours = settings.max_training_jobs * settings.max_runtime_seconds / 3600
+    return Estimate(worst_case_usd=hours * price, price_per_hour_usd=round(price, 4), basis=basis, instance_hours=hours)
+
+
+def check_budget(settings: TuningSettings, region: str, where: str) -> Estimate:
+    estimate = worst_case(settings, region)
+    budget = settings.max_cost_usd
+    if budget is not None and estimate.worst_case_usd > budget:
+        raise BudgetExceeded(
+            f"{where}: worst-case cost ${estimate.worst_case_usd:,.2f} ({settings.max_training_jobs} training jobs x "
+            f"{settings.max_runtime_seconds} s x ${estimate.price_per_hour_usd}/h, {estimate.basis}) is above "
+            f"max_cost_usd ${budget:,.2f}. Lower tuning.max_training_jobs or tuning.max_runtime_seconds, "
+            "turn on use_spot, pick a cheaper instance_type, or raise max_cost_usd. Nothing was started."
+        )
+    return estimate

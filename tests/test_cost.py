@@ -1,0 +1,70 @@
+"""Cost guardrail: the worst case is known, shown and enforced before any GPU starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from pipeline.cost import BudgetExceeded, check_budget, price_table, worst_case
+from pipeline.settings import GPU_FAMILIES, TuningSettings
+
+
+def test_the_price_table_has_its_date_source_and_every_default_instance() -> None:
+    table = price_table()
+    assert table["date"] and "pricing" in table["source"] and table["currency"] == "USD"
+    assert all(name.startswith(GPU_FAMILIES) for name in table["prices"])
+    assert TuningSettings().instance_type in table["prices"]
+
+
+def test_worst_case_is_every_job_running_to_its_limit() -> None:
+    settings = dataclasses.replace(
+        TuningSettings(), instance_type="ml.p3.2xlarge", max_training_jobs=10, max_runtime_seconds=1800
+    )
+    estimate = worst_case(settings, "us-east-1")
+    assert estimate.instance_hours == 5
+    assert estimate.worst_case_usd == pytest.approx(5 * price_table()["prices"]["ml.p3.2xlarge"])
+
+
+def test_spot_uses_the_estimated_discount_and_says_so() -> None:
+    on_demand = worst_case(TuningSettings(), "us-east-1")
+    spot = worst_case(dataclasses.replace(TuningSettings(), use_spot=True), "us-east-1")
+    assert spot.worst_case_usd == pytest.approx(
+        on_demand.worst_case_usd * (1 - price_table()["spot_discount_estimate"])
+    )
+    assert "spot at an estimated" in spot.basis
+
+
+def test_another_region_is_flagged_approximate_and_an_override_wins() -> None:
+    assert "approximate" in worst_case(TuningSettings(), "eu-west-1").basis
+    settings = dataclasses.replace(
+        TuningSettings(), price_per_hour_usd=2.0, max_training_jobs=3, max_runtime_seconds=3600
+    )
+    estimate = worst_case(settings, "eu-west-1")
+    assert estimate.worst_case_usd == 6.0 and estimate.basis == "tuning.price_per_hour_usd"
+
+
+def test_a_run_above_budget_is_refused_with_what_to_lower() -> None:
+    settings = TuningSettings.from_mapping({"max_cost_usd": 10, "max_training_jobs": 40}, where="test")
+    with pytest.raises(BudgetExceeded) as error:
+        check_budget(settings, "us-east-1", "s3://b/datasets/x/manifest.json")
+    message = str(error.value)
+    assert "worst-case cost $29.44 (40 training jobs x 3600 s x $0.736/h" in message
+    assert "above max_cost_usd $10.00" in message
+    assert "Lower tuning.max_training_jobs or tuning.max_runtime_seconds" in message
+    assert "Nothing was started" in message
+
+
+def test_within_budget_returns_the_estimate_for_the_execution_output() -> None:
+    estimate = check_budget(TuningSettings.from_mapping({"max_cost_usd": 100}, where="t"), "us-east-1", "m")
+    assert json.loads(json.dumps(estimate.to_dict()))["worst_case_usd"] == 14.72
+
+
+def test_an_instance_without_a_price_needs_one() -> None:
+    settings = dataclasses.replace(TuningSettings(), instance_type="ml.p3dn.24xlarge")
+    table = dict(price_table()["prices"])
+    assert "ml.p3dn.24xlarge" in table  # known; an unknown family member must be priced by hand:
+    settings = dataclasses.replace(settings, instance_type="ml.g5.96xlarge")
+    with pytest.raises(BudgetExceeded, match="set tuning.price_per_hour_usd"):
+        worst_case(settings, "us-east-1")
