@@ -46,6 +46,9 @@ SEED_RANGES: dict[str, NumericRange] = {
     )
 }
 
+# Named starting points for the ranges. "seed" is the table above, literally.
+PRESETS: dict[str, dict[str, NumericRange]] = {"seed": SEED_RANGES}
+
 # Which optimizer reads which hyperparameter ("Image classification hyperparameters" page).
 # learning_rate and mini_batch_size are read by every optimizer.
 COMMON_HYPERPARAMETERS: tuple[str, ...] = ("learning_rate", "mini_batch_size")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.search_space import OPTIMIZERS, SCALING_TYPES, SEED_RANGES, NumericRange, scaling_error
+from pipeline.search_space import OPTIMIZERS, PRESETS, SCALING_TYPES, SEED_RANGES, NumericRange, scaling_error
 
 LAYOUTS = ("definitions", "jobs", "flat")
 STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
@@ -61,6 +61,8 @@ class TuningSettings:
     precision_dtype: str = "float32"
     layout: str = "definitions"
     optimizers: tuple[str, ...] = OPTIMIZERS
+    # The ranges start from a named preset (search_space.PRESETS); `ranges` overrides on top.
+    preset: str = "seed"
     ranges: tuple[NumericRange, ...] = tuple(SEED_RANGES.values())
     completion: Completion = field(default_factory=Completion)
     warm_start: bool = False
@@ -85,8 +87,13 @@ class TuningSettings:
             raise SettingsError(
                 f"{where}: unknown key(s) {', '.join(unknown)}. Allowed keys: {', '.join(sorted(known))}"
             )
+        if "preset" in data:
+            preset = _choice(data["preset"], f"{where}: key 'preset'", tuple(PRESETS))
+            base = dataclasses.replace(base, preset=preset, ranges=tuple(PRESETS[preset].values()))
         values: dict[str, Any] = {}
         for name, value in data.items():
+            if name == "preset":
+                continue
             values[name] = _PARSERS[name](value, f"{where}: key '{name}'", base)
         settings = dataclasses.replace(base, **values)
         settings.check(where)
