@@ -40,43 +40,36 @@ class StorageStack(Stack):
             removal_policy=removal,
             auto_delete_objects=auto_delete,
         )
-        self.datasets = s3.Bucket(
-            self,
-            "Datasets",
-            bucket_name=config.bucket_name("datasets"),
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            event_bridge_enabled=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="datasets/",
-            lifecycle_rules=[
-                s3.LifecycleRule(id="noncurrent-versions", noncurrent_version_expiration=Duration.days(90)),
-                s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
-            ],
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
-        )
-        self.artifacts = s3.Bucket(
-            self,
+        common_rules = [
+            s3.LifecycleRule(id="noncurrent-versions", noncurrent_version_expiration=Duration.days(90)),
+            s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+        ]
+
+        def data_bucket(construct_id: str, kind: str, **extra: Any) -> s3.Bucket:
+            """KMS (the data key), TLS only, private, versioned, access-logged."""
+            return s3.Bucket(
+                self,
+                construct_id,
+                bucket_name=config.bucket_name(kind),
+                encryption=s3.BucketEncryption.KMS,
+                encryption_key=self.key,
+                bucket_key_enabled=True,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                versioned=True,
+                server_access_logs_bucket=self.access_logs,
+                server_access_logs_prefix=f"{kind}/",
+                removal_policy=removal,
+                auto_delete_objects=auto_delete,
+                **extra,
+            )
+
+        self.datasets = data_bucket("Datasets", "datasets", event_bridge_enabled=True, lifecycle_rules=common_rules)
+        self.artifacts = data_bucket(
             "Artifacts",
-            bucket_name=config.bucket_name("artifacts"),
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
+            "artifacts",
             lifecycle_rules=[
                 s3.LifecycleRule(id="checkpoints", prefix="checkpoints/", expiration=Duration.days(14)),
-                s3.LifecycleRule(id="noncurrent-versions", noncurrent_version_expiration=Duration.days(90)),
-                s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+                *common_rules,
             ],
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
         )

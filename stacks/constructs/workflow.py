@@ -75,19 +75,22 @@ class TuningWorkflow(Construct):
             )
             return task
 
+        def publish(name: str) -> tasks.SnsPublish:
+            """Publish the composed `$.notification` (subject and message) to the topic."""
+            task = tasks.SnsPublish(
+                self,
+                name,
+                topic=topic,
+                subject=sfn.JsonPath.string_at("$.notification.subject"),
+                message=sfn.TaskInput.from_json_path_at("$.notification.message"),
+                result_path=sfn.JsonPath.DISCARD,
+            )
+            task.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
+            return task
+
         # Failure path: stop what runs, say what happened, fail.
         on_failure = invoke("HandleFailure", functions.on_failure, None, "$.notification")
-        publish_failure = tasks.SnsPublish(
-            self,
-            "NotifyFailure",
-            topic=topic,
-            subject=sfn.JsonPath.string_at("$.notification.subject"),
-            message=sfn.TaskInput.from_json_path_at("$.notification.message"),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        publish_failure.add_retry(
-            errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4
-        )
+        publish_failure = publish("NotifyFailure")
         failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.notification.message")
         failure_chain = on_failure.next(publish_failure).next(failed)
 
@@ -119,17 +122,7 @@ class TuningWorkflow(Construct):
             {"run.$": "$.run", "best.$": "$.best", "registered.$": "$.registered"},
             "$.notification",
         )
-        publish_success = tasks.SnsPublish(
-            self,
-            "NotifySuccess",
-            topic=topic,
-            subject=sfn.JsonPath.string_at("$.notification.subject"),
-            message=sfn.TaskInput.from_json_path_at("$.notification.message"),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        publish_success.add_retry(
-            errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4
-        )
+        publish_success = publish("NotifySuccess")
 
         for step in (validate, start, poll, choose, register, notify, publish_success):
             step.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
