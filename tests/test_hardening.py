@@ -213,3 +213,11 @@ def test_an_aborted_execution_leaves_no_tuning_job_running(pipeline, small_image
     assert job.status == "Stopped"
     assert all(t.status in ("Stopped", "Completed") for t in job.jobs)
     assert len(job.jobs) < 20
+
+
+def test_the_local_sagemaker_rejects_what_sagemaker_would(pipeline) -> None:
+    sm = pipeline.client("sagemaker")
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match=r"ValidationException.*HyperParameterTuningJobName.*does not match pattern"):
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="bad_name!")

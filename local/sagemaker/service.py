@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 import torch
 
+from local.api_model import request_errors
 from local.sagemaker import search, trainer
 
 logger = logging.getLogger("local.sagemaker")
@@ -109,6 +110,10 @@ class LocalSageMaker:
         handler = getattr(self, f"op_{operation}", None)
         if handler is None:
             raise ApiError("UnknownOperationException", f"local SageMaker does not implement {operation}")
+        # SageMaker validates enums, lengths, ranges and patterns server-side; so does this.
+        problems = request_errors("sagemaker", operation, params)
+        if problems:
+            raise ApiError("ValidationException", "; ".join(problems)[:2000])
         with self.lock:
             self.requests.append((operation, params))
             pending = self.faults.get(operation)
