@@ -50,7 +50,7 @@ node_modules/.bin/cdk: package.json package-lock.json
 	touch $@
 
 deploy: $(STAMP) node_modules/.bin/cdk  ## cdk deploy --all to the account in your AWS credentials
-	node_modules/.bin/cdk deploy --all --no-notices -c env=$(or $(ENV),dev)
+	PATH="$(CURDIR)/$(BIN):$$PATH" node_modules/.bin/cdk deploy --all --no-notices -c env=$(or $(ENV),dev)
 
 bench: $(STAMP)  ## search-efficiency benchmark (not part of the tests)
 	$(BIN)/python -m bench.run $(ARGS)
