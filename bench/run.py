@@ -240,9 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--datasets", default="digits,shapes")
-    parser.add_argument("--configs", default="", help="comma-separated subset of configuration names (default: all)")
+    parser.add_argument(
+        "--configs", default="", help="semicolon-separated subset of configuration names (default: all)"
+    )
     args = parser.parse_args(argv)
-    configs = [c for c in CONFIGS if not args.configs or c in args.configs.split(",")]
+    configs = [c for c in CONFIGS if not args.configs or c in [n.strip() for n in args.configs.split(";")]]
     tasks = [
         (d, c, s, args.jobs, args.epochs) for s in range(args.seeds) for d in args.datasets.split(",") for c in configs
     ]

@@ -116,7 +116,7 @@ CASES: list[tuple[str, Callable[[dict[str, bytes]], None], list[str]]] = [
     ),
     (
         "log scaling from 0",
-        tuning(ranges={"weight_decay": {"scaling": "Logarithmic"}}),
+        tuning(ranges={"weight_decay": {"min": 0.0, "scaling": "Logarithmic"}}),
         ["ranges.weight_decay': Logarithmic scaling needs min > 0"],
     ),
     (

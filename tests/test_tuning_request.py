@@ -29,8 +29,11 @@ DEST = Destinations(
 RUN = run_id("ds", "digits", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
 
 
+SEED = TuningSettings.from_mapping({"preset": "seed", "completion": {"max_jobs_not_improving": None}}, where="test")
+
+
 def requests_for(**changes) -> list[dict]:
-    settings = dataclasses.replace(TuningSettings(), **changes)
+    settings = dataclasses.replace(SEED, **changes)
     return build_tuning_requests(RUN, settings, DATA, DEST)
 
 
@@ -128,7 +131,7 @@ def test_jobs_layout_splits_the_budget_between_optimizers() -> None:
 
 def test_mini_batch_size_is_capped_at_the_training_images() -> None:
     small = dataclasses.replace(DATA, num_training_samples=100)
-    (request,) = build_tuning_requests(RUN, TuningSettings(layout="flat"), small, DEST)
+    (request,) = build_tuning_requests(RUN, dataclasses.replace(SEED, layout="flat"), small, DEST)
     assert ranges_by_name(request["HyperParameterTuningJobConfig"]["ParameterRanges"])["mini_batch_size"] == seed_range(
         "mini_batch_size", cap=100
     )
@@ -151,7 +154,7 @@ def test_recordio_needs_no_resize() -> None:
         content_type="application/x-recordio",
         channels={"train": "s3://a/", "validation": "s3://b/"},
     )
-    (request,) = build_tuning_requests(RUN, TuningSettings(layout="flat"), recordio, DEST)
+    (request,) = build_tuning_requests(RUN, dataclasses.replace(SEED, layout="flat"), recordio, DEST)
     definition = request["TrainingJobDefinition"]
     assert "resize" not in definition["StaticHyperParameters"]
     assert [c["ChannelName"] for c in definition["InputDataConfig"]] == ["train", "validation"]
@@ -168,7 +171,7 @@ def test_spot_adds_checkpoints_and_max_wait() -> None:
 
 def test_completion_criteria_and_warm_start() -> None:
     settings = dataclasses.replace(
-        TuningSettings(),
+        SEED,
         layout="flat",
         warm_start=True,
         completion=Completion(target_accuracy=0.97, max_jobs_not_improving=5, complete_on_convergence=True),
@@ -229,3 +232,25 @@ def test_vpc_training_adds_the_network_and_encrypts_traffic_between_containers()
         assert definition["EnableNetworkIsolation"] is True
         assert definition["EnableInterContainerTrafficEncryption"] is True
     assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
+
+
+def test_the_default_is_the_seed_table_but_for_log_scaled_weight_decay_and_a_patience_of_10() -> None:
+    default = TuningSettings()
+    assert default.preset == "measured" and default.completion.max_jobs_not_improving == 10
+    changed = {r.name for r in default.ranges} - {r.name for r in default.ranges if r == SEED_RANGES[r.name]}
+    assert changed == {"weight_decay"}
+    wd = default.range_for("weight_decay")
+    assert (wd.min_value, wd.max_value, wd.scaling) == (1e-6, 0.999, "Logarithmic")
+    (request,) = build_tuning_requests(RUN, default, DATA, DEST)
+    assert request["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] == {
+        "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 10}
+    }
+    assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
+
+
+def test_the_seed_preset_reproduces_the_table_literally() -> None:
+    assert {r.name: r for r in SEED.ranges} == SEED_RANGES
+    assert SEED.completion.max_jobs_not_improving is None
+    manifest = TuningSettings.from_mapping({"preset": "seed", "ranges": {"learning_rate": {"max": 0.1}}}, where="m")
+    assert manifest.range_for("weight_decay") == SEED_RANGES["weight_decay"]
+    assert manifest.range_for("learning_rate").max_value == 0.1
