@@ -221,7 +221,8 @@ class LocalPipeline:
             name = resolve(bucket["Properties"].get("BucketName", logical_id.lower()), resolver)
             s3.create_bucket(Bucket=name)
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-            buckets[logical_id.rstrip("0123456789ABCDEF")] = name
+            # The construct id ("Datasets", "Artifacts", ...) from CDK's path metadata.
+            buckets[bucket["Metadata"]["aws:cdk:path"].split("/")[1]] = name
 
         (topic_id,) = resources_of_type(pipeline, "AWS::SNS::Topic")
         topic_arn = sns.create_topic(Name=topic_id)["TopicArn"]
