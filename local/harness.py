@@ -221,8 +221,9 @@ class LocalPipeline:
             name = resolve(bucket["Properties"].get("BucketName", logical_id.lower()), resolver)
             s3.create_bucket(Bucket=name)
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-            # The construct id ("Datasets", "Artifacts", ...) from CDK's path metadata.
-            buckets[bucket["Metadata"]["aws:cdk:path"].split("/")[1]] = name
+            # Named <prefix>-<env>-<kind>-<account>-<region> (stacks/config.py).
+            kind = next((k for k in ("datasets", "artifacts") if f"-{k}-{ACCOUNT}-" in name), logical_id)
+            buckets[kind] = name
 
         (topic_id,) = resources_of_type(pipeline, "AWS::SNS::Topic")
         topic_arn = sns.create_topic(Name=topic_id)["TopicArn"]
@@ -283,8 +284,8 @@ class LocalPipeline:
         self.client("sagemaker").create_model_package_group(ModelPackageGroupName=group_name)
 
         return Deployed(
-            datasets_bucket=buckets["Datasets"],
-            artifacts_bucket=buckets["Artifacts"],
+            datasets_bucket=buckets["datasets"],
+            artifacts_bucket=buckets["artifacts"],
             topic_arn=topic_arn,
             queue_url=queue_url,
             state_machine_arn=machine_arn,
