@@ -360,7 +360,3 @@ def _positive(value: Any, key: str) -> float:
         raise SettingsError(f"{key} must be a positive number, got {value!r}")
     return number
 
-
-def settings_from_dict(data: Mapping[str, Any], where: str) -> TuningSettings:
-    """Inverse of TuningSettings.to_dict (used to pass settings through the workflow)."""
-    return TuningSettings.from_mapping(data, where=where)

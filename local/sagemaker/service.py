@@ -7,7 +7,6 @@ tests). Tuning jobs run in background threads; each training job trains on the C
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -610,6 +609,3 @@ class LocalSageMaker:
         t.ended = time.time()
         self.emit("training_ended", job=t.name, status=t.status, accuracy=t.objective, reason=t.failure_reason)
 
-
-def to_json(value: Any) -> str:
-    return json.dumps(value, default=str)
