@@ -188,12 +188,22 @@ def summarize(results: list[dict[str, Any]], jobs: int) -> dict[str, Any]:
         ref_best = [best_after(r["trials"], jobs) for r in rows if r["config"] == reference]
         target = statistics.median(ref_best)
         chance = 1.0 / rows[0]["num_classes"]
+        # Paired by seed: each seed's own seed-literal best-at-N is that seed's target.
+        ref_by_seed = {r["seed"]: best_after(r["trials"], jobs) for r in rows if r["config"] == reference}
+        ref_epochs = {
+            r["seed"]: epochs_to_reach(r["trials"], ref_by_seed[r["seed"]]) for r in rows if r["config"] == reference
+        }
         table = {}
         for config in CONFIGS:
             runs = [r for r in rows if r["config"] == config]
             if not runs:
                 continue
             to_target = [epochs_to_reach(r["trials"], target) for r in runs]
+            paired = [
+                epochs_to_reach(r["trials"], ref_by_seed[r["seed"]]) / ref_epochs[r["seed"]]
+                for r in runs
+                if r["seed"] in ref_by_seed
+            ]
             all_trials = [t for r in runs for t in r["trials"]]
             table[config] = {
                 "best_after": {
@@ -202,6 +212,8 @@ def summarize(results: list[dict[str, Any]], jobs: int) -> dict[str, Any]:
                 "best_at_end_min": min(best_after(r["trials"], jobs) for r in runs),
                 "epochs_to_reference": statistics.median(to_target),
                 "reached_reference": sum(math.isfinite(x) for x in to_target),
+                "paired_epoch_ratio_median": statistics.median(paired) if paired else math.inf,
+                "paired_reached": sum(math.isfinite(x) for x in paired),
                 "epochs_total": statistics.median(sum(t["epochs"] for t in r["trials"]) for r in runs),
                 "wasted_share": sum(t["accuracy"] <= 1.5 * chance for t in all_trials if not t["pruned"])
                 / max(1, sum(not t["pruned"] for t in all_trials)),
@@ -218,15 +230,18 @@ def markdown(summary: dict[str, Any], jobs: int, epochs: int) -> str:
         lines.append(f"\n### {dataset} (reference: seed-literal median best-at-{jobs} = {s['target']:.4f})\n")
         head = " | ".join(f"best@{n}" for n in CHECKPOINTS if n <= jobs)
         lines.append(
-            f"| configuration | {head} | epochs to reference (median) | ratio to seed-literal | reached | epochs spent | wasted jobs |"
+            f"| configuration | {head} | epochs to reference (median) | ratio to seed-literal | reached | "
+            "epoch ratio paired by seed (median) | reached own seed's reference | epochs spent | wasted jobs |"
         )
-        lines.append("|---|" + "---|" * (len([n for n in CHECKPOINTS if n <= jobs]) + 5))
+        lines.append("|---|" + "---|" * (len([n for n in CHECKPOINTS if n <= jobs]) + 7))
         for config, row in s["configs"].items():
             best = " | ".join(f"{v:.4f}" for v in row["best_after"].values())
             e = row["epochs_to_reference"]
             ratio = e / ref if math.isfinite(e) and math.isfinite(ref) and ref else math.inf
             lines.append(
-                f"| {config} | {best} | {e:g} | {ratio:.2f} | {row['reached_reference']}/{row['seeds']} | {row['epochs_total']:g} | {row['wasted_share']:.0%} |"
+                f"| {config} | {best} | {e:g} | {ratio:.2f} | {row['reached_reference']}/{row['seeds']} | "
+                f"{row['paired_epoch_ratio_median']:.2f} | {row['paired_reached']}/{row['seeds']} | "
+                f"{row['epochs_total']:g} | {row['wasted_share']:.0%} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -243,7 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--configs", default="", help="semicolon-separated subset of configuration names (default: all)"
     )
+    parser.add_argument("--summarize", type=Path, help="only re-summarize the raw.json of an earlier run")
     args = parser.parse_args(argv)
+    if args.summarize:
+        raw = json.loads(args.summarize.read_text())
+        sys.stdout.write(markdown(summarize(raw, args.jobs), args.jobs, args.epochs))
+        return 0
     configs = [c for c in CONFIGS if not args.configs or c in [n.strip() for n in args.configs.split(";")]]
     tasks = [
         (d, c, s, args.jobs, args.epochs) for s in range(args.seeds) for d in args.datasets.split(",") for c in configs

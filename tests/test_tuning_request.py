@@ -29,7 +29,7 @@ DEST = Destinations(
 RUN = run_id("ds", "digits", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
 
 
-SEED = TuningSettings.from_mapping({"preset": "seed", "completion": {"max_jobs_not_improving": None}}, where="test")
+SEED = TuningSettings.from_mapping({"preset": "seed"}, where="test")
 
 
 def requests_for(**changes) -> list[dict]:
@@ -234,23 +234,23 @@ def test_vpc_training_adds_the_network_and_encrypts_traffic_between_containers()
     assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
 
 
-def test_the_default_is_the_seed_table_but_for_log_scaled_weight_decay_and_a_patience_of_10() -> None:
+def test_the_default_is_the_seed_table_but_for_log_scaled_weight_decay() -> None:
     default = TuningSettings()
-    assert default.preset == "measured" and default.completion.max_jobs_not_improving == 10
+    assert default.preset == "measured" and default.layout == "definitions" and default.strategy == "Bayesian"
     changed = {r.name for r in default.ranges} - {r.name for r in default.ranges if r == SEED_RANGES[r.name]}
     assert changed == {"weight_decay"}
     wd = default.range_for("weight_decay")
     assert (wd.min_value, wd.max_value, wd.scaling) == (1e-6, 0.999, "Logarithmic")
     (request,) = build_tuning_requests(RUN, default, DATA, DEST)
-    assert request["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] == {
-        "BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 10}
-    }
+    sgd = next(d for d in request["TrainingJobDefinitions"] if d["DefinitionName"] == "sgd")
+    wd_range = next(r for r in sgd["HyperParameterRanges"]["ContinuousParameterRanges"] if r["Name"] == "weight_decay")
+    assert wd_range == {"Name": "weight_decay", "MinValue": "1e-06", "MaxValue": "0.999", "ScalingType": "Logarithmic"}
+    assert "TuningJobCompletionCriteria" not in request["HyperParameterTuningJobConfig"]
     assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
 
 
 def test_the_seed_preset_reproduces_the_table_literally() -> None:
     assert {r.name: r for r in SEED.ranges} == SEED_RANGES
-    assert SEED.completion.max_jobs_not_improving is None
     manifest = TuningSettings.from_mapping({"preset": "seed", "ranges": {"learning_rate": {"max": 0.1}}}, where="m")
     assert manifest.range_for("weight_decay") == SEED_RANGES["weight_decay"]
     assert manifest.range_for("learning_rate").max_value == 0.1

@@ -608,4 +608,3 @@ class LocalSageMaker:
                 t.failure_reason = f"ClientError: {type(exc).__name__}: {exc}"
         t.ended = time.time()
         self.emit("training_ended", job=t.name, status=t.status, accuracy=t.objective, reason=t.failure_reason)
-
