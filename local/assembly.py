@@ -55,17 +55,22 @@ def state_machine_definitions(template: dict[str, Any], resolver: Resolver) -> d
     return out
 
 
+def pseudo_parameters(account: str, region: str) -> dict[str, str]:
+    """CloudFormation's pseudo parameters for a commercial-partition account and region."""
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": "stack",
+    }
+
+
 def fake_resolver(account: str = "123456789012", region: str = "us-east-1") -> Resolver:
     """Plausible ARNs for every reference: enough for linters and schema checks."""
 
     def resolver(name: str, attribute: str | None) -> str:
-        pseudo = {
-            "AWS::Partition": "aws",
-            "AWS::Region": region,
-            "AWS::AccountId": account,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": "stack",
-        }
+        pseudo = pseudo_parameters(account, region)
         if name in pseudo:
             return pseudo[name]
         if attribute == "Arn" or attribute is None and "Function" in name:

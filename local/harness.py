@@ -29,7 +29,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
 
-from local.assembly import load_template, resolve, resources_of_type, state_machine_definitions
+from local.assembly import load_template, pseudo_parameters, resolve, resources_of_type, state_machine_definitions
 from local.sagemaker.server import SageMakerServer
 from local.sagemaker.service import LocalSageMaker
 from pipeline import clients
@@ -183,12 +183,7 @@ class LocalPipeline:
         types = {lid: r["Type"] for t in templates.values() for lid, r in t["Resources"].items()}
 
         def resolver(name: str, attribute: str | None) -> str:
-            pseudo = {
-                "AWS::Partition": "aws",
-                "AWS::Region": REGION,
-                "AWS::AccountId": ACCOUNT,
-                "AWS::URLSuffix": "amazonaws.com",
-            }
+            pseudo = pseudo_parameters(ACCOUNT, REGION)
             if name in pseudo:
                 return pseudo[name]
             if name.startswith("Import:"):
@@ -298,16 +293,11 @@ class LocalPipeline:
     def object_created_event(self, key: str, put_response: dict[str, Any]) -> dict[str, Any]:
         """The event S3 sends EventBridge for a new object (detail-type "Object Created")."""
         bucket = self.deployed.datasets_bucket
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": ACCOUNT,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [f"arn:aws:s3:::{bucket}"],
-            "detail": {
+        return _event(
+            "Object Created",
+            "aws.s3",
+            [f"arn:aws:s3:::{bucket}"],
+            {
                 "version": "0",
                 "bucket": {"name": bucket},
                 "object": {
@@ -321,7 +311,7 @@ class LocalPipeline:
                 "requester": ACCOUNT,
                 "reason": "PutObject",
             },
-        }
+        )
 
     def deliver(self, event: dict[str, Any]) -> str | None:
         """EventBridge: every synthesized rule whose pattern matches sends the event to its targets.
@@ -361,19 +351,7 @@ class LocalPipeline:
             "input": description.get("input", "{}"),
             "output": description.get("output"),
         }
-        self.deliver(
-            {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": "Step Functions Execution Status Change",
-                "source": "aws.states",
-                "account": ACCOUNT,
-                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": REGION,
-                "resources": [arn],
-                "detail": detail,
-            }
-        )
+        self.deliver(_event("Step Functions Execution Status Change", "aws.states", [arn], detail))
 
     def abort(self, execution_arn: str) -> dict[str, Any]:
         """StopExecution, as a user would in the console; EventBridge then hears ABORTED."""
@@ -415,6 +393,21 @@ class LocalPipeline:
                 body = json.loads(m["Body"])
                 out.append({"subject": body.get("Subject", ""), "message": body["Message"]})
                 sqs.delete_message(QueueUrl=self.deployed.queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def _event(detail_type: str, source: str, resources: list[str], detail: dict[str, Any]) -> dict[str, Any]:
+    """An EventBridge event envelope, as AWS services put them on the default bus."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": resources,
+        "detail": detail,
+    }
 
 
 @contextlib.contextmanager
