@@ -17,12 +17,13 @@ from handlers.choose_best import best_of_run
 from handlers.on_failure import stop_running, uploaded_dataset
 from handlers.poll_tuning import poll
 from handlers.register_model import register
-from handlers.start_tuning import previous_run_key, start_tuning
+from handlers.start_tuning import start_tuning
 from local.api_model import request_errors
 from pipeline.best_job import NoSuccessfulTrainingJob
 from pipeline.errors import QuotaExceeded, TransientAwsError
 from pipeline.image_uri import training_image_uri
 from pipeline.messages import failure_message
+from pipeline.naming import previous_run_key
 from pipeline.settings import TuningSettings
 from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
 from pipeline.validation import validate_dataset

@@ -9,10 +9,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.start_tuning import previous_run_key
 from pipeline import clients
 from pipeline.best_job import Best
 from pipeline.errors import classified_aws_errors
+from pipeline.naming import previous_run_key
 from pipeline.registry import approval_status, metrics_document, model_package_request
 from pipeline.telemetry import SERVICE
 

@@ -13,15 +13,12 @@ from botocore.exceptions import ClientError
 from pipeline import clients
 from pipeline.errors import classified_aws_errors
 from pipeline.image_uri import training_image_uri
+from pipeline.naming import previous_run_key
 from pipeline.settings import TuningSettings
 from pipeline.telemetry import SERVICE
 from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
 
 logger = Logger(service=SERVICE)
-
-
-def previous_run_key(dataset: str) -> str:
-    return f"runs/{dataset}/latest.json"
 
 
 def warm_start_parents(s3: Any, bucket: str, run: dict[str, Any], job_names: list[str]) -> dict[str, list[str]]:
