@@ -246,28 +246,23 @@ def test_poll_reports_failed_with_the_reason_when_no_job_has_a_best() -> None:
 
 def test_one_failed_tuning_job_does_not_lose_the_best_of_the_others() -> None:
     sm, stub = sagemaker_stub()
-    stub.add_response(
-        "describe_hyper_parameter_tuning_job",
-        describe("r-sgd", "Failed", NonRetryableError=5),
-        {"HyperParameterTuningJobName": "r-sgd"},
-    )
-    stub.add_response(
-        "describe_hyper_parameter_tuning_job",
-        describe("r-adam", "Completed", ("r-adam-003-abcdef12", 0.93, {"learning_rate": "0.01"}), Completed=5),
-        {"HyperParameterTuningJobName": "r-adam"},
-    )
+
+    def sgd_failed_adam_completed() -> None:
+        stub.add_response(
+            "describe_hyper_parameter_tuning_job",
+            describe("r-sgd", "Failed", NonRetryableError=5),
+            {"HyperParameterTuningJobName": "r-sgd"},
+        )
+        stub.add_response(
+            "describe_hyper_parameter_tuning_job",
+            describe("r-adam", "Completed", ("r-adam-003-abcdef12", 0.93, {"learning_rate": "0.01"}), Completed=5),
+            {"HyperParameterTuningJobName": "r-adam"},
+        )
+
+    sgd_failed_adam_completed()
     with stub:
         assert poll(["r-sgd", "r-adam"], sm)["status"] == "Completed"
-    stub.add_response(
-        "describe_hyper_parameter_tuning_job",
-        describe("r-sgd", "Failed", NonRetryableError=5),
-        {"HyperParameterTuningJobName": "r-sgd"},
-    )
-    stub.add_response(
-        "describe_hyper_parameter_tuning_job",
-        describe("r-adam", "Completed", ("r-adam-003-abcdef12", 0.93, {"learning_rate": "0.01"}), Completed=5),
-        {"HyperParameterTuningJobName": "r-adam"},
-    )
+    sgd_failed_adam_completed()
     stub.add_response(
         "describe_training_job",
         {
