@@ -1,8 +1,10 @@
 """Check a request or response against botocore's own API model, strictly.
 
 botocore validates types and required members but skips enums, lengths, ranges and name
-patterns; SageMaker enforces them server-side. This checker walks the model's shapes and
-checks them all, so a request that passes here is one SageMaker's validation would accept.
+patterns; SageMaker enforces them server-side. This checker walks the model's shapes and checks
+those too, then the documented cross-field rules in `local.api_rules` (min <= max, scaling,
+definitions vs early stopping and warm start, static vs tuned, spot wait). What it cannot know
+(quotas, whether an image or role exists) it does not claim to check.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import botocore.session
 import regex
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 from botocore.validate import ParamValidator
+
+from local.api_rules import semantic_errors
 
 
 @cache
@@ -95,13 +99,16 @@ def _bounds(size: int, meta: dict[str, Any], path: str, unit: str, errors: list[
 
 
 def request_errors(service: str, operation: str, params: dict[str, Any]) -> list[str]:
-    """Every way `params` breaks the operation's input shape (botocore's checks and the rest)."""
+    """Every way `params` breaks the operation's input shape (botocore's checks and the rest), then
+    the operation's documented cross-field rules once the shape is right."""
     op = operation_model(service, operation)
     errors: list[str] = []
     report = ParamValidator().validate(params, op.input_shape)
     if report.has_errors():
         errors.append(report.generate_report())
     _check(op.input_shape, params, operation, errors)
+    if not errors and service == "sagemaker":
+        errors.extend(semantic_errors(operation, params))
     return errors
 
 

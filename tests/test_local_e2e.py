@@ -16,7 +16,7 @@ import pytest
 from local.api_model import response_errors
 from local.dataset import prepare, upload
 from local.harness import LocalPipeline
-from pipeline.search_space import OPTIMIZER_HYPERPARAMETERS, SEED_RANGES
+from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, seed_table
 
 pytestmark = pytest.mark.e2e
 
@@ -121,11 +121,11 @@ def test_hyperparameters_belong_to_the_space_of_their_optimizer(finished_run) ->
     meta = finished_run["package"]["CustomerMetadataProperties"]
     optimizer = meta["optimizer"]
     tuned = {k.removeprefix("hp_"): float(v) for k, v in meta.items() if k.startswith("hp_")}
-    assert set(tuned) == {"learning_rate", "mini_batch_size", *OPTIMIZER_HYPERPARAMETERS[optimizer]}
+    assert set(tuned) == READ_BY_ALL | OPTIMIZER_READS[optimizer]
     for name, value in tuned.items():
         r = TINY["ranges"][name]
         assert r["min"] <= value <= r["max"], (name, value)
-        assert SEED_RANGES[name].min_value <= value <= SEED_RANGES[name].max_value
+        assert seed_table().ranges[name].min_value <= value <= seed_table().ranges[name].max_value
 
 
 def test_the_artifact_exists_and_holds_the_model(finished_run) -> None:

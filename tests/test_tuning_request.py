@@ -8,9 +8,9 @@ import pytest
 
 from local.api_model import request_errors
 from pipeline.naming import TUNING_JOB_NAME_PATTERN, run_id, tuning_job_name
-from pipeline.search_space import OPTIMIZER_HYPERPARAMETERS, SEED_RANGES, hyperparameters_read_by
 from pipeline.settings import Completion, TuningSettings
 from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests, format_bound
+from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, seed_table
 
 DATA = DataFacts(
     format="image",
@@ -38,7 +38,8 @@ def requests_for(**changes) -> list[dict]:
 
 
 def seed_range(name: str, *, cap: int | None = None) -> dict:
-    r = SEED_RANGES[name]
+    """The range the seed document publishes for `name`, as the request must carry it."""
+    r = seed_table().ranges[name]
     hi = min(r.max_value, cap) if cap else r.max_value
     return {
         "Name": name,
@@ -74,8 +75,10 @@ def test_flat_layout_is_the_seed_literally() -> None:
     assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation:accuracy"}
     ranges = config["ParameterRanges"]
     assert ranges["CategoricalParameterRanges"] == [{"Name": "optimizer", "Values": ["sgd", "adam", "rmsprop", "nag"]}]
-    assert ranges_by_name(ranges) == {n: seed_range(n) for n in SEED_RANGES}
+    assert ranges_by_name(ranges) == {n: seed_range(n) for n in seed_table().ranges}
     assert ranges_by_name(ranges)["mini_batch_size"]["MaxValue"] == "512"
+    assert ranges_by_name(ranges)["learning_rate"]["MaxValue"] == "0.5"
+    assert ranges_by_name(ranges)["gamma"]["MaxValue"] == "0.999"
     assert "optimizer" not in request["TrainingJobDefinition"]["StaticHyperParameters"]
 
 
@@ -125,7 +128,8 @@ def test_jobs_layout_splits_the_budget_between_optimizers() -> None:
     for request, optimizer in zip(requests, ("sgd", "adam", "rmsprop", "nag"), strict=True):
         assert request["TrainingJobDefinition"]["StaticHyperParameters"]["optimizer"] == optimizer
         ranges = ranges_by_name(request["HyperParameterTuningJobConfig"]["ParameterRanges"])
-        assert set(ranges) == set(hyperparameters_read_by(optimizer))
+        assert set(ranges) == READ_BY_ALL | OPTIMIZER_READS[optimizer]
+        assert all(r == seed_range(name) for name, r in ranges.items())
         assert request["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Auto"
 
 
@@ -196,15 +200,6 @@ def test_hyperband_gets_its_resource_config() -> None:
     }
 
 
-def test_optimizer_table_matches_the_documentation() -> None:
-    assert OPTIMIZER_HYPERPARAMETERS == {
-        "sgd": ("momentum", "weight_decay"),
-        "nag": ("momentum", "weight_decay"),
-        "adam": ("beta_1", "beta_2", "eps"),
-        "rmsprop": ("gamma", "eps"),
-    }
-
-
 @pytest.mark.parametrize(
     "dataset", ["a", "flowers", "a-very-long-dataset-name-that-goes-on-and-on", "under_score__x", "---"]
 )
@@ -237,8 +232,14 @@ def test_vpc_training_adds_the_network_and_encrypts_traffic_between_containers()
 def test_the_default_is_the_seed_table_but_for_log_scaled_weight_decay() -> None:
     default = TuningSettings()
     assert default.preset == "measured" and default.layout == "definitions" and default.strategy == "Bayesian"
-    changed = {r.name for r in default.ranges} - {r.name for r in default.ranges if r == SEED_RANGES[r.name]}
-    assert changed == {"weight_decay"}
+    doc = seed_table().ranges
+    same = {
+        r.name
+        for r in default.ranges
+        if (r.kind, r.min_value, r.max_value, r.scaling)
+        == (doc[r.name].kind, doc[r.name].min_value, doc[r.name].max_value, "Auto")
+    }
+    assert set(doc) - same == {"weight_decay"}
     wd = default.range_for("weight_decay")
     assert (wd.min_value, wd.max_value, wd.scaling) == (1e-6, 0.999, "Logarithmic")
     (request,) = build_tuning_requests(RUN, default, DATA, DEST)
@@ -249,8 +250,13 @@ def test_the_default_is_the_seed_table_but_for_log_scaled_weight_decay() -> None
     assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
 
 
-def test_the_seed_preset_reproduces_the_table_literally() -> None:
-    assert {r.name: r for r in SEED.ranges} == SEED_RANGES
+def test_the_seed_preset_reproduces_the_document_literally() -> None:
+    doc = seed_table().ranges
+    assert {r.name: (r.kind, r.min_value, r.max_value, r.scaling) for r in SEED.ranges} == {
+        name: (d.kind, d.min_value, d.max_value, "Auto") for name, d in doc.items()
+    }
+    assert SEED.optimizers == seed_table().optimizers
     manifest = TuningSettings.from_mapping({"preset": "seed", "ranges": {"learning_rate": {"max": 0.1}}}, where="m")
-    assert manifest.range_for("weight_decay") == SEED_RANGES["weight_decay"]
+    wd = manifest.range_for("weight_decay")
+    assert (wd.min_value, wd.max_value, wd.scaling) == (0.0, 0.999, "Auto")
     assert manifest.range_for("learning_rate").max_value == 0.1
