@@ -175,8 +175,11 @@ def test_tasks_pass_references_not_describe_responses(definition: dict) -> None:
 
 def test_alarms_notify_the_topic(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    metrics = {a["Properties"]["MetricName"] for a in alarms.values()}
-    assert {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "Errors"} <= metrics
+    metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
+    # The README's list: failed, timed-out, aborted and throttled executions; errors of each of 8 functions.
+    assert metrics == sorted(
+        ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"] + ["Errors"] * 8
+    )
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert template.to_json()["Resources"][action["Ref"]]["Type"] == "AWS::SNS::Topic"

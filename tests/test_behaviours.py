@@ -1,0 +1,208 @@
+"""Behaviours a user relies on, each at the value where a plausible bug would hide.
+
+Expected values are literals worked out by hand from the rule they check (named in each test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from handlers.stop_orphans import stop_run
+from pipeline.best_job import choose_best, overall_status
+from pipeline.cost import BudgetExceeded, check_budget
+from pipeline.errors import TransientAwsError, classified_aws_errors, is_transient
+from pipeline.registry import approval_status
+from pipeline.settings import TuningSettings
+from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
+
+DATA = DataFacts(
+    format="image",
+    num_classes=10,
+    num_training_samples=1437,
+    channels={c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")},
+    content_type="application/x-image",
+)
+DEST = Destinations(
+    role_arn="arn:aws:iam::123456789012:role/sm",
+    image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+    output_uri="s3://art/tuning/digits/r/",
+    checkpoint_uri="s3://art/checkpoints/digits/r/",
+)
+
+
+def described(name: str, accuracy: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobStatus": "Completed"}
+    if accuracy is not None:
+        out["BestTrainingJob"] = {
+            "TrainingJobName": f"{name}-001-abcdef12",
+            "TrainingJobStatus": "Completed",
+            "TunedHyperParameters": {"learning_rate": "0.01"},
+            "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": "validation:accuracy", "Value": accuracy},
+        }
+    return out
+
+
+# ---------------------------------------------------------------------- choosing the best
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "winner"),
+    [((0.71, 0.93, 0.85), "r-adam"), ((0.93, 0.71, 0.85), "r-sgd"), ((0.71, 0.85, 0.93), "r-rms")],
+)
+def test_the_highest_accuracy_wins_wherever_its_tuning_job_stands(accuracies: tuple[float, ...], winner: str) -> None:
+    names = ("r-sgd", "r-adam", "r-rms")
+    best = choose_best([described(n, a) for n, a in zip(names, accuracies, strict=True)])
+    assert (best.tuning_job_name, best.accuracy) == (winner, 0.93)
+
+
+def test_a_tuning_job_without_a_best_is_skipped_not_fatal() -> None:
+    best = choose_best([described("r-sgd", None), described("r-adam", 0.61), described("r-nag", 0.6)])
+    assert best.tuning_job_name == "r-adam"
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (("Completed", "Stopping"), "InProgress"),  # a job still stopping may yet report its best
+        (("InProgress", "Completed"), "InProgress"),
+        (("Completed", "Stopped"), "Completed"),
+    ],
+)
+def test_a_run_is_in_progress_while_any_job_runs_or_stops(statuses: tuple[str, str], expected: str) -> None:
+    summaries = [{"status": s, "has_best": True} for s in statuses]
+    assert overall_status(summaries) == expected
+
+
+# ---------------------------------------------------------------------- approval
+
+
+@pytest.mark.parametrize(
+    ("mode", "accuracy", "approved_now", "expected"),
+    [
+        ("auto", 0.9, None, "Approved"),  # exactly at the threshold: "good enough" includes it
+        ("auto", 0.8999, None, "PendingManualApproval"),  # just below
+        ("auto", 0.96, 0.95, "Approved"),  # better than the approved version
+        ("auto", 0.95, 0.95, "PendingManualApproval"),  # equal is not better
+        ("auto", 0.94, 0.95, "PendingManualApproval"),  # worse than the approved version
+        ("manual", 0.99, None, "PendingManualApproval"),  # manual never approves
+    ],
+)
+def test_auto_approval_needs_the_threshold_and_to_beat_the_approved_version(
+    mode: str, accuracy: float, approved_now: float | None, expected: str
+) -> None:
+    assert approval_status(mode, 0.9, accuracy, approved_now) == expected
+
+
+# ---------------------------------------------------------------------- requests
+
+
+@pytest.mark.parametrize("layout", ["flat", "definitions", "jobs"])
+def test_network_isolation_is_on_without_a_vpc_and_traffic_encryption_only_with_one(layout: str) -> None:
+    settings = dataclasses.replace(TuningSettings(), layout=layout, max_parallel_jobs=4)
+    for request in build_tuning_requests("r", settings, DATA, DEST):
+        definitions = request.get("TrainingJobDefinitions") or [request["TrainingJobDefinition"]]
+        for definition in definitions:
+            assert definition["EnableNetworkIsolation"] is True
+            assert definition["EnableInterContainerTrafficEncryption"] is False
+            assert "VpcConfig" not in definition
+
+
+@pytest.mark.parametrize(
+    ("jobs", "parallel", "spot", "expected"),
+    [
+        (20, 2, False, 10 * 3600),  # 10 waves of one-hour jobs
+        (21, 2, False, 11 * 3600),  # the odd job is an eleventh wave
+        (20, 2, True, 10 * 7200),  # spot: each wave may wait twice the runtime
+        (1, 1, False, 3600),
+    ],
+)
+def test_the_tuning_job_may_run_every_wave_to_its_limit(jobs: int, parallel: int, spot: bool, expected: int) -> None:
+    settings = dataclasses.replace(
+        TuningSettings(),
+        layout="flat",
+        max_training_jobs=jobs,
+        max_parallel_jobs=parallel,
+        max_runtime_seconds=3600,
+        use_spot=spot,
+    )
+    (request,) = build_tuning_requests("r", settings, DATA, DEST)
+    assert request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxRuntimeInSeconds"] == expected
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def client_error(code: str, status: int) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 599])
+def test_an_unknown_server_error_is_transient(status: int) -> None:
+    assert is_transient(client_error("SomethingNobodyListed", status))
+    with pytest.raises(TransientAwsError), classified_aws_errors():
+        raise client_error("SomethingNobodyListed", status)
+
+
+@pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException", "ResourceNotFound"])
+def test_a_client_error_is_not_transient(code: str) -> None:
+    assert not is_transient(client_error(code, 400))
+    with pytest.raises(ClientError), classified_aws_errors():
+        raise client_error(code, 400)
+
+
+# ---------------------------------------------------------------------- cost cap
+
+
+def test_a_worst_case_exactly_at_the_cap_is_allowed_and_a_cent_below_is_not() -> None:
+    # 10 jobs x 1 h x $2.00/h = $20.00 worst case.
+    base = {"price_per_hour_usd": 2.0, "max_training_jobs": 10, "max_parallel_jobs": 2, "max_runtime_seconds": 3600}
+    at_cap = TuningSettings.from_mapping({**base, "max_cost_usd": 20.0}, where="t")
+    assert check_budget(at_cap, "us-east-1", "m").worst_case_usd == 20.0
+    below = TuningSettings.from_mapping({**base, "max_cost_usd": 19.99}, where="t")
+    with pytest.raises(BudgetExceeded, match=r"\$20.00 .* above max_cost_usd \$19.99"):
+        check_budget(below, "us-east-1", "m")
+
+
+# ---------------------------------------------------------------------- cleanup
+
+
+class TuningJobsOfTheAccount:
+    """ListHyperParameterTuningJobs as SageMaker answers it (NameContains, StatusEquals), and Stop."""
+
+    def __init__(self, jobs: dict[str, str]) -> None:
+        self.jobs = jobs
+        self.stopped: list[str] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_hyper_parameter_tuning_jobs"
+        return self
+
+    def paginate(self, **params: Any) -> list[dict[str, Any]]:
+        names = [
+            n
+            for n, s in self.jobs.items()
+            if params.get("NameContains", "") in n and params.get("StatusEquals", s) == s
+        ]
+        return [{"HyperParameterTuningJobSummaries": [{"HyperParameterTuningJobName": n} for n in names]}]
+
+    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+        self.stopped.append(HyperParameterTuningJobName)
+        return {}
+
+
+def test_cleanup_of_one_run_leaves_a_concurrent_run_running() -> None:
+    account = TuningJobsOfTheAccount(
+        {
+            "digits-0123456789-sgd": "InProgress",
+            "digits-0123456789-adam": "InProgress",
+            "digits-0123456789-rms": "Completed",
+            "flowers-9876543210": "InProgress",  # another run, in flight
+            "xdigits-0123456789": "InProgress",  # contains the run id, is not the run
+        }
+    )
+    assert stop_run("digits-0123456789", account) == ["digits-0123456789-sgd", "digits-0123456789-adam"]
+    assert account.stopped == ["digits-0123456789-sgd", "digits-0123456789-adam"]
