@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_cdk import Aws
 
+from pipeline import limits
 from pipeline.settings import SettingsError, TuningSettings
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -26,15 +27,12 @@ ENV_KEYS = (
     "retain_data",
     "notification_email",
     "model_package_group",
-    "powertools_layer_arn",
+    "production",
     "log_retention_days",
     "training_vpc",
     "tuning",
 )
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
-DEFAULT_POWERTOOLS_LAYER = (
-    "arn:{partition}:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
-)
 
 
 class ConfigError(ValueError):
@@ -50,7 +48,7 @@ class PipelineConfig:
     retain_data: bool
     notification_email: str | None
     model_package_group: str
-    powertools_layer_arn: str
+    production: bool
     log_retention_days: int
     tuning: TuningSettings
     # {"Subnets": [...], "SecurityGroupIds": [...]}: train inside this VPC, or None.
@@ -63,8 +61,10 @@ class PipelineConfig:
 
     @property
     def workflow_timeout_seconds(self) -> int:
-        """Worst-case tuning time plus an hour for validation, registration and polling slack."""
-        return self.tuning.worst_case_tuning_seconds() + 3600
+        """Worst-case tuning time plus slack for validation, registration and the last poll.
+
+        The validation step gets this number too and refuses a run whose manifest would outlive it."""
+        return self.tuning.worst_case_tuning_seconds() + limits.WORKFLOW_SLACK_SECONDS
 
 
 def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
@@ -92,20 +92,23 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
     email = block.get("notification_email")
     if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
         raise ConfigError(f"{where}: key 'notification_email' must be an e-mail address or null, got {email!r}")
-    retain = block.get("retain_data", env_name == "prod")
+    production = block.get("production")
+    if not isinstance(production, bool):
+        raise ConfigError(
+            f"{where}: key 'production' must be true or false, got {production!r}. It is required: true keeps "
+            "the data buckets when the stack is deleted and logs for a year; false deletes them with the stack."
+        )
+    retain = block.get("retain_data", production)
     if not isinstance(retain, bool):
         raise ConfigError(f"{where}: key 'retain_data' must be true or false, got {retain!r}")
     group = block.get("model_package_group", f"{prefix}-{env_name}-image-classification")
     if not isinstance(group, str) or not GROUP_NAME.match(group):
         raise ConfigError(f"{where}: key 'model_package_group' must be 1-63 letters, digits or hyphens, got {group!r}")
-    retention = block.get("log_retention_days", 365 if env_name == "prod" else 30)
+    retention = block.get("log_retention_days", 365 if production else 30)
     if retention not in LOG_RETENTION_DAYS:
         raise ConfigError(
             f"{where}: key 'log_retention_days' must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}, got {retention!r}"
         )
-    layer = block.get("powertools_layer_arn", DEFAULT_POWERTOOLS_LAYER)
-    if not isinstance(layer, str) or ":layer:" not in layer:
-        raise ConfigError(f"{where}: key 'powertools_layer_arn' must be a Lambda layer version ARN, got {layer!r}")
     for key in ("account", "region"):
         if block.get(key) is not None and not isinstance(block[key], str):
             raise ConfigError(f"{where}: key {key!r} must be a string or null")
@@ -122,7 +125,7 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
         retain_data=retain,
         notification_email=email,
         model_package_group=group,
-        powertools_layer_arn=layer,
+        production=production,
         log_retention_days=retention,
         tuning=tuning,
         training_vpc=training_vpc,

@@ -104,7 +104,7 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
         _ack(
             pipeline.functions[name],
             "L1",
-            "python3.13 matches the Powertools layer pinned in cdk.json; the handlers are tested on it.",
+            "python3.13: the runtime the bundled Powertools 3 supports; the handlers are tested against it.",
         )
     for name in ("StartTuning", "PollTuning", "ChooseBest", "HandleFailure", "StopOrphans"):
         _ack(

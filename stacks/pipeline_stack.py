@@ -10,7 +10,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -83,6 +82,27 @@ class PipelineStack(Stack):
         )
 
         self.topic = sns.Topic(self, "Notifications", master_key=self.ops_key, enforce_ssl=True)
+        # A topic policy replaces SNS's default one: without this statement no alarm of this
+        # account could publish, and aborted or timed-out runs would go unnoticed.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisAccountPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": self.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
         if config.notification_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.notification_email))
 
@@ -103,12 +123,6 @@ class PipelineStack(Stack):
             self, "SageMakerExecution", datasets=datasets, artifacts=artifacts, vpc=config.training_vpc
         ).role
 
-        layer = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            config.powertools_layer_arn.format(partition=Aws.PARTITION, region=Aws.REGION),
-        )
-
         def function(name: str, module: str, description: str, env: dict[str, str] | None = None) -> PipelineFunction:
             return PipelineFunction(
                 self,
@@ -116,7 +130,6 @@ class PipelineStack(Stack):
                 module=module,
                 description=description,
                 environment=env or {},
-                layer=layer,
                 logs_key=self.ops_key,
                 log_retention=retention,
             )
@@ -125,7 +138,11 @@ class PipelineStack(Stack):
             "ValidateDataset",
             "validate_dataset",
             "Validates an uploaded dataset before any GPU starts",
-            {"TUNING_DEFAULTS": json.dumps(config.tuning.to_dict(), separators=(",", ":"))},
+            {
+                "TUNING_DEFAULTS": json.dumps(config.tuning.to_dict(), separators=(",", ":")),
+                # The state machine's timeout: validation refuses runs that could outlive it.
+                "WORKFLOW_TIMEOUT_SECONDS": str(config.workflow_timeout_seconds),
+            },
         )
         start = function(
             "StartTuning",
@@ -161,7 +178,13 @@ class PipelineStack(Stack):
         start.role.add_to_policy(
             iam.PolicyStatement(
                 sid="CreateTuningJobs",
-                actions=["sagemaker:CreateHyperParameterTuningJob", "sagemaker:AddTags"],
+                # Describe + ListTags: on ResourceInUse, whether this execution created the job.
+                actions=[
+                    "sagemaker:CreateHyperParameterTuningJob",
+                    "sagemaker:AddTags",
+                    "sagemaker:DescribeHyperParameterTuningJob",
+                    "sagemaker:ListTags",
+                ],
                 resources=[tuning_jobs],
             )
         )
@@ -201,7 +224,10 @@ class PipelineStack(Stack):
         )
         stop_orphans.role.add_to_policy(
             iam.PolicyStatement(
-                sid="StopTuningJobs", actions=["sagemaker:StopHyperParameterTuningJob"], resources=[tuning_jobs]
+                sid="StopOwnTuningJobs",
+                # ListTags: stop only the jobs tagged with the execution that ended.
+                actions=["sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTags"],
+                resources=[tuning_jobs],
             )
         )
         stop_orphans.role.add_to_policy(

@@ -39,6 +39,8 @@ OP = "CreateHyperParameterTuningJob"
 
 
 def request(layout: str, **changes: Any) -> dict[str, Any]:
+    if layout == "jobs":
+        changes.setdefault("max_parallel_jobs", 4)
     settings = dataclasses.replace(TuningSettings.from_mapping({"preset": "seed"}, where="t"), layout=layout, **changes)
     (first, *_) = build_tuning_requests(RUN, settings, DATA, DEST)
     return copy.deepcopy(first)

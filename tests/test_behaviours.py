@@ -170,12 +170,21 @@ def test_a_worst_case_exactly_at_the_cap_is_allowed_and_a_cent_below_is_not() ->
 # ---------------------------------------------------------------------- cleanup
 
 
-class TuningJobsOfTheAccount:
-    """ListHyperParameterTuningJobs as SageMaker answers it (NameContains, StatusEquals), and Stop."""
+FIRST = "arn:aws:states:us-east-1:123456789012:execution:Workflow:first"
+DUPLICATE = "arn:aws:states:us-east-1:123456789012:execution:Workflow:duplicate"
+OTHER_RUN = "arn:aws:states:us-east-1:123456789012:execution:Workflow:flowers"
 
-    def __init__(self, jobs: dict[str, str]) -> None:
-        self.jobs = jobs
+
+class TuningJobsOfTheAccount:
+    """ListHyperParameterTuningJobs (NameContains, StatusEquals), ListTags and Stop, as SageMaker answers."""
+
+    def __init__(self, jobs: dict[str, tuple[str, str]]) -> None:
+        self.jobs = jobs  # name -> (status, execution tag)
         self.stopped: list[str] = []
+
+    @staticmethod
+    def arn(name: str) -> str:
+        return f"arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/{name}"
 
     def get_paginator(self, operation: str) -> Any:
         assert operation == "list_hyper_parameter_tuning_jobs"
@@ -184,25 +193,40 @@ class TuningJobsOfTheAccount:
     def paginate(self, **params: Any) -> list[dict[str, Any]]:
         names = [
             n
-            for n, s in self.jobs.items()
+            for n, (s, _) in self.jobs.items()
             if params.get("NameContains", "") in n and params.get("StatusEquals", s) == s
         ]
-        return [{"HyperParameterTuningJobSummaries": [{"HyperParameterTuningJobName": n} for n in names]}]
+        summaries = [{"HyperParameterTuningJobName": n, "HyperParameterTuningJobArn": self.arn(n)} for n in names]
+        return [{"HyperParameterTuningJobSummaries": summaries}]
+
+    def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
+        (name,) = [n for n in self.jobs if self.arn(n) == ResourceArn]
+        return {"Tags": [{"Key": "tuning-pipeline:execution", "Value": self.jobs[name][1]}]}
 
     def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
         self.stopped.append(HyperParameterTuningJobName)
         return {}
 
 
-def test_cleanup_of_one_run_leaves_a_concurrent_run_running() -> None:
-    account = TuningJobsOfTheAccount(
+def account_with_two_runs() -> TuningJobsOfTheAccount:
+    return TuningJobsOfTheAccount(
         {
-            "digits-0123456789-sgd": "InProgress",
-            "digits-0123456789-adam": "InProgress",
-            "digits-0123456789-rms": "Completed",
-            "flowers-9876543210": "InProgress",  # another run, in flight
-            "xdigits-0123456789": "InProgress",  # contains the run id, is not the run
+            "digits-0123456789-sgd": ("InProgress", FIRST),
+            "digits-0123456789-adam": ("InProgress", FIRST),
+            "digits-0123456789-rms": ("Completed", FIRST),
+            "flowers-9876543210": ("InProgress", OTHER_RUN),  # another run, in flight
+            "xdigits-0123456789": ("InProgress", OTHER_RUN),  # contains the run id, is not the run
         }
     )
-    assert stop_run("digits-0123456789", account) == ["digits-0123456789-sgd", "digits-0123456789-adam"]
+
+
+def test_cleanup_stops_the_ended_executions_jobs_and_leaves_a_concurrent_run_running() -> None:
+    account = account_with_two_runs()
+    assert stop_run("digits-0123456789", account, FIRST) == ["digits-0123456789-sgd", "digits-0123456789-adam"]
     assert account.stopped == ["digits-0123456789-sgd", "digits-0123456789-adam"]
+
+
+def test_cleanup_of_a_failed_duplicate_delivery_stops_nothing_the_first_execution_owns() -> None:
+    account = account_with_two_runs()
+    assert stop_run("digits-0123456789", account, DUPLICATE) == []
+    assert account.stopped == []

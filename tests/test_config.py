@@ -21,7 +21,38 @@ def with_tuning(**overrides) -> dict:
 def test_shipped_environments_load(env: str) -> None:
     config = load_config(cdk_context(), env)
     assert config.env_name == env
-    assert config.retain_data is (env == "prod")
+    assert config.production is (env == "prod")
+    assert config.retain_data is config.production
+
+
+def test_production_must_be_said_not_guessed_from_the_name() -> None:
+    context = copy.deepcopy(cdk_context())
+    del context["environments"]["prod"]["production"]
+    with pytest.raises(ConfigError, match=r"environments.prod: key 'production' must be true or false, got None"):
+        load_config(context, "prod")
+
+
+@pytest.mark.parametrize(("name", "production"), [("staging", True), ("prod-eu", False)])
+def test_a_third_environment_keeps_its_data_by_its_production_setting_not_its_name(
+    name: str, production: bool, tmp_path
+) -> None:
+    from aws_cdk import App
+
+    from stacks.app_builder import build
+
+    context = copy.deepcopy(cdk_context())
+    block = copy.deepcopy(context["environments"]["dev"])
+    block.pop("log_retention_days")
+    context["environments"][name] = {**block, "production": production}
+    app = App(context=context, outdir=str(tmp_path))
+    built = build(app, env_name=name)
+    app.synth()  # cdk-nag runs here too
+    storage = json.loads((tmp_path / f"{built.storage.stack_name}.template.json").read_text())["Resources"]
+    buckets = [r for r in storage.values() if r["Type"] == "AWS::S3::Bucket"]
+    assert {b["DeletionPolicy"] for b in buckets} == {"Retain" if production else "Delete"}
+    pipeline = json.loads((tmp_path / f"{built.pipeline.stack_name}.template.json").read_text())["Resources"]
+    retention = {r["Properties"]["RetentionInDays"] for r in pipeline.values() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert retention == {365 if production else 30}
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:
@@ -39,7 +70,7 @@ def test_unknown_environment_lists_the_known_ones() -> None:
             {"max_parallel_jobs": 30, "max_training_jobs": 20},
             r"'max_parallel_jobs' \(30\) is greater than 'max_training_jobs' \(20\)",
         ),
-        ({"max_runtime_seconds": 60}, r"key 'max_runtime_seconds' must be between 120 and 15768000"),
+        ({"max_runtime_seconds": 60}, r"key 'max_runtime_seconds' must be between 120 and 2419200"),
         ({"early_stopping": "Auto"}, r"'early_stopping' must be 'Off' with layout 'definitions'"),
         ({"num_layers": 19}, r"key 'num_layers' must be one of 18, 34, 50, 101, 152, 200"),
         ({"image_shape": "224,224"}, r"key 'image_shape' must look like '3,224,224'"),
@@ -49,7 +80,7 @@ def test_unknown_environment_lists_the_known_ones() -> None:
             r"key 'ranges.learning_rate': Logarithmic scaling needs min > 0",
         ),
         (
-            {"ranges": {"momentum": {"max": 1.5, "scaling": "ReverseLogarithmic"}}},
+            {"ranges": {"momentum": {"max": 1.0, "scaling": "ReverseLogarithmic"}}},
             r"ReverseLogarithmic scaling needs 0 <= min and max < 1",
         ),
         ({"ranges": {"mini_batch_size": {"min": 8.5}}}, r"Integer range, bounds must be whole numbers"),

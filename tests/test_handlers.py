@@ -33,6 +33,8 @@ REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/sm"
 ARTIFACTS = "artifacts-bucket"
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Workflow:first-delivery"
+OTHER_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:Workflow:second-delivery"
 
 
 def sagemaker_stub() -> tuple[Any, Stubber]:
@@ -41,7 +43,10 @@ def sagemaker_stub() -> tuple[Any, Stubber]:
 
 
 def sample_run(layout: str = "definitions", **settings: Any) -> dict[str, Any]:
+    if layout == "jobs":
+        settings.setdefault("max_parallel_jobs", 4)  # one instance per optimizer at least
     s = dataclasses.replace(TuningSettings(), layout=layout, **settings)
+    s.check("test")
     return {
         "run_id": "digits-0123456789",
         "dataset": {
@@ -82,6 +87,7 @@ def expected_requests(run: dict[str, Any], parents: dict[str, list[str]] | None 
         tags=[
             {"Key": "tuning-pipeline:dataset", "Value": "digits"},
             {"Key": "tuning-pipeline:run", "Value": run["run_id"]},
+            {"Key": "tuning-pipeline:execution", "Value": EXECUTION},
         ],
     )
 
@@ -99,25 +105,50 @@ def test_start_sends_exactly_the_built_request_and_it_satisfies_the_api_model() 
     assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
     stub.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"}, request)
     with stub:
-        result = start_tuning(run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION)
+        result = start_tuning(
+            run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION
+        )
     stub.assert_no_pending_responses()
     assert result["started"] == ["digits-0123456789"] and result["already_started"] == []
 
 
 @mock_aws
-def test_a_repeated_event_finds_the_jobs_already_started() -> None:
+def test_a_repeated_event_finds_the_jobs_already_started_by_another_execution() -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=ARTIFACTS)
     run = sample_run(layout="jobs")
     sm, stub = sagemaker_stub()
     for request in expected_requests(run):
+        name = request["HyperParameterTuningJobName"]
         stub.add_client_error(
             "create_hyper_parameter_tuning_job", "ResourceInUse", "already exists", 400, expected_params=request
         )
+        owned_by_response(stub, name, OTHER_EXECUTION if not name.endswith("-nag") else EXECUTION)
     with stub:
-        result = start_tuning(run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION)
-    assert result["started"] == []
-    assert result["already_started"] == result["job_names"] and len(result["job_names"]) == 4
+        result = start_tuning(
+            run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION
+        )
+    # sgd, adam and rms were created by the first delivery; nag by this execution's own earlier
+    # attempt (retried after a timeout), which makes it this execution's to stop.
+    assert result["started"] == ["digits-0123456789-nag"]
+    assert result["already_started"] == result["job_names"][:3] and len(result["job_names"]) == 4
+
+
+def owned_by_response(stub: Stubber, name: str, execution: str) -> None:
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/{name}"
+    stub.add_response(
+        "describe_hyper_parameter_tuning_job", describe(name, "InProgress"), {"HyperParameterTuningJobName": name}
+    )
+    stub.add_response(
+        "list_tags",
+        {
+            "Tags": [
+                {"Key": "tuning-pipeline:run", "Value": "r"},
+                {"Key": "tuning-pipeline:execution", "Value": execution},
+            ]
+        },
+        {"ResourceArn": arn, "MaxResults": 50},
+    )
 
 
 @mock_aws
@@ -132,7 +163,9 @@ def test_the_gpu_quota_error_names_the_quota_and_the_fix() -> None:
         400,
     )
     with stub, pytest.raises(QuotaExceeded, match=r"request an increase of 'ml.g4dn.xlarge for training job usage'"):
-        start_tuning(sample_run(), sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION)
+        start_tuning(
+            sample_run(), sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION
+        )
 
 
 @mock_aws
@@ -142,7 +175,9 @@ def test_throttling_becomes_the_error_the_workflow_retries() -> None:
     sm, stub = sagemaker_stub()
     stub.add_client_error("create_hyper_parameter_tuning_job", "ThrottlingException", "Rate exceeded", 400)
     with stub, pytest.raises(TransientAwsError, match="ThrottlingException"):
-        start_tuning(sample_run(), sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION)
+        start_tuning(
+            sample_run(), sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION
+        )
 
 
 @mock_aws
@@ -164,7 +199,7 @@ def test_warm_start_uses_the_previous_run_of_the_same_dataset_and_layout() -> No
         ].startswith("digits-aaaaaaaaaa-")
         stub.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"}, request)
     with stub:
-        start_tuning(run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION)
+        start_tuning(run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION)
     stub.assert_no_pending_responses()
 
 
@@ -417,6 +452,21 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
 
 
 # ---------------------------------------------------------------------- failure path
+
+
+@pytest.mark.parametrize(
+    ("key", "subject"),
+    [
+        ("datasets/fleurs-été/manifest.json", "Tuning failed: fleurs-ete (DatasetError)"),
+        ("datasets/猫/manifest.json", "Tuning failed: ? (DatasetError)"),
+        ("datasets/a\nb/manifest.json", "Tuning failed: a b (DatasetError)"),
+    ],
+)
+def test_a_failure_subject_is_ascii_whatever_the_uploaded_key(key: str, subject: str) -> None:
+    event = {"detail": {"bucket": {"name": "ds"}, "object": {"key": key}}}
+    note = failure_message({"Error": "DatasetError", "Cause": "bad"}, None, [], REGION, uploaded_dataset(event))
+    assert note["subject"] == subject
+    assert note["subject"].isascii() and len(note["subject"]) <= 99
 
 
 def test_failure_stops_only_the_jobs_still_running() -> None:

@@ -82,6 +82,27 @@ def test_the_same_event_three_times_starts_one_set_of_tuning_jobs(pipeline, smal
     assert len(packages(pipeline)) == 1  # registration is idempotent per run (ClientToken)
 
 
+def test_a_failing_duplicate_delivery_stops_none_of_the_first_executions_jobs(pipeline, small_images, tmp_path) -> None:
+    tuning = {**SMALL, "max_training_jobs": 2, "max_parallel_jobs": 2, "epochs": 25}
+    event, first = start(pipeline, prepared(small_images, tmp_path, "own", tuning), "owned")
+    service = pipeline.sagemaker_service
+    deadline = time.time() + 60
+    while not service.tuning_jobs and time.time() < deadline:
+        time.sleep(0.1)
+    (job,) = service.tuning_jobs.values()
+    # The duplicate's StartTuning meets ResourceInUse and asks who owns the job: that call fails
+    # (not a transient error), so the duplicate execution fails and both cleanups run for it.
+    service.inject("ListTags", ("ValidationException", 400))
+    duplicate = pipeline.deliver(event)
+    assert pipeline.wait(duplicate, timeout=120)["status"] == "FAILED"
+    assert job.status == "InProgress", "inconclusive: the first run ended before the duplicate's cleanup"
+    (cleanup,) = [result for rule, result in pipeline.target_results if rule.startswith("ExecutionEnded")]
+    assert cleanup["stopped"] == []
+    assert pipeline.wait(first, timeout=300)["status"] == "SUCCEEDED"
+    assert job.status == "Completed" and all(t.status == "Completed" for t in job.jobs)
+    assert len(packages(pipeline)) == 1
+
+
 def test_a_new_version_of_the_same_dataset_is_a_new_run(pipeline, small_images, tmp_path) -> None:
     root = prepared(small_images, tmp_path, "v")
     _, first = start(pipeline, root, "versions")
@@ -193,7 +214,7 @@ def test_when_every_training_job_fails_the_notification_says_why(pipeline, small
 
 
 def test_an_aborted_execution_leaves_no_tuning_job_running(pipeline, small_images, tmp_path) -> None:
-    tuning = {**SMALL, "max_training_jobs": 20, "max_parallel_jobs": 2, "epochs": 30}
+    tuning = {**SMALL, "max_training_jobs": 8, "max_parallel_jobs": 2, "epochs": 30}
     _, execution = start(pipeline, prepared(small_images, tmp_path, "a", tuning), "aborted")
     service = pipeline.sagemaker_service
     deadline = time.time() + 60
@@ -212,7 +233,7 @@ def test_an_aborted_execution_leaves_no_tuning_job_running(pipeline, small_image
         time.sleep(0.2)
     assert job.status == "Stopped"
     assert all(t.status in ("Stopped", "Completed") for t in job.jobs)
-    assert len(job.jobs) < 20
+    assert len(job.jobs) < 8
 
 
 def test_the_local_sagemaker_rejects_what_sagemaker_would(pipeline) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
@@ -132,6 +133,14 @@ def test_every_task_retries_transient_errors_with_backoff(definition: dict) -> N
         assert all(r["BackoffRate"] >= 2 and r["MaxAttempts"] >= 4 for r in retriers), name
         if "lambda" in state["Resource"]:
             assert "TransientAwsError" in retriers[0]["ErrorEquals"], name
+            # Step Functions developer guide, "Handle transient Lambda service exceptions".
+            assert {
+                "Lambda.ServiceException",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+                "Lambda.TooManyRequestsException",
+                "Lambda.ClientExecutionTimeoutException",
+            } <= set(retriers[0]["ErrorEquals"]), name
 
 
 def test_every_step_of_the_happy_path_is_caught_into_the_failure_path(definition: dict) -> None:
@@ -151,12 +160,24 @@ def test_every_step_of_the_happy_path_is_caught_into_the_failure_path(definition
     assert definition["States"]["RunFailed"]["Type"] == "Fail"
 
 
+def test_a_failure_notice_that_cannot_be_published_fails_the_execution_under_its_own_name(definition: dict) -> None:
+    states = definition["States"]
+    (catcher,) = states["NotifyFailure"]["Catch"]
+    assert catcher["ErrorEquals"] == ["States.ALL"]
+    assert states[catcher["Next"]] == {
+        "Type": "Fail",
+        "Error": "NotificationFailed",
+        "Cause": "The failure notice could not be published to the topic; read this execution's history.",
+    }
+    assert states["NotifyFailure"]["Retry"][0]["MaxAttempts"] >= 4
+
+
 def test_workflow_order(definition: dict) -> None:
     states = definition["States"]
     assert definition["StartAt"] == "ValidateDataset"
     assert states["ValidateDataset"]["Next"] == "StartTuning"
     assert states["StartTuning"]["Next"] == "WaitForTuning"
-    assert states["WaitForTuning"]["SecondsPath"] == "$.run.settings.poll_seconds"
+    assert states["WaitForTuning"]["SecondsPath"] == "$.run.schedule.poll_seconds"
     choice = states["TuningDone?"]
     assert {c["StringEquals"]: c["Next"] for c in choice["Choices"]} == {
         "InProgress": "WaitForTuning",
@@ -170,7 +191,7 @@ def test_workflow_order(definition: dict) -> None:
 def test_tasks_pass_references_not_describe_responses(definition: dict) -> None:
     # Each task gets only the fields it needs; none forwards the whole state downstream.
     assert definition["States"]["PollTuning"]["Parameters"] == {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}
-    assert definition["States"]["StartTuning"]["Parameters"] == {"run.$": "$.run"}
+    assert definition["States"]["StartTuning"]["Parameters"] == {"run.$": "$.run", "execution.$": "$$.Execution.Id"}
 
 
 def test_alarms_notify_the_topic(template: Template) -> None:
@@ -184,6 +205,27 @@ def test_alarms_notify_the_topic(template: Template) -> None:
         (action,) = alarm["Properties"]["AlarmActions"]
         assert template.to_json()["Resources"][action["Ref"]]["Type"] == "AWS::SNS::Topic"
     assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 8
+
+
+def test_alarms_of_this_account_may_publish_to_the_topic_and_use_its_key(template: Template) -> None:
+    policies = template.find_resources("AWS::SNS::TopicPolicy")
+    (policy,) = policies.values()
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    (alarms,) = [s for s in allows if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert alarms["Action"] == "sns:Publish"
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert "aws:SourceArn" in alarms["Condition"]["ArnLike"]
+    (key,) = [
+        k
+        for k in template.find_resources("AWS::KMS::Key").values()
+        if "notifications" in k["Properties"]["Description"]
+    ]
+    (key_use,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(key_use["Action"])
 
 
 def test_topic_is_encrypted_and_tls_only(template: Template) -> None:
@@ -239,3 +281,24 @@ def test_dashboard_shows_runs_jobs_in_flight_best_accuracy_and_lambda_errors(tem
         "Errors",
     ):
         assert text in body, text
+
+
+def test_functions_bundle_powertools_and_need_no_layer(template: Template, synth) -> None:
+    """A public layer exists in one account per partition and not in every region; the bundle does."""
+    functions = template.find_resources("AWS::Lambda::Function")
+    pipeline_functions = [f for f in functions.values() if f["Properties"].get("Handler", "").startswith("handlers.")]
+    assert len(pipeline_functions) == 8
+    assert all("Layers" not in f["Properties"] for f in pipeline_functions)
+    (key,) = {f["Properties"]["Code"]["S3Key"] for f in pipeline_functions}  # one asset: "<hash>.zip"
+    bundle = synth.outdir / f"asset.{key.removesuffix('.zip')}"
+    assert (bundle / "handlers" / "start_tuning.py").is_file()
+    assert (bundle / "pipeline" / "settings.py").is_file()
+    pinned = next(
+        line.split("==")[1].strip()
+        for line in (Path(__file__).parents[1] / "requirements.txt").read_text().splitlines()
+        if line.startswith("aws-lambda-powertools==")
+    )
+    version = (bundle / "aws_lambda_powertools" / "shared" / "version.py").read_text()
+    assert f'VERSION = "{pinned}"' in version
+    assert (bundle / "typing_extensions.py").is_file()
+    assert not list(bundle.rglob("__pycache__"))

@@ -203,12 +203,24 @@ def test_a_broken_dataset_fails_fast_with_the_file_and_line_and_starts_nothing(l
         )
 
 
-def test_a_run_over_budget_is_refused_before_any_job(local_app, prepared, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("tuning", "error", "says"),
+    [
+        # local deployment: 8 jobs x 600 s x $0.736/h = $0.98 worst case, above a $0.50 cap.
+        ({"max_cost_usd": 0.5}, "BudgetExceeded", "above max_cost_usd $0.50"),
+        # an uploader may not lift the deployment's cap ($100), nor price the GPU themselves.
+        ({"max_cost_usd": 1000}, "DatasetError", "key 'max_cost_usd' (1000.0) is above the deployment's 100.0"),
+        ({"price_per_hour_usd": 0.001}, "DatasetError", "key 'price_per_hour_usd' is owned by the deployment"),
+    ],
+)
+def test_a_run_over_budget_or_over_its_rights_is_refused_before_any_job(
+    local_app, prepared, tmp_path, tuning, error, says
+) -> None:
     outdir, prefix = local_app
     expensive = tmp_path / "expensive"
     shutil.copytree(prepared.root, expensive)
     manifest = json.loads((expensive / "manifest.json").read_text())
-    manifest["tuning"] = {"max_cost_usd": 1, "max_training_jobs": 50, "instance_type": "ml.p3.2xlarge"}
+    manifest["tuning"] = tuning
     (expensive / "manifest.json").write_text(json.dumps(manifest))
     with LocalPipeline(outdir, prefix, lambda_log=tmp_path / "lambda.jsonl") as pipeline:
         put = upload(expensive, pipeline.client("s3"), pipeline.deployed.datasets_bucket, "expensive", progress=False)
@@ -216,8 +228,8 @@ def test_a_run_over_budget_is_refused_before_any_job(local_app, prepared, tmp_pa
         result = pipeline.wait(execution, timeout=120)
         (note,) = pipeline.notifications()
         assert result["status"] == "FAILED"
-        assert note["subject"] == "Tuning failed: expensive (BudgetExceeded)"
-        assert "above max_cost_usd $1.00" in note["message"]
+        assert note["subject"] == f"Tuning failed: expensive ({error})"
+        assert says in note["message"]
         assert not [op for op, _ in pipeline.sagemaker_service.requests if op == "CreateHyperParameterTuningJob"]
 
 

@@ -40,6 +40,8 @@ EXPECTED: dict[str, dict[str, str]] = {
         **READ_GROUP,  # runs/* only: the previous run, for warm start
         "sagemaker:CreateHyperParameterTuningJob": "start the run",
         "sagemaker:AddTags": "the run's tags on its tuning jobs",
+        "sagemaker:DescribeHyperParameterTuningJob": "on ResourceInUse: the job's ARN, to read its owner",
+        "sagemaker:ListTags": "on ResourceInUse: whether this execution created the job",
         "iam:PassRole": "hand the SageMaker role to the training jobs (condition: PassedToService)",
         "kms:CreateGrant": "output encryption key named in the request",
     },
@@ -66,6 +68,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "StopOrphansRole": {
         **LAMBDA_BASE,
         "sagemaker:ListHyperParameterTuningJobs": "find the run's running jobs",
+        "sagemaker:ListTags": "stop only those the ended execution created",
         "sagemaker:StopHyperParameterTuningJob": "stop them",
     },
     "SageMakerExecutionRole": {

@@ -33,7 +33,10 @@ SEED = TuningSettings.from_mapping({"preset": "seed"}, where="test")
 
 
 def requests_for(**changes) -> list[dict]:
+    if changes.get("layout") == "jobs":
+        changes.setdefault("max_parallel_jobs", 4)  # one instance per optimizer at least
     settings = dataclasses.replace(SEED, **changes)
+    settings.check("test")
     return build_tuning_requests(RUN, settings, DATA, DEST)
 
 
@@ -142,13 +145,17 @@ def test_mini_batch_size_is_capped_at_the_training_images() -> None:
 
 
 def test_static_hyperparameters_come_from_the_data() -> None:
-    (request,) = requests_for(layout="flat", image_shape="3,128,96", epochs=12)
+    (request,) = requests_for(layout="flat", image_shape="3,128,96", epochs=12, use_pretrained_model=False)
     static = request["TrainingJobDefinition"]["StaticHyperParameters"]
     assert static["num_classes"] == "10"
     assert static["num_training_samples"] == "1437"
-    assert static["resize"] == "96"
+    # "resize should be larger than both the width and the height of image_shape" (Image
+    # classification hyperparameters): 8/7 of the longer side, the ImageNet convention (256 for 224).
+    assert static["resize"] == "147"
     assert static["image_shape"] == "3,128,96"
     assert static["epochs"] == "12"
+    (square,) = requests_for(layout="flat", image_shape="3,224,224")
+    assert square["TrainingJobDefinition"]["StaticHyperParameters"]["resize"] == "256"
 
 
 def test_recordio_needs_no_resize() -> None:

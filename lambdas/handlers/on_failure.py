@@ -51,8 +51,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     run = event.get("run")
     if run:
         logger.append_keys(run_id=run["run_id"])
-    job_names = (event.get("tuning") or {}).get("job_names", [])
-    stopped = stop_running(job_names, clients.client("sagemaker")) if job_names else []
+    # Only the jobs this execution started: a failing duplicate delivery must not stop the
+    # jobs the first execution of the same upload is following.
+    owned = (event.get("tuning") or {}).get("started", [])
+    stopped = stop_running(owned, clients.client("sagemaker")) if owned else []
     logger.error("run failed", extra={"error": event.get("error"), "stopped": stopped})
     dataset = None if run else uploaded_dataset(event)
     return failure_message(event.get("error") or {}, run, stopped, os.environ["AWS_REGION"], dataset)

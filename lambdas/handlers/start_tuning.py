@@ -14,6 +14,7 @@ from pipeline import clients
 from pipeline.errors import classified_aws_errors
 from pipeline.image_uri import training_image_uri
 from pipeline.naming import previous_run_key
+from pipeline.ownership import owned_by, tags
 from pipeline.settings import TuningSettings
 from pipeline.telemetry import SERVICE
 from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
@@ -50,8 +51,13 @@ def start_tuning(
     bucket: str,
     kms_key_arn: str | None,
     region: str,
+    execution: str,
     vpc_config: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
+    """Create the run's tuning jobs, tagged with the execution that creates them.
+
+    `started` lists the jobs this execution owns (created now, or by an earlier attempt of
+    this same execution); `already_started` those another execution of the same upload owns."""
     settings = TuningSettings.from_mapping(run["settings"], where="run settings")
     d = run["data"]
     data = DataFacts(
@@ -70,12 +76,13 @@ def start_tuning(
         kms_key_arn=kms_key_arn,
         vpc_config=vpc_config,
     )
-    tags = [{"Key": "tuning-pipeline:dataset", "Value": name}, {"Key": "tuning-pipeline:run", "Value": rid}]
-    requests = build_tuning_requests(rid, settings, data, dest, tags=tags)
+    labels = tags(name, rid, execution)
+    requests = build_tuning_requests(rid, settings, data, dest, tags=labels)
     if settings.warm_start:
         parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
-        requests = build_tuning_requests(rid, settings, data, dest, warm_start_parents=parents, tags=tags)
-    started, already = [], []
+        requests = build_tuning_requests(rid, settings, data, dest, warm_start_parents=parents, tags=labels)
+    started: list[str] = []
+    already: list[str] = []
     with classified_aws_errors(settings.instance_type):
         for request in requests:
             job = request["HyperParameterTuningJobName"]
@@ -85,7 +92,8 @@ def start_tuning(
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
                     raise
-                already.append(job)  # at-least-once delivery: this upload was seen before
+                # Our own earlier attempt, retried, or another delivery of the same upload.
+                (started if owned_by(sm, job, execution) else already).append(job)
     return {
         "job_names": [r["HyperParameterTuningJobName"] for r in requests],
         "started": started,
@@ -106,6 +114,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         bucket=os.environ["ARTIFACTS_BUCKET"],
         kms_key_arn=os.environ.get("KMS_KEY_ARN") or None,
         region=os.environ["AWS_REGION"],
+        execution=event["execution"],
         vpc_config=json.loads(os.environ["TRAINING_VPC"]) if os.environ.get("TRAINING_VPC") else None,
     )
     logger.info("tuning jobs", extra=result)

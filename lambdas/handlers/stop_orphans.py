@@ -1,8 +1,9 @@
-"""When an execution is aborted, times out or fails, stop its run's tuning jobs still running.
+"""When an execution is aborted, times out or fails, stop the tuning jobs it started.
 
 The workflow's own failure path stops jobs for errors it catches; an abort or the overall
 timeout ends the execution without running any state, so this function, triggered by the
-execution's status change, makes sure no GPU keeps running. Stopping is idempotent.
+execution's status change, makes sure no GPU keeps running. It stops only the jobs tagged
+with that execution: another delivery of the same upload may be following them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pipeline import clients
 from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
 from pipeline.naming import run_id
+from pipeline.ownership import owner
 from pipeline.telemetry import SERVICE
 from pipeline.validation import ref_from_event
 
@@ -32,7 +34,8 @@ def run_of_execution(detail: dict[str, Any]) -> str | None:
     return run_id(ref.bucket, ref.name, ref.version_id)
 
 
-def stop_run(run: str, sm: Any) -> list[str]:
+def stop_run(run: str, sm: Any, execution: str) -> list[str]:
+    """Stop the run's InProgress tuning jobs that `execution` created; return their names."""
     stopped = []
     with classified_aws_errors():
         pages = sm.get_paginator("list_hyper_parameter_tuning_jobs").paginate(
@@ -41,7 +44,8 @@ def stop_run(run: str, sm: Any) -> list[str]:
         for page in pages:
             for job in page["HyperParameterTuningJobSummaries"]:
                 name = job["HyperParameterTuningJobName"]
-                if name == run or name.startswith(f"{run}-"):
+                ours = name == run or name.startswith(f"{run}-")
+                if ours and owner(sm, job["HyperParameterTuningJobArn"]) == execution:
                     sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
                     stopped.append(name)
     return stopped
@@ -55,7 +59,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("execution did not work on a dataset run", extra={"execution": detail.get("executionArn")})
         return {"run_id": None, "stopped": []}
     logger.append_keys(run_id=run)
-    stopped = stop_run(run, clients.client("sagemaker"))
+    stopped = stop_run(run, clients.client("sagemaker"), detail.get("executionArn", ""))
     (logger.warning if stopped else logger.info)(
         "execution ended; stopped its running tuning jobs" if stopped else "execution ended; no tuning job running",
         extra={"status": detail.get("status"), "execution": detail.get("executionArn"), "stopped": stopped},

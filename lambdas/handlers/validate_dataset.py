@@ -21,7 +21,13 @@ logger = Logger(service=SERVICE)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     defaults = json.loads(os.environ["TUNING_DEFAULTS"])
     with classified_aws_errors():
-        run = validate_dataset(event, defaults, clients.client("s3"), os.environ["AWS_REGION"])
+        run = validate_dataset(
+            event,
+            defaults,
+            clients.client("s3"),
+            os.environ["AWS_REGION"],
+            workflow_timeout_seconds=int(os.environ["WORKFLOW_TIMEOUT_SECONDS"]),
+        )
     logger.append_keys(run_id=run["run_id"])
     logger.info(
         "dataset valid",

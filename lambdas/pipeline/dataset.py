@@ -129,7 +129,7 @@ def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Man
         )
     tuning = data.get("tuning", {})
     try:
-        settings = TuningSettings.from_mapping(tuning, where=f"{where} 'tuning'", base=defaults)
+        settings = TuningSettings.from_manifest(tuning, where=f"{where} 'tuning'", deployment=defaults)
     except SettingsError as exc:
         first_key = next(iter(tuning), None) if isinstance(tuning, dict) else None
         line = _line_of(text, str(exc).split("key '")[-1].split("'")[0]) or _line_of(text, first_key or "tuning")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
+
+SUBJECT_MAX = 99  # SNS: subjects up to 100 ASCII characters, no line breaks or control characters
 
 ADVICE = {
     "DatasetError": "Fix the dataset as described above and upload the manifest again; "
@@ -22,6 +25,17 @@ ADVICE = {
 DEFAULT_ADVICE = (
     "Read the execution's history in the Step Functions console for details, then upload the manifest again."
 )
+
+
+def subject_safe(text: str) -> str:
+    """An SNS subject: ASCII only (accents dropped, others '?'), one line, at most 99 characters."""
+    folded = unicodedata.normalize("NFKD", text)
+    ascii_only = "".join(
+        c if c.isascii() and c.isprintable() else " " if c.isspace() else "?"
+        for c in folded
+        if not unicodedata.combining(c)
+    )
+    return " ".join(ascii_only.split())[:SUBJECT_MAX] or "Tuning pipeline"
 
 
 def console_base(region: str) -> str:
@@ -59,7 +73,7 @@ def success_message(
         f"Model registry: {base}#/model-registry\n"
     )
     subject = f"Tuning succeeded: {run['dataset']['name']} accuracy {best['accuracy']:.3f}"
-    return {"subject": subject[:99], "message": message}
+    return {"subject": subject_safe(subject), "message": message}
 
 
 def failure_message(
@@ -92,4 +106,4 @@ def failure_message(
     if stopped:
         lines.append(f"Stopped tuning jobs so no GPU keeps running: {', '.join(stopped)}")
     subject = f"Tuning failed: {dataset['name']} ({name})"
-    return {"subject": subject[:99], "message": "\n".join(lines) + "\n"}
+    return {"subject": subject_safe(subject), "message": "\n".join(lines) + "\n"}

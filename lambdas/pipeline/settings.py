@@ -2,17 +2,21 @@
 
 The deployment's defaults (from `cdk.json`) and a dataset manifest's `tuning` block go through
 the same `TuningSettings.from_mapping`, so a value rejected at synth is rejected in a manifest
-with the same words.
+with the same words. A manifest goes through `from_manifest` on top: the people who upload
+datasets are not the people who deploy the stack, so a manifest may set what is the dataset's
+business and may only tighten what the deployment owns (`OWNERSHIP`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline import limits
 from pipeline.search_space import (
     DEFAULT_PRESET,
     OPTIMIZERS,
@@ -31,7 +35,38 @@ NUM_LAYERS = (18, 34, 50, 101, 152, 200)
 PRECISIONS = ("float32", "float16")
 # GPU families the image-classification algorithm documents for training.
 GPU_FAMILIES = ("ml.p2.", "ml.p3.", "ml.p3dn.", "ml.g4dn.", "ml.g5.")
-MAX_TUNING_RUNTIME_SECONDS = 15_768_000
+
+# Who may change what. DATASET: a manifest may set it. TIGHTEN: the deployment's value is a
+# limit; a manifest may only lower it (or, for use_spot, turn it on). ALLOW_LIST: a manifest
+# may pick one of the deployment's allowed values. DEPLOYMENT: cdk.json only.
+DATASET, TIGHTEN, ALLOW_LIST, DEPLOYMENT = "dataset", "tighten", "allow-list", "deployment"
+OWNERSHIP: dict[str, str] = {
+    "strategy": DATASET,
+    "early_stopping": DATASET,
+    "epochs": DATASET,
+    "num_layers": DATASET,
+    "image_shape": DATASET,
+    "use_pretrained_model": DATASET,
+    "precision_dtype": DATASET,
+    "layout": DATASET,
+    "optimizers": DATASET,
+    "preset": DATASET,
+    "ranges": DATASET,
+    "completion": DATASET,
+    "warm_start": DATASET,
+    "max_training_jobs": TIGHTEN,
+    "max_parallel_jobs": TIGHTEN,
+    "max_runtime_seconds": TIGHTEN,
+    "max_wait_seconds": TIGHTEN,
+    "volume_size_gb": TIGHTEN,
+    "use_spot": TIGHTEN,
+    "max_cost_usd": TIGHTEN,
+    "instance_type": ALLOW_LIST,
+    "allowed_instance_types": DEPLOYMENT,
+    "price_per_hour_usd": DEPLOYMENT,
+    "approval": DEPLOYMENT,
+    "poll_seconds": DEPLOYMENT,
+}
 
 
 class SettingsError(ValueError):
@@ -79,6 +114,8 @@ class TuningSettings:
     warm_start: bool = False
     approval: Approval = field(default_factory=Approval)
     poll_seconds: int = 60
+    # Instance types a manifest may choose; empty means only `instance_type`.
+    allowed_instance_types: tuple[str, ...] = ()
     # Cost guardrail: refuse runs whose worst case is above this (None: no cap).
     max_cost_usd: float | None = None
     # Override the price table (data/training-prices.json) for this instance type and region.
@@ -110,19 +147,46 @@ class TuningSettings:
         settings.check(where)
         return settings
 
+    @classmethod
+    def from_manifest(cls, data: Mapping[str, Any], *, where: str, deployment: TuningSettings) -> TuningSettings:
+        """A manifest's `tuning` block over the deployment's settings, within what it may change."""
+        if isinstance(data, Mapping):
+            for key in data:
+                if OWNERSHIP.get(key) == DEPLOYMENT:
+                    raise SettingsError(
+                        f"{where}: key '{key}' is owned by the deployment: cdk.json (the environment's "
+                        f"'tuning' block) sets it for every dataset, and a manifest cannot. Remove '{key}' from "
+                        "the manifest; to change it, the team that deploys the stack edits cdk.json and redeploys."
+                    )
+        # The manifest chooses its instance type among the deployment's, never its own.
+        deployment = dataclasses.replace(deployment, allowed_instance_types=deployment.instance_types_allowed)
+        settings = cls.from_mapping(data, where=where, base=deployment)
+        for key in data:
+            problem = _loosens(key, getattr(settings, key), deployment)
+            if problem:
+                raise SettingsError(
+                    f"{where}: key '{key}' {problem}: cdk.json owns this limit (the environment's 'tuning' "
+                    f"block) and a manifest may only tighten it. Tighten it in the manifest or remove it; to "
+                    "loosen it, the team that deploys the stack edits cdk.json and redeploys."
+                )
+        return settings
+
     # ------------------------------------------------------------------ rules across keys
 
     def check(self, where: str) -> None:
+        self._check_algorithm(where)
+        self._check_resources(where)
         if self.max_parallel_jobs > self.max_training_jobs:
             raise SettingsError(
                 f"{where}: key 'max_parallel_jobs' ({self.max_parallel_jobs}) is greater than "
                 f"'max_training_jobs' ({self.max_training_jobs}). Lower max_parallel_jobs."
             )
-        if self.layout == "jobs" and self.max_training_jobs < len(self.optimizers):
+        if self.layout == "jobs" and self.max_parallel_jobs < len(self.optimizers):
             raise SettingsError(
-                f"{where}: key 'max_training_jobs' ({self.max_training_jobs}) must be at least "
-                f"the number of optimizers ({len(self.optimizers)}) with layout 'jobs', "
-                "which runs one tuning job per optimizer."
+                f"{where}: key 'max_parallel_jobs' ({self.max_parallel_jobs}) must be at least the number of "
+                f"optimizers ({len(self.optimizers)}) with layout 'jobs', which runs one tuning job per optimizer "
+                "side by side, each with at least one instance. Use layout 'definitions', fewer optimizers, or "
+                "raise max_parallel_jobs (and the GPU quota) in cdk.json."
             )
         if self.layout == "definitions":
             if self.early_stopping != "Off":
@@ -154,7 +218,52 @@ class TuningSettings:
                     f"'max_runtime_seconds' ({self.max_runtime_seconds})."
                 )
 
+    def _check_algorithm(self, where: str) -> None:
+        if self.use_pretrained_model and self.image_shape != limits.PRETRAINED_IMAGE_SHAPE:
+            raise SettingsError(
+                f"{where}: key 'image_shape' is {self.image_shape!r} but use_pretrained_model is true, and "
+                f"pretrained networks take {limits.PRETRAINED_IMAGE_SHAPE} only ({limits.ALGORITHM_PAGE}). "
+                f"Set image_shape to '{limits.PRETRAINED_IMAGE_SHAPE}' or use_pretrained_model to false."
+            )
+
+    def _check_resources(self, where: str) -> None:
+        allowed = self.allowed_instance_types
+        if allowed and self.instance_type not in allowed:
+            raise SettingsError(
+                f"{where}: key 'instance_type' is {self.instance_type!r}, which this deployment does not allow. "
+                f"Allowed: {', '.join(allowed)} (cdk.json 'allowed_instance_types')."
+            )
+        storage = limits.TRAINING_INSTANCES[self.instance_type]
+        if storage is not None and self.volume_size_gb > storage:
+            raise SettingsError(
+                f"{where}: key 'volume_size_gb' ({self.volume_size_gb}) is more than the {storage} GB of local "
+                f"storage of {self.instance_type}, which SageMaker mounts instead of an EBS volume "
+                f"({limits.INSTANCE_STORAGE_SOURCE}). Set volume_size_gb to at most {storage}, or pick an instance "
+                "type with more storage."
+            )
+
     # ------------------------------------------------------------------ derived values
+
+    @property
+    def instance_types_allowed(self) -> tuple[str, ...]:
+        return self.allowed_instance_types or (self.instance_type,)
+
+    def tuning_job_budgets(self) -> list[tuple[int, int]]:
+        """(MaxNumberOfTrainingJobs, MaxParallelTrainingJobs) of each tuning job of the run.
+
+        Layout `jobs` splits both the total and the parallel jobs between the optimizers' tuning
+        jobs, so the run never has more than `max_parallel_jobs` instances at once."""
+        if self.layout != "jobs":
+            return [(self.max_training_jobs, self.max_parallel_jobs)]
+        shares = split_budget(self.max_training_jobs, len(self.optimizers))
+        parallel = split_budget(self.max_parallel_jobs, len(self.optimizers))
+        return [(share, min(p, share)) for share, p in zip(shares, parallel, strict=True)]
+
+    def tuning_job_runtime(self, max_jobs: int, max_parallel: int) -> int:
+        """A tuning job's MaxRuntimeInSeconds: every wave of jobs may run to its limit (spot: its wait)."""
+        per_job = self.spot_max_wait_seconds if self.use_spot else self.max_runtime_seconds
+        waves = math.ceil(max_jobs / max_parallel)
+        return max(limits.TUNING_JOB_MIN_RUNTIME.value, min(limits.TUNING_JOB_RUNTIME.value, waves * per_job))
 
     @property
     def spot_max_wait_seconds(self) -> int:
@@ -173,20 +282,44 @@ class TuningSettings:
         raise KeyError(name)
 
     def worst_case_tuning_seconds(self) -> int:
-        """Time the whole tuning can take: job waves x the per-job limit (spot: the wait)."""
-        per_job = self.spot_max_wait_seconds if self.use_spot else self.max_runtime_seconds
-        waves = math.ceil(self.max_training_jobs / self.max_parallel_jobs)
-        return waves * per_job
+        """Time the run's tuning can take: its tuning jobs run side by side, each to its MaxRuntimeInSeconds."""
+        return max(self.tuning_job_runtime(jobs, parallel) for jobs, parallel in self.tuning_job_budgets())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, the inverse of from_mapping."""
         out = dataclasses.asdict(self)
         out["optimizers"] = list(self.optimizers)
+        out["allowed_instance_types"] = list(self.allowed_instance_types)
         out["ranges"] = {r.name: {"min": r.min_value, "max": r.max_value, "scaling": r.scaling} for r in self.ranges}
         return out
 
 
 # ---------------------------------------------------------------------- per-key parsers
+
+
+def split_budget(total: int, parts: int) -> list[int]:
+    """Split `total` into `parts` near-equal shares (the first ones get the remainder)."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _loosens(key: str, value: Any, deployment: TuningSettings) -> str | None:
+    """Why a manifest's value for a deployment-owned limit loosens it, or None when it does not."""
+    owned = OWNERSHIP.get(key)
+    if owned == ALLOW_LIST:
+        return None  # checked against the allow-list by check()
+    if owned != TIGHTEN:
+        return None
+    limit = getattr(deployment, key)
+    if key == "use_spot":
+        return "turns managed spot training off" if limit and not value else None
+    if key == "max_wait_seconds":
+        value, limit = (v if v is not None else 2 * deployment.max_runtime_seconds for v in (value, limit))
+    if limit is None:
+        return None  # no limit deployed: any value tightens
+    if value is None:
+        return f"removes the deployment's limit of {limit}"
+    return f"({value}) is above the deployment's {limit}" if value > limit else None
 
 
 def _sub(key: str, name: str) -> str:
@@ -229,7 +362,20 @@ def _instance_type(value: Any, key: str, _: TuningSettings) -> str:
             f"{', '.join(f.rstrip('.') for f in GPU_FAMILIES)}), got {value!r}: "
             "the image-classification algorithm trains on GPUs only."
         )
+    if value not in limits.TRAINING_INSTANCES:
+        near = difflib.get_close_matches(value, list(limits.TRAINING_INSTANCES), n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise SettingsError(
+            f"{key}: {value!r} is not a training instance type of the documented GPU families.{hint} "
+            f"Known: {', '.join(limits.TRAINING_INSTANCES)}."
+        )
     return value
+
+
+def _instance_types(value: Any, key: str, base: TuningSettings) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise SettingsError(f"{key} must be a list of GPU training instance types")
+    return tuple(_instance_type(v, key, base) for v in value)
 
 
 def _image_shape(value: Any, key: str, _: TuningSettings) -> str:
@@ -275,6 +421,11 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
             raise SettingsError(f"{where}: min ({lo:g}) must be less than max ({hi:g})")
         if lo < 0:
             raise SettingsError(f"{where}: min ({lo:g}) must not be negative")
+        if name in limits.UNIT_INTERVAL_HYPERPARAMETERS and hi > 1:
+            raise SettingsError(
+                f"{where}: max ({hi:g}) is outside {name}'s valid values, 0 to 1 ({limits.ALGORITHM_PAGE}). "
+                "Set max to at most 1."
+            )
         if name == "mini_batch_size" and lo < 1:
             raise SettingsError(f"{where}: min must be at least 1")
         problem = scaling_error(old.kind, scaling, lo, hi)
@@ -330,10 +481,10 @@ def _optional_int(lo: int) -> Any:
 
 _PARSERS: dict[str, Any] = {
     "instance_type": _instance_type,
-    "volume_size_gb": lambda v, k, _: _int(v, k, 1, 16384),
-    "max_training_jobs": lambda v, k, _: _int(v, k, 1, 750),
-    "max_parallel_jobs": lambda v, k, _: _int(v, k, 1, 100),
-    "max_runtime_seconds": lambda v, k, _: _int(v, k, 120, MAX_TUNING_RUNTIME_SECONDS),
+    "volume_size_gb": lambda v, k, _: _int(v, k, 1, limits.EBS_VOLUME_GB.value),
+    "max_training_jobs": lambda v, k, _: _int(v, k, 1, limits.TRAINING_JOBS_PER_TUNING_JOB.value),
+    "max_parallel_jobs": lambda v, k, _: _int(v, k, 1, limits.PARALLEL_TRAINING_JOBS.value),
+    "max_runtime_seconds": lambda v, k, _: _int(v, k, 120, limits.TRAINING_JOB_RUNTIME.value),
     "strategy": lambda v, k, _: _choice(v, k, STRATEGIES),
     "early_stopping": lambda v, k, _: _choice(v, k, EARLY_STOPPING),
     "use_spot": lambda v, k, _: _bool(v, k),
@@ -352,6 +503,7 @@ _PARSERS: dict[str, Any] = {
     "poll_seconds": lambda v, k, _: _int(v, k, 1, 3600),
     "max_cost_usd": lambda v, k, _: None if v is None else _positive(v, k),
     "price_per_hour_usd": lambda v, k, _: None if v is None else _positive(v, k),
+    "allowed_instance_types": _instance_types,
 }
 
 

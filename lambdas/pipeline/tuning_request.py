@@ -6,14 +6,14 @@ Three layouts (setting `layout`):
   `optimizer` and only the ranges that optimizer reads. One budget, one search; SageMaker
   forbids early stopping and warm start here.
 - `jobs`: one tuning job per optimizer, side by side; the budget (total and parallel jobs) is
-  split between them. Keeps early stopping and warm start.
+  split between them, so the run never runs more than `max_parallel_jobs` instances at once.
+  Keeps early stopping and warm start.
 - `flat`: the seed literally, one definition, every hyperparameter tuned for every optimizer
   (`optimizer` a categorical range); the optimizer ignores what it does not read.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,6 @@ from pipeline.search_space import (
     hyperparameters_read_by,
 )
 from pipeline.settings import TuningSettings
-
-MAX_TUNING_JOB_RUNTIME = 15_768_000
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,11 @@ def static_hyperparameters(settings: TuningSettings, data: DataFacts, optimizer:
         "precision_dtype": settings.precision_dtype,
     }
     if data.format == "image":
-        # Shorter side after resizing; required when training from image files.
-        static["resize"] = str(min(height, width))
+        # The shorter side after resizing, required when training from image files. The
+        # hyperparameters page asks for it to be larger than both sides of image_shape, so the
+        # crop fits whatever the aspect ratio: 8/7 of the longer side, the ImageNet convention
+        # of resizing to 256 to crop 224.
+        static["resize"] = str(-(-max(height, width) * 8 // 7))
     if optimizer is not None:
         static["optimizer"] = optimizer
     return static
@@ -170,14 +171,12 @@ def training_definition(
 
 
 def _job_config(settings: TuningSettings, max_jobs: int, max_parallel: int) -> dict[str, Any]:
-    waves = math.ceil(max_jobs / max_parallel)
-    per_job = settings.spot_max_wait_seconds if settings.use_spot else settings.max_runtime_seconds
     config: dict[str, Any] = {
         "Strategy": settings.strategy,
         "ResourceLimits": {
             "MaxNumberOfTrainingJobs": max_jobs,
             "MaxParallelTrainingJobs": max_parallel,
-            "MaxRuntimeInSeconds": max(120, min(MAX_TUNING_JOB_RUNTIME, waves * per_job)),
+            "MaxRuntimeInSeconds": settings.tuning_job_runtime(max_jobs, max_parallel),
         },
         "TrainingJobEarlyStoppingType": settings.early_stopping,
     }
@@ -194,12 +193,6 @@ def _job_config(settings: TuningSettings, max_jobs: int, max_parallel: int) -> d
     if criteria:
         config["TuningJobCompletionCriteria"] = criteria
     return config
-
-
-def split_budget(total: int, parts: int) -> list[int]:
-    """Split `total` jobs into `parts` near-equal shares (first ones get the remainder)."""
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
 def build_tuning_requests(
@@ -248,10 +241,9 @@ def build_tuning_requests(
         ]
         finish(tuning_job_name(run_id), config, {"TrainingJobDefinitions": definitions})
     elif settings.layout == "jobs":
-        shares = split_budget(settings.max_training_jobs, len(settings.optimizers))
-        parallel = max(1, settings.max_parallel_jobs // len(settings.optimizers))
-        for opt, share in zip(settings.optimizers, shares, strict=True):
-            config = _job_config(settings, share, min(parallel, share))
+        budgets = settings.tuning_job_budgets()
+        for opt, (share, parallel) in zip(settings.optimizers, budgets, strict=True):
+            config = _job_config(settings, share, parallel)
             config["HyperParameterTuningJobObjective"] = objective
             config["ParameterRanges"] = parameter_ranges(settings, data, hyperparameters_read_by(opt), None)
             body = {"TrainingJobDefinition": training_definition(settings, data, dest, optimizer=opt)}

@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline import limits
 from pipeline.cost import check_budget
 from pipeline.dataset import (
     CONTENT_TYPES,
@@ -76,12 +77,40 @@ def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> dict[str, int]:
     return objects
 
 
+def schedule(settings: TuningSettings, manifest_uri: str, workflow_timeout_seconds: int | None) -> dict[str, int]:
+    """When the run must end and how often to poll, or DatasetError if the workflow cannot hold it.
+
+    The state machine's timeout is fixed at deploy time; a manifest that lowers the parallelism
+    or turns on spot can make its worst case longer than that, and would time out after the GPU
+    time is paid. The poll interval grows for long runs so the history stays within its quota."""
+    tuning = settings.worst_case_tuning_seconds()
+    needed = tuning + limits.WORKFLOW_SLACK_SECONDS
+    if workflow_timeout_seconds is not None and needed > workflow_timeout_seconds:
+        raise DatasetError(
+            f"{manifest_uri}: this run's tuning may take up to {tuning:,} s ({settings.max_training_jobs} jobs, "
+            f"{settings.max_parallel_jobs} at a time, each up to "
+            f"{settings.spot_max_wait_seconds if settings.use_spot else settings.max_runtime_seconds:,} s), and with "
+            f"{limits.WORKFLOW_SLACK_SECONDS:,} s for the other steps that is more than the workflow's timeout of "
+            f"{workflow_timeout_seconds:,} s, fixed when the stack was deployed. Lower tuning.max_training_jobs or "
+            "tuning.max_runtime_seconds in the manifest, or keep the deployment's max_parallel_jobs; nothing was started."
+        )
+    return {
+        "poll_seconds": limits.poll_interval(settings.poll_seconds, tuning),
+        "max_tuning_seconds": tuning,
+    }
+
+
 def validate_dataset(
-    event: dict[str, Any], defaults: dict[str, Any], s3: Any, region: str = "us-east-1"
+    event: dict[str, Any],
+    defaults: dict[str, Any],
+    s3: Any,
+    region: str = "us-east-1",
+    workflow_timeout_seconds: int | None = None,
 ) -> dict[str, Any]:
     """The run descriptor for a valid dataset, or DatasetError naming file, line and fix.
 
-    Also refuses (BudgetExceeded) a run whose worst-case cost is above `max_cost_usd`."""
+    Also refuses (BudgetExceeded) a run whose worst-case cost is above `max_cost_usd`, and a
+    run that could outlive the deployed workflow's timeout."""
     ref = ref_from_event(event)
     try:
         base = TuningSettings.from_mapping(defaults, where="deployment defaults (cdk.json)")
@@ -138,6 +167,7 @@ def validate_dataset(
         )
 
     estimate = check_budget(settings, region, manifest_uri)
+    timing = schedule(settings, manifest_uri, workflow_timeout_seconds)
     rid = run_id(ref.bucket, ref.name, ref.version_id)
     return {
         "run_id": rid,
@@ -157,5 +187,6 @@ def validate_dataset(
             "channels": {c: f"{ref.uri}{c}/" for c in channels},
         },
         "settings": settings.to_dict(),
+        "schedule": timing,
         "cost": {**estimate.to_dict(), "budget_usd": settings.max_cost_usd},
     }

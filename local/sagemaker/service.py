@@ -197,6 +197,20 @@ class LocalSageMaker:
                 t.stop.set()
         return {}
 
+    def op_ListTags(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            job = next(
+                (
+                    j
+                    for j in self.tuning_jobs.values()
+                    if self.arn("hyper-parameter-tuning-job", j.name) == p["ResourceArn"]
+                ),
+                None,
+            )
+        if job is None:
+            raise ApiError("ValidationException", f"resource {p['ResourceArn']} not found")
+        return {"Tags": list(job.request.get("Tags", []))}
+
     def op_ListTrainingJobsForHyperParameterTuningJob(self, p: dict[str, Any]) -> dict[str, Any]:
         job = self._tuning(p["HyperParameterTuningJobName"])
         with self.lock:

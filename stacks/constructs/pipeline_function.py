@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -12,10 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
-
-LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
-# Only the code: no caches, no tests, no local-mode extras in the deployed asset.
-ASSET_EXCLUDES = ["**/__pycache__", "*.pyc", "local/*"]
+from stacks.constructs.function_code import function_code_dir
 
 
 class PipelineFunction(Construct):
@@ -29,7 +24,6 @@ class PipelineFunction(Construct):
         module: str,
         description: str,
         environment: dict[str, str],
-        layer: lambda_.ILayerVersion,
         logs_key: kms.IKey,
         log_retention: logs.RetentionDays,
         timeout_seconds: int = 60,
@@ -56,8 +50,7 @@ class PipelineFunction(Construct):
             runtime=lambda_.Runtime.PYTHON_3_13,
             architecture=lambda_.Architecture.X86_64,
             handler=f"handlers.{module}.handler",
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES),
-            layers=[layer],
+            code=lambda_.Code.from_asset(str(function_code_dir())),
             role=self.role,
             log_group=self.log_group,
             timeout=Duration.seconds(timeout_seconds),

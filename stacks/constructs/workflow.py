@@ -24,6 +24,7 @@ TRANSIENT_ERRORS = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
 ]
 SNS_TRANSIENT_ERRORS = ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException"]
 
@@ -92,11 +93,25 @@ class TuningWorkflow(Construct):
         on_failure = invoke("HandleFailure", functions.on_failure, None, "$.notification")
         publish_failure = publish("NotifyFailure")
         failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.notification.message")
+        # When even the failure notice cannot be published, the execution fails under its own
+        # name: the ExecutionsFailed alarm and the execution history still tell.
+        publish_failure.add_catch(
+            sfn.Fail(
+                self,
+                "NotificationFailed",
+                error="NotificationFailed",
+                cause="The failure notice could not be published to the topic; read this execution's history.",
+            ),
+            errors=["States.ALL"],
+            result_path="$.notify_error",
+        )
         failure_chain = on_failure.next(publish_failure).next(failed)
 
         validate = invoke("ValidateDataset", functions.validate, None, "$.run")
-        start = invoke("StartTuning", functions.start, {"run.$": "$.run"}, "$.tuning")
-        wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path("$.run.settings.poll_seconds"))
+        start = invoke("StartTuning", functions.start, {"run.$": "$.run", "execution.$": "$$.Execution.Id"}, "$.tuning")
+        # The interval validation chose: the configured one, longer for runs so long that
+        # polling would fill the execution history (25,000 events).
+        wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path("$.run.schedule.poll_seconds"))
         poll = invoke("PollTuning", functions.poll, {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}, "$.poll")
         tuning_failed = sfn.Pass(
             self,

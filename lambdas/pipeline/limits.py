@@ -1,0 +1,91 @@
+"""Every limit a run can hit, as data, each with the page it comes from.
+
+Validation checks a run against all of them before any job starts (`pipeline.settings` and
+`pipeline.validation`), so a run that would hit one fails in seconds with the key to change,
+not after the GPU time is paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    value: int
+    source: str
+
+
+# ---------------------------------------------------------------------- SageMaker
+TUNING_JOB_RUNTIME = Limit(
+    15_768_000, "SageMaker API reference, ResourceLimits.MaxRuntimeInSeconds of a tuning job (120..15,768,000)"
+)
+TUNING_JOB_MIN_RUNTIME = Limit(120, "SageMaker API reference, ResourceLimits.MaxRuntimeInSeconds (min 120)")
+TRAINING_JOB_RUNTIME = Limit(
+    2_419_200, "SageMaker API reference, StoppingCondition.MaxRuntimeInSeconds: at most 28 days for training"
+)
+TRAINING_JOBS_PER_TUNING_JOB = Limit(750, "SageMaker endpoints and quotas: training jobs per tuning job")
+PARALLEL_TRAINING_JOBS = Limit(100, "SageMaker API reference, ResourceLimits.MaxParallelTrainingJobs (max 100)")
+EBS_VOLUME_GB = Limit(16_384, "SageMaker API reference, ResourceConfig.VolumeSizeInGB (max 16,384 on EBS)")
+
+# GPU training instances of the families the image-classification algorithm documents (P2, P3,
+# G4dn, G5), with their local NVMe instance storage in GB, or None when training uses EBS.
+# SageMaker API reference, ResourceConfig.VolumeSizeInGB: on instances with local storage
+# SageMaker mounts that storage and a larger VolumeSizeInGB cannot be requested. Sizes are the
+# EC2 instance-store table's, transcribed offline: verify before relying on the exact number.
+INSTANCE_STORAGE_SOURCE = "SageMaker API reference, ResourceConfig.VolumeSizeInGB; EC2 instance store volumes table"
+TRAINING_INSTANCES: dict[str, int | None] = {
+    "ml.p2.xlarge": None,
+    "ml.p2.8xlarge": None,
+    "ml.p2.16xlarge": None,
+    "ml.p3.2xlarge": None,
+    "ml.p3.8xlarge": None,
+    "ml.p3.16xlarge": None,
+    "ml.p3dn.24xlarge": 1800,
+    "ml.g4dn.xlarge": 125,
+    "ml.g4dn.2xlarge": 225,
+    "ml.g4dn.4xlarge": 225,
+    "ml.g4dn.8xlarge": 900,
+    "ml.g4dn.12xlarge": 900,
+    "ml.g4dn.16xlarge": 900,
+    "ml.g5.xlarge": 250,
+    "ml.g5.2xlarge": 450,
+    "ml.g5.4xlarge": 600,
+    "ml.g5.8xlarge": 900,
+    "ml.g5.12xlarge": 3800,
+    "ml.g5.16xlarge": 1900,
+    "ml.g5.24xlarge": 3800,
+    "ml.g5.48xlarge": 7600,
+}
+
+# ---------------------------------------------------------------------- the algorithm
+ALGORITHM_PAGE = "SageMaker developer guide, 'Image classification hyperparameters'"
+# Valid values: floats in [0, 1].
+UNIT_INTERVAL_HYPERPARAMETERS = ("beta_1", "beta_2", "eps", "gamma", "learning_rate", "momentum", "weight_decay")
+# use_pretrained_model: pretrained networks take 224 x 224 images (3 channels).
+PRETRAINED_IMAGE_SHAPE = "3,224,224"
+
+# ---------------------------------------------------------------------- Step Functions
+HISTORY_EVENTS = Limit(25_000, "Step Functions developer guide, Quotas: 25,000 events in an execution's history")
+# One poll iteration: Wait (entered, exited), Task (entered, scheduled, started, succeeded,
+# exited), Choice (entered, exited).
+EVENTS_PER_POLL = 9
+# Everything else a run writes: validate, start, choose, register, notify and their retries.
+EVENTS_OUTSIDE_POLLING = 400
+# Plan for at most this share of the quota, leaving room for retried polls.
+HISTORY_PLANNING_SHARE = 0.8
+# Added to the worst-case tuning time for the workflow's timeout: validation, registration,
+# notification, and the last poll interval.
+WORKFLOW_SLACK_SECONDS = 3600
+STANDARD_EXECUTION_SECONDS = Limit(31_536_000, "Step Functions developer guide, Quotas: a Standard execution, 1 year")
+
+
+def max_polls() -> int:
+    """How many poll iterations a run may make and stay within the planned share of the history quota."""
+    # One poll more than the interval divides into the runtime: the poll that sees the end.
+    return int((HISTORY_EVENTS.value * HISTORY_PLANNING_SHARE - EVENTS_OUTSIDE_POLLING) // EVENTS_PER_POLL) - 1
+
+
+def poll_interval(configured: int, tuning_seconds: int) -> int:
+    """The configured interval, lengthened when the run is so long that polling would fill the history."""
+    return max(configured, -(-tuning_seconds // max_polls()))

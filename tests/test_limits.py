@@ -1,0 +1,236 @@
+"""Who may change what, and every limit a run can hit, checked before any job starts.
+
+The deployment is the repository's own `cdk.json` (environment dev: 20 jobs, 2 in parallel,
+1 h each, spot on, max_cost_usd 50, ml.g4dn.xlarge, poll 60 s); expected numbers are worked
+out by hand from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import botocore.session
+import pytest
+
+from pipeline import limits
+from pipeline.dataset import DatasetError, parse_manifest
+from pipeline.settings import OWNERSHIP, SettingsError, TuningSettings
+from pipeline.validation import schedule
+from stacks.config import load_config
+from tests.conftest import cdk_context
+from tests.oracles import HISTORY_EVENTS_QUOTA, TRAINING_MAX_RUNTIME_SECONDS, TUNING_MAX_RUNTIME_SECONDS
+
+URI = "s3://ds/datasets/flowers/manifest.json"
+DEV = load_config(cdk_context(), "dev")
+PROD = load_config(cdk_context(), "prod")
+
+
+def manifest(tuning: dict, deployment: TuningSettings = DEV.tuning) -> TuningSettings:
+    text = json.dumps({"format": "image", "tuning": tuning}, indent=2)
+    return parse_manifest(text, URI, deployment)[1]
+
+
+def refused(tuning: dict, deployment: TuningSettings = DEV.tuning) -> str:
+    with pytest.raises(DatasetError) as raised:
+        manifest(tuning, deployment)
+    return str(raised.value)
+
+
+# ---------------------------------------------------------------------- trust boundary
+
+
+def test_every_setting_has_an_owner() -> None:
+    assert set(OWNERSHIP) == {f.name for f in dataclasses.fields(TuningSettings)}
+
+
+@pytest.mark.parametrize(
+    "tuning",
+    [
+        {"price_per_hour_usd": 0.01},
+        {"approval": {"mode": "auto", "threshold": 0.1}},
+        {"approval": {"mode": "manual"}},
+        {"poll_seconds": 1},
+        {"allowed_instance_types": ["ml.p3.2xlarge"]},
+    ],
+)
+def test_a_manifest_cannot_set_what_the_deployment_owns(tuning: dict) -> None:
+    (key,) = tuning
+    message = refused(tuning)
+    assert message.startswith(URI)
+    assert f"key '{key}' is owned by the deployment: cdk.json" in message
+    assert "edits cdk.json and redeploys" in message
+    assert "(line 4)" in message  # the key's own line
+
+
+@pytest.mark.parametrize(
+    ("tuning", "problem"),
+    [
+        ({"max_cost_usd": 50.01}, "key 'max_cost_usd' (50.01) is above the deployment's 50.0"),
+        ({"max_cost_usd": None}, "key 'max_cost_usd' removes the deployment's limit of 50.0"),
+        ({"max_training_jobs": 21}, "key 'max_training_jobs' (21) is above the deployment's 20"),
+        ({"max_parallel_jobs": 3, "max_training_jobs": 20}, "key 'max_parallel_jobs' (3) is above the deployment's 2"),
+        ({"max_runtime_seconds": 3601}, "key 'max_runtime_seconds' (3601) is above the deployment's 3600"),
+        ({"volume_size_gb": 51}, "key 'volume_size_gb' (51) is above the deployment's 50"),
+        ({"use_spot": False}, "key 'use_spot' turns managed spot training off"),
+        ({"max_wait_seconds": 7201}, "key 'max_wait_seconds' (7201) is above the deployment's 7200"),
+    ],
+)
+def test_a_manifest_may_not_loosen_a_deployment_limit(tuning: dict, problem: str) -> None:
+    message = refused(tuning)
+    assert problem in message
+    assert "cdk.json owns this limit" in message and "may only tighten it" in message
+
+
+@pytest.mark.parametrize(
+    ("tuning", "key", "value"),
+    [
+        ({"max_cost_usd": 50}, "max_cost_usd", 50.0),  # equal is not looser
+        ({"max_cost_usd": 10}, "max_cost_usd", 10.0),
+        ({"max_training_jobs": 20}, "max_training_jobs", 20),
+        ({"max_training_jobs": 6}, "max_training_jobs", 6),
+        ({"max_runtime_seconds": 1800}, "max_runtime_seconds", 1800),
+        ({"max_wait_seconds": 7200}, "max_wait_seconds", 7200),
+        ({"use_spot": True}, "use_spot", True),
+    ],
+)
+def test_a_manifest_may_tighten_a_deployment_limit(tuning: dict, key: str, value: object) -> None:
+    assert getattr(manifest(tuning), key) == value
+
+
+def test_turning_spot_on_tightens_a_deployment_without_spot() -> None:
+    assert PROD.tuning.use_spot is False
+    assert manifest({"use_spot": True}, PROD.tuning).use_spot is True
+
+
+def test_without_a_deployed_cap_a_manifest_may_set_one() -> None:
+    uncapped = dataclasses.replace(DEV.tuning, max_cost_usd=None)
+    assert manifest({"max_cost_usd": 5}, uncapped).max_cost_usd == 5
+
+
+def test_an_instance_type_outside_the_allow_list_is_refused_and_one_inside_is_taken() -> None:
+    message = refused({"instance_type": "ml.p3.2xlarge"})
+    assert "key 'instance_type' is 'ml.p3.2xlarge', which this deployment does not allow" in message
+    assert "Allowed: ml.g4dn.xlarge (cdk.json 'allowed_instance_types')" in message
+    wider = dataclasses.replace(DEV.tuning, allowed_instance_types=("ml.g4dn.xlarge", "ml.g5.xlarge"))
+    assert manifest({"instance_type": "ml.g5.xlarge"}, wider).instance_type == "ml.g5.xlarge"
+
+
+def test_dataset_settings_stay_the_manifests_to_choose() -> None:
+    chosen = manifest({"epochs": 12, "layout": "flat", "optimizers": ["adam"], "strategy": "Random"})
+    assert (chosen.epochs, chosen.layout, chosen.optimizers, chosen.strategy) == (12, "flat", ("adam",), "Random")
+
+
+# ---------------------------------------------------------------------- the workflow's lifetime
+
+
+def test_dev_deployment_times_out_after_its_worst_case_plus_an_hour() -> None:
+    # 20 jobs / 2 parallel = 10 waves x (spot: 2 x 3600 s) = 72,000 s, + 3,600 s.
+    assert DEV.workflow_timeout_seconds == 75_600
+
+
+def test_a_manifest_that_would_outlive_the_workflow_is_refused_before_any_job() -> None:
+    slower = manifest({"max_parallel_jobs": 1})  # tighter on GPUs, but 20 waves instead of 10
+    with pytest.raises(DatasetError) as raised:
+        schedule(slower, URI, DEV.workflow_timeout_seconds)
+    message = str(raised.value)
+    assert message.startswith(URI)
+    assert "up to 144,000 s" in message and "timeout of 75,600 s" in message
+    assert "Lower tuning.max_training_jobs" in message
+
+
+def test_a_run_exactly_as_long_as_the_workflow_allows_is_accepted() -> None:
+    assert schedule(DEV.tuning, URI, 75_600)["max_tuning_seconds"] == 72_000
+    with pytest.raises(DatasetError):
+        schedule(DEV.tuning, URI, 75_599)
+
+
+@pytest.mark.parametrize("configured", [1, 60, 300, 3600])
+@pytest.mark.parametrize("tuning_seconds", [120, 3600, 72_000, 1_000_000, TUNING_MAX_RUNTIME_SECONDS])
+def test_polling_never_fills_the_execution_history(configured: int, tuning_seconds: int) -> None:
+    interval = limits.poll_interval(configured, tuning_seconds)
+    assert interval >= configured
+    polls = -(-tuning_seconds // interval) + 1
+    # 9 events a poll (Wait 2, Task 5, Choice 2); at most 400 for everything else; 20% kept free.
+    assert polls * 9 + 400 <= 0.8 * HISTORY_EVENTS_QUOTA
+
+
+def test_the_longest_run_validation_accepts_fits_the_history() -> None:
+    longest = TuningSettings.from_mapping(
+        {"max_training_jobs": 750, "max_parallel_jobs": 1, "max_runtime_seconds": TRAINING_MAX_RUNTIME_SECONDS},
+        where="t",
+    )
+    timing = schedule(longest, URI, None)
+    assert timing["max_tuning_seconds"] == TUNING_MAX_RUNTIME_SECONDS
+    assert (TUNING_MAX_RUNTIME_SECONDS // timing["poll_seconds"] + 1) * 9 + 400 <= 0.8 * HISTORY_EVENTS_QUOTA
+
+
+# ---------------------------------------------------------------------- GPUs at once
+
+
+@pytest.mark.parametrize("parallel", [4, 5, 6, 7, 9, 10])
+@pytest.mark.parametrize("jobs", [10, 22, 40])
+def test_layout_jobs_never_runs_more_instances_than_max_parallel_jobs(parallel: int, jobs: int) -> None:
+    settings = TuningSettings.from_mapping(
+        {"layout": "jobs", "max_training_jobs": jobs, "max_parallel_jobs": parallel, "use_pretrained_model": True},
+        where="t",
+    )
+    budgets = settings.tuning_job_budgets()
+    assert len(budgets) == 4
+    assert sum(p for _, p in budgets) <= parallel
+    assert sum(j for j, _ in budgets) == jobs
+    assert all(p >= 1 for _, p in budgets)
+
+
+def test_layout_jobs_with_fewer_instances_than_optimizers_is_refused() -> None:
+    with pytest.raises(
+        SettingsError, match=r"'max_parallel_jobs' \(2\) must be at least the number of optimizers \(4\)"
+    ):
+        TuningSettings.from_mapping({"layout": "jobs", "max_parallel_jobs": 2}, where="t")
+
+
+# ---------------------------------------------------------------------- the algorithm's rules
+
+
+@pytest.mark.parametrize("name", ["beta_1", "beta_2", "eps", "gamma", "learning_rate", "momentum", "weight_decay"])
+def test_a_range_beyond_the_valid_values_is_refused_and_one_up_to_1_is_taken(name: str) -> None:
+    message = refused({"ranges": {name: {"max": 1.01}}})
+    assert f"key 'ranges.{name}': max (1.01) is outside {name}'s valid values, 0 to 1" in message
+    assert manifest({"ranges": {name: {"max": 1.0}}}).range_for(name).max_value == 1.0
+
+
+def test_pretrained_networks_need_224_by_224() -> None:
+    message = refused({"image_shape": "3,32,32"})
+    assert "use_pretrained_model is true, and pretrained networks take 3,224,224 only" in message
+    assert manifest({"image_shape": "3,32,32", "use_pretrained_model": False}).image_shape == "3,32,32"
+
+
+def test_training_runtime_stops_at_28_days() -> None:
+    deployment = dataclasses.replace(DEV.tuning, max_runtime_seconds=TRAINING_MAX_RUNTIME_SECONDS)
+    assert manifest({"max_runtime_seconds": TRAINING_MAX_RUNTIME_SECONDS}, deployment).max_runtime_seconds == 2_419_200
+    with pytest.raises(SettingsError, match="must be between 120 and 2419200, got 2419201"):
+        TuningSettings.from_mapping({"max_runtime_seconds": TRAINING_MAX_RUNTIME_SECONDS + 1}, where="t")
+
+
+def test_volume_size_cannot_exceed_the_instances_local_storage() -> None:
+    with pytest.raises(SettingsError, match=r"'volume_size_gb' \(126\) is more than the 125 GB of local storage"):
+        TuningSettings.from_mapping({"instance_type": "ml.g4dn.xlarge", "volume_size_gb": 126}, where="t")
+    ok = TuningSettings.from_mapping({"instance_type": "ml.g4dn.xlarge", "volume_size_gb": 125}, where="t")
+    assert ok.volume_size_gb == 125
+    ebs = TuningSettings.from_mapping({"instance_type": "ml.p3.2xlarge", "volume_size_gb": 2000}, where="t")
+    assert ebs.volume_size_gb == 2000
+
+
+def test_an_unknown_instance_type_is_named_as_a_typo_not_a_missing_price() -> None:
+    with pytest.raises(SettingsError) as raised:
+        TuningSettings.from_mapping({"instance_type": "ml.g4dn.xlarg"}, where="t")
+    message = str(raised.value)
+    assert "'ml.g4dn.xlarg' is not a training instance type" in message
+    assert "Did you mean 'ml.g4dn.xlarge'?" in message
+    assert "price" not in message
+
+
+def test_every_known_instance_type_is_one_sagemaker_trains_on() -> None:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    enum = set(model.shape_for("TrainingInstanceType").enum)
+    assert set(limits.TRAINING_INSTANCES) <= enum
