@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install demo test lint typecheck unit scan synth deploy bench clean
+.PHONY: install demo test lint typecheck unit scan synth deploy bench lock clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-local.txt
+# constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
+$(STAMP): requirements.txt requirements-dev.txt requirements-local.txt constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-local.txt -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)  ## the virtual environment with every dependency
@@ -54,6 +55,15 @@ deploy: $(STAMP) node_modules/.bin/cdk  ## cdk deploy --all to the account in yo
 
 bench: $(STAMP)  ## search-efficiency benchmark (not part of the tests)
 	$(BIN)/python -m bench.run $(ARGS)
+
+# Rewrite constraints.txt from a fresh environment built from the requirements files alone.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
+	{ echo "# Every package of the development environment, transitive ones too, at the version CI tested."; \
+	  echo "# Regenerate after changing a requirements file: make lock (see Makefile)."; \
+	  .venv-lock/bin/python -m pip freeze | sed 's/+cpu$$//'; } > constraints.txt
+	rm -rf .venv-lock
 
 clean:
 	rm -rf cdk.out local-run .pytest_cache .mypy_cache .ruff_cache
