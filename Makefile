@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install demo test lint typecheck unit scan synth deploy bench lock clean
+.PHONY: install demo test lint typecheck unit scan synth deploy bench mutants lock clean
 
 # constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
 $(STAMP): requirements.txt requirements-dev.txt requirements-local.txt constraints.txt
@@ -55,6 +55,16 @@ deploy: $(STAMP) node_modules/.bin/cdk  ## cdk deploy --all to the account in yo
 
 bench: $(STAMP)  ## search-efficiency benchmark (not part of the tests)
 	$(BIN)/python -m bench.run $(ARGS)
+
+# Mutation testing of the deployed code (lambdas/pipeline, lambdas/handlers); minutes, not part of `make test`.
+mutants: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutants.txt
+	rm -rf .mutation && mkdir .mutation
+	cp -r lambdas/pipeline lambdas/handlers lambdas tests local stacks bench app.py cdk.json requirements.txt .mutation/
+	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
+	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true
+	cd .mutation && ../$(BIN)/python ../tests/mutation_report.py > ../tests/mutation/results.md
+	cat tests/mutation/results.md
 
 # Rewrite constraints.txt from a fresh environment built from the requirements files alone.
 lock:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # CI clones the repository beside a copy of shared/ (the developers' guide): ../shared/reference.
-SEED_DOCUMENT = ROOT.parent / "shared" / "reference" / "seed-tune-image-classification.es.txt"
+# Mutation testing runs the tests from a copy one level down (mutants/), hence the search upwards.
+_SEED_NAME = Path("shared") / "reference" / "seed-tune-image-classification.es.txt"
+SEED_DOCUMENT = next((p / _SEED_NAME for p in ROOT.parents if (p / _SEED_NAME).exists()), ROOT.parent / _SEED_NAME)
 
 _KINDS = {"ContinuousParameterRanges": "Continuous", "IntegerParameterRanges": "Integer"}
 # Numbers as the (machine-translated) page prints them: "1e-6", "0,999" (decimal comma), "1,0".

@@ -1,0 +1,67 @@
+"""Summarize a `mutmut run` (run from .mutation/ by `make mutants`) as Markdown on stdout.
+
+The score counts killed mutants among the non-equivalent ones, per package. Equivalent mutants
+(changes no test can observe, because behaviour does not change) are listed with the reason in
+tests/mutation/equivalent.txt as `<mutant name>: <reason>`; every survivor not listed there is
+printed, so it can be killed with a test or argued equivalent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+EQUIVALENT = Path(__file__).parent / "mutation" / "equivalent.txt"
+
+
+def statuses() -> dict[str, str]:
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "mutmut"), "results", "--all", "true"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.strip().rsplit(": ", 1) for line in out.splitlines() if ": " in line)
+
+
+def equivalents() -> dict[str, str]:
+    if not EQUIVALENT.exists():
+        return {}
+    lines = [line for line in EQUIVALENT.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return dict(line.split(": ", 1) for line in lines)
+
+
+def main() -> None:
+    status = statuses()
+    equivalent = equivalents()
+    print("# Mutation testing: `make mutants` (mutmut over lambdas/pipeline and lambdas/handlers)\n")
+    print(
+        "| package | mutants | killed | timeout | survived | equivalent | not run | score (killed / non-equivalent run) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for package in ("pipeline", "handlers"):
+        names = [n for n in status if n.startswith(f"{package}.")]
+        counts = Counter("equivalent" if n in equivalent else status[n] for n in names)
+        killed = counts["killed"] + counts["timeout"]
+        run = killed + counts["survived"] + counts["suspicious"]
+        score = f"{killed / run:.1%}" if run else "n/a"
+        not_run = counts["not checked"] + counts["skipped"] + counts["no tests"]
+        print(
+            f"| `{package}` | {len(names)} | {counts['killed']} | {counts['timeout']} | {counts['survived']} | "
+            f"{counts['equivalent']} | {not_run} | {score} |"
+        )
+    print("\n## Surviving mutants (not argued equivalent)\n")
+    for name in sorted(n for n, s in status.items() if s in ("survived", "suspicious") and n not in equivalent):
+        print(f"- `{name}`")
+    print("\n## Mutants with no covering test\n")
+    for name in sorted(n for n, s in status.items() if s == "no tests" and n not in equivalent):
+        print(f"- `{name}`")
+    print("\n## Equivalent mutants\n")
+    for name, reason in sorted(equivalent.items()):
+        print(f"- `{name}`: {reason}")
+
+
+if __name__ == "__main__":
+    main()
