@@ -1,0 +1,353 @@
+"""What a run leaves for people: notifications, registry metadata, the metrics document, the
+status summary, and who owns which job. Expected texts are written out in full: a changed word,
+number or field is a changed message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from handlers.on_failure import stop_running, uploaded_dataset
+from handlers.start_tuning import warm_start_parents
+from handlers.stop_orphans import run_of_execution
+from pipeline.best_job import Best, job_summary, optimizer_of
+from pipeline.errors import is_transient, quota_message
+from pipeline.messages import failure_message, success_message
+from pipeline.naming import run_id
+from pipeline.ownership import owned_by, owner
+from pipeline.registry import customer_metadata, metadata_safe, metrics_document
+
+RUN: dict[str, Any] = {
+    "run_id": "digits-0123456789",
+    "dataset": {"name": "digits", "uri": "s3://ds/datasets/digits/", "version_id": "v7"},
+    "settings": {"layout": "definitions", "strategy": "Bayesian"},
+    "cost": {"worst_case_usd": 29.44, "basis": "us-east-1 list price of 2026-11-28"},
+}
+BEST: dict[str, Any] = {
+    "tuning_job_name": "digits-0123456789",
+    "training_job_name": "digits-0123456789-004-abcdef12",
+    "accuracy": 0.97314,
+    "hyperparameters": {"mini_batch_size": "64", "learning_rate": "0.0123"},
+    "definition_name": "sgd",
+    "optimizer": "sgd",
+    "model_data_url": "s3://art/tuning/digits/r/digits-0123456789-004-abcdef12/output/model.tar.gz",
+    "training_image": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+    "run_billable_seconds": 5400,
+    "run_estimated_cost_usd": 1.1,
+}
+REGISTERED = {
+    "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/3",
+    "approval_status": "PendingManualApproval",
+    "metrics_uri": "s3://art/metrics/digits/digits-0123456789/metrics.json",
+}
+
+
+def best_of(best: dict[str, Any]) -> Best:
+    return Best(
+        best["tuning_job_name"],
+        best["training_job_name"],
+        best["accuracy"],
+        best["hyperparameters"],
+        best["definition_name"],
+    )
+
+
+# ---------------------------------------------------------------------- notifications
+
+
+def test_the_success_notice_names_everything_a_reader_needs() -> None:
+    note = success_message(RUN, BEST, REGISTERED, "eu-west-1")
+    assert note["subject"] == "Tuning succeeded: digits accuracy 0.973"
+    assert note["message"] == (
+        "Tuning run digits-0123456789 finished.\n\n"
+        "Dataset: s3://ds/datasets/digits/ (manifest version v7)\n"
+        "Best validation accuracy: 0.9731\n"
+        "Optimizer: sgd\n"
+        "Training job: digits-0123456789-004-abcdef12 (tuning job digits-0123456789)\n"
+        "Hyperparameters:\n"
+        "  learning_rate = 0.0123\n"
+        "  mini_batch_size = 64\n"
+        "Training billed: 5400 s, about $1.10 (worst case allowed: $29.44; us-east-1 list price of 2026-11-28)\n\n"
+        "Model package: arn:aws:sagemaker:us-east-1:123456789012:model-package/g/3 (PendingManualApproval)\n"
+        "Metrics document: s3://art/metrics/digits/digits-0123456789/metrics.json\n"
+        "Model artifact: s3://art/tuning/digits/r/digits-0123456789-004-abcdef12/output/model.tar.gz\n\n"
+        "Tuning job: https://eu-west-1.console.aws.amazon.com/sagemaker/home?region=eu-west-1"
+        "#/hyper-tuning-jobs/digits-0123456789\n"
+        "Model registry: https://eu-west-1.console.aws.amazon.com/sagemaker/home?region=eu-west-1#/model-registry\n"
+    )
+
+
+def test_without_billing_the_notice_has_no_cost_line_and_china_gets_its_console() -> None:
+    unbilled = {k: v for k, v in BEST.items() if not k.startswith("run_")}
+    message = success_message(RUN, unbilled, REGISTERED, "cn-north-1")["message"]
+    assert "Training billed" not in message
+    assert "Hyperparameters:\n  learning_rate = 0.0123\n  mini_batch_size = 64\n\nModel package" in message
+    assert "https://console.amazonaws.cn/sagemaker/home?region=cn-north-1#/model-registry" in message
+
+
+def test_the_failure_notice_reads_a_lambda_error_and_lists_the_stopped_jobs() -> None:
+    cause = json.dumps({"errorType": "QuotaExceeded", "errorMessage": "quota is 0"})
+    note = failure_message({"Error": "States.TaskFailed", "Cause": cause}, RUN, ["a", "b"], "us-east-1")
+    assert note == {
+        "subject": "Tuning failed: digits (QuotaExceeded)",
+        "message": (
+            "Tuning run digits-0123456789 failed.\n\n"
+            "Dataset: s3://ds/datasets/digits/\n"
+            "What failed: QuotaExceeded\n"
+            "Why: quota is 0\n"
+            "What to do: Raise the quota named above in Service Quotas, then upload the manifest again.\n"
+            "Stopped tuning jobs so no GPU keeps running: a, b\n"
+        ),
+    }
+
+
+def test_a_failure_without_run_or_upload_still_says_what_and_what_to_do() -> None:
+    note = failure_message({"Error": "States.Timeout", "Cause": "{not json"}, None, [], "us-east-1")
+    assert note == {
+        "subject": "Tuning failed: dataset (States.Timeout)",
+        "message": (
+            "Tuning run failed.\n\n"
+            "Dataset: (not a dataset upload)\n"
+            "What failed: States.Timeout\n"
+            "Why: {not json\n"
+            "What to do: The run exceeded its time limit and its tuning jobs were stopped. Lower "
+            "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.\n"
+        ),
+    }
+    unknown = failure_message({"Error": "Weird", "Cause": ""}, None, [], "us-east-1")["message"]
+    assert "What to do: Read the execution's history in the Step Functions console for details" in unknown
+
+
+def test_the_uploaded_dataset_is_named_from_the_key() -> None:
+    event = {"detail": {"bucket": {"name": "ds"}, "object": {"key": "datasets/flowers/manifest.json"}}}
+    assert uploaded_dataset(event) == {"name": "flowers", "uri": "s3://ds/datasets/flowers/"}
+    other = {"detail": {"bucket": {"name": "ds"}, "object": {"key": "other/x.json"}}}
+    assert uploaded_dataset(other) == {"name": "other/x.json", "uri": "s3://ds/other/"}
+    assert uploaded_dataset({"detail": {}}) is None
+
+
+# ---------------------------------------------------------------------- registry records
+
+
+def test_the_metrics_document_is_sagemakers_model_quality_shape_plus_provenance() -> None:
+    assert metrics_document(best_of(BEST), {**RUN, "best": BEST}) == {
+        "multiclass_classification_metrics": {"accuracy": {"value": 0.97314, "standard_deviation": "NaN"}},
+        "validation_accuracy": 0.97314,
+        "hyperparameters": {"mini_batch_size": "64", "learning_rate": "0.0123"},
+        "optimizer": "sgd",
+        "tuning_job_name": "digits-0123456789",
+        "training_job_name": "digits-0123456789-004-abcdef12",
+        "dataset_uri": "s3://ds/datasets/digits/",
+        "dataset_version": "v7",
+    }
+
+
+def test_registry_metadata_holds_the_run_and_its_hyperparameters() -> None:
+    assert customer_metadata(best_of(BEST), {**RUN, "best": BEST}) == {
+        "validation_accuracy": "0.973140",
+        "tuning_job": "digits-0123456789",
+        "training_job": "digits-0123456789-004-abcdef12",
+        "optimizer": "sgd",
+        "dataset_uri": "s3://ds/datasets/digits/",
+        "dataset_version": "v7",
+        "run_id": "digits-0123456789",
+        "layout": "definitions",
+        "strategy": "Bayesian",
+        "run_billable_seconds": "5400",
+        "run_estimated_cost_usd": "1.1",
+        "hp_learning_rate": "0.0123",
+        "hp_mini_batch_size": "64",
+    }
+
+
+def test_registry_metadata_is_cut_to_the_apis_limits() -> None:
+    many = {**BEST, "hyperparameters": {f"h{i:02d}": "1" for i in range(60)}}
+    meta = customer_metadata(best_of(many), {**RUN, "best": many})
+    assert len(meta) == 50  # CustomerMetadataProperties: at most 50 entries
+    assert metadata_safe("a,b[c]", 256) == "a_b_c_"
+    assert metadata_safe("x" * 300, 256) == "x" * 256
+    assert metadata_safe("", 10) == "_"
+    assert metadata_safe("é 1:2/3=+-@_.", 20) == "é 1:2/3=+-@_."
+
+
+# ---------------------------------------------------------------------- status
+
+
+def test_a_status_summary_counts_failures_of_both_kinds() -> None:
+    describe = {
+        "HyperParameterTuningJobName": "r",
+        "HyperParameterTuningJobStatus": "InProgress",
+        "TrainingJobStatusCounters": {
+            "Completed": 3,
+            "InProgress": 2,
+            "RetryableError": 1,
+            "NonRetryableError": 4,
+            "Stopped": 5,
+        },
+        "FailureReason": "why",
+        "BestTrainingJob": {},
+    }
+    assert job_summary(describe) == {
+        "name": "r",
+        "status": "InProgress",
+        "completed": 3,
+        "in_progress": 2,
+        "failed": 5,
+        "stopped": 5,
+        "has_best": True,
+        "failure_reason": "why",
+    }
+    bare = job_summary({"HyperParameterTuningJobName": "r", "HyperParameterTuningJobStatus": "Completed"})
+    assert bare == {
+        "name": "r",
+        "status": "Completed",
+        "completed": 0,
+        "in_progress": 0,
+        "failed": 0,
+        "stopped": 0,
+        "has_best": False,
+        "failure_reason": "",
+    }
+
+
+def test_the_optimizer_of_the_best_job_is_tuned_or_static() -> None:
+    flat = Best("t", "j", 0.9, {"optimizer": "adam"}, None)
+    assert optimizer_of(flat, {"optimizer": "sgd"}) == "adam"
+    per_optimizer = Best("t", "j", 0.9, {}, "nag")
+    assert optimizer_of(per_optimizer, {"optimizer": "nag"}) == "nag"
+    assert optimizer_of(per_optimizer, {}) == "unknown"
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "transient"),
+    [
+        ("ThrottlingException", 400, True),
+        ("SlowDown", 503, True),
+        ("RequestLimitExceeded", 400, True),
+        ("InternalFailure", 400, True),
+        ("Anything", 500, True),
+        ("Anything", 499, False),
+        ("ResourceLimitExceeded", 400, False),
+    ],
+)
+def test_what_is_waited_out_and_what_is_not(code: str, status: int, transient: bool) -> None:
+    assert is_transient(client_error(code, status)) is transient
+
+
+def test_the_quota_message_names_the_instance_quota_and_the_fix() -> None:
+    assert quota_message("limit is 0.", "ml.g5.xlarge") == (
+        "SageMaker refused to start the tuning job: limit is 0. New accounts have a quota of 0 for GPU "
+        "training instances. In the Service Quotas console (service 'Amazon SageMaker'), request an increase "
+        "of 'ml.g5.xlarge for training job usage' (and of 'Maximum number of concurrent hyperparameter tuning "
+        "jobs' if that is the quota named above), or set a smaller max_parallel_jobs or another instance_type. "
+        "Then upload the manifest again."
+    )
+
+
+# ---------------------------------------------------------------------- owners and runs
+
+
+class Jobs:
+    """DescribeHyperParameterTuningJob, ListTags and Stop over a few jobs."""
+
+    def __init__(self, jobs: dict[str, tuple[str, str | None]], fail: str | None = None) -> None:
+        self.jobs, self.fail = jobs, fail
+        self.stopped: list[str] = []
+
+    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+        if self.fail:
+            raise client_error(self.fail)
+        if HyperParameterTuningJobName not in self.jobs:
+            raise client_error("ResourceNotFound")
+        return {
+            "HyperParameterTuningJobArn": f"arn:job/{HyperParameterTuningJobName}",
+            "HyperParameterTuningJobStatus": self.jobs[HyperParameterTuningJobName][0],
+        }
+
+    def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
+        execution = self.jobs[ResourceArn.removeprefix("arn:job/")][1]
+        tags = [{"Key": "tuning-pipeline:run", "Value": "r"}]
+        return {"Tags": tags + ([{"Key": "tuning-pipeline:execution", "Value": execution}] if execution else [])}
+
+    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+        self.stopped.append(HyperParameterTuningJobName)
+        return {}
+
+
+def test_a_job_belongs_to_the_execution_in_its_tag_and_to_no_one_without_it() -> None:
+    sm = Jobs({"a": ("InProgress", "exec-1"), "b": ("InProgress", None)})
+    assert owned_by(sm, "a", "exec-1") is True
+    assert owned_by(sm, "a", "exec-2") is False
+    assert owned_by(sm, "b", "exec-1") is False
+    assert owner(sm, "arn:job/b") is None
+    assert owned_by(sm, "missing", "exec-1") is False
+    with pytest.raises(ClientError):
+        owned_by(Jobs({}, fail="AccessDeniedException"), "a", "exec-1")
+
+
+def test_the_failure_path_stops_running_jobs_skips_vanished_ones_and_raises_the_rest() -> None:
+    sm = Jobs({"a": ("InProgress", "e"), "b": ("Completed", "e"), "c": ("Stopping", "e")})
+    assert stop_running(["a", "missing", "b", "c"], sm) == ["a"]
+    assert sm.stopped == ["a"]
+    with pytest.raises(ClientError):
+        stop_running(["a"], Jobs({}, fail="AccessDeniedException"))
+
+
+def test_the_run_of_an_ended_execution_comes_from_its_input() -> None:
+    event = {
+        "detail": {"bucket": {"name": "ds"}, "object": {"key": "datasets/digits/manifest.json", "version-id": "v7"}}
+    }
+    assert run_of_execution({"input": json.dumps(event)}) == run_id("ds", "digits", "v7")
+    assert run_of_execution({"input": json.dumps({"detail": {}})}) is None
+    assert run_of_execution({"input": "{broken"}) is None
+    assert run_of_execution({}) is None
+
+
+class Objects:
+    def __init__(self, body: bytes | None = None, error: str = "NoSuchKey") -> None:
+        self.body, self.error = body, error
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        assert (Bucket, Key) == ("art", "runs/digits/latest.json")
+        if self.body is None:
+            raise client_error(self.error)
+        return {"Body": io.BytesIO(self.body)}
+
+
+WARM_RUN = {"run_id": "digits-bbbbbbbbbb", "dataset": {"name": "digits"}, "settings": {"layout": "jobs"}}
+JOBS = ["digits-bbbbbbbbbb-sgd", "digits-bbbbbbbbbb-adam"]
+
+
+def test_warm_start_maps_each_job_to_the_same_optimizers_job_of_the_previous_run() -> None:
+    previous = {"run_id": "digits-aaaaaaaaaa", "layout": "jobs", "tuning_jobs": ["digits-aaaaaaaaaa-adam"]}
+    parents = warm_start_parents(Objects(json.dumps(previous).encode()), "art", WARM_RUN, JOBS)
+    assert parents == {"digits-bbbbbbbbbb-adam": ["digits-aaaaaaaaaa-adam"]}
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"run_id": "digits-aaaaaaaaaa", "layout": "flat", "tuning_jobs": ["digits-aaaaaaaaaa"]},  # other layout
+        {"run_id": "digits-bbbbbbbbbb", "layout": "jobs", "tuning_jobs": JOBS},  # this very run
+    ],
+)
+def test_warm_start_needs_an_earlier_run_of_the_same_layout(previous: dict[str, Any]) -> None:
+    assert warm_start_parents(Objects(json.dumps(previous).encode()), "art", WARM_RUN, JOBS) == {}
+
+
+def test_warm_start_without_a_previous_run_is_a_cold_start_and_other_errors_are_raised() -> None:
+    assert warm_start_parents(Objects(None, "NoSuchKey"), "art", WARM_RUN, JOBS) == {}
+    with pytest.raises(ClientError):
+        warm_start_parents(Objects(None, "AccessDenied"), "art", WARM_RUN, JOBS)
