@@ -32,7 +32,6 @@ from moto.events.models import EventPattern
 from local.assembly import load_template, pseudo_parameters, resolve, resources_of_type, state_machine_definitions
 from local.sagemaker.server import SageMakerServer
 from local.sagemaker.service import LocalSageMaker
-from pipeline import clients
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -166,7 +165,6 @@ class LocalPipeline:
         )
         server = self._exit.enter_context(SageMakerServer(self.sagemaker_service))
         self._exit.enter_context(_patched_env({"AWS_ENDPOINT_URL_SAGEMAKER": server.endpoint}))
-        clients.set_factory(None)
         self.deployed = self._deploy()
         return self
 

@@ -6,13 +6,10 @@ retried with backoff, everything else is caught and reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from botocore.exceptions import ClientError
-
-T = TypeVar("T")
 
 TRANSIENT_CODES = frozenset(
     {
@@ -70,13 +67,3 @@ def classified_aws_errors(instance_type: str = "") -> Iterator[None]:
         if code == "ResourceLimitExceeded":
             raise QuotaExceeded(quota_message(message, instance_type or "the GPU instance type")) from exc
         raise
-
-
-def with_classified_errors(func: Callable[..., T]) -> Callable[..., T]:
-    def wrapper(*args: object, **kwargs: object) -> T:
-        with classified_aws_errors():
-            return func(*args, **kwargs)
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper

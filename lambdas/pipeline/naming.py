@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 
+from pipeline.search_space import OPTIMIZER_CODES
+
 # HyperParameterTuningJobName in the SageMaker API model.
 TUNING_JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
 TUNING_JOB_NAME_MAX = 32
 DIGEST_CHARS = 10
-OPTIMIZER_CODES = {"sgd": "sgd", "adam": "adam", "rmsprop": "rms", "nag": "nag"}
 # Room for "-" + the longest optimizer code.
 SUFFIX_ROOM = 1 + max(len(c) for c in OPTIMIZER_CODES.values())
 

@@ -37,7 +37,7 @@ def metrics_document(best: Best, run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def customer_metadata(best: Best, run: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, str]:
+def customer_metadata(best: Best, run: dict[str, Any]) -> dict[str, str]:
     raw: dict[str, str] = {
         "validation_accuracy": f"{best.accuracy:.6f}",
         "tuning_job": best.tuning_job_name,
@@ -54,7 +54,6 @@ def customer_metadata(best: Best, run: dict[str, Any], extra: dict[str, str] | N
             raw[key] = str(run["best"][key])
     for name, value in sorted(best.hyperparameters.items()):
         raw[f"hp_{name}"] = value
-    raw.update(extra or {})
     items = list(raw.items())[:METADATA_MAX_ENTRIES]
     return {metadata_safe(k, METADATA_KEY_MAX): metadata_safe(str(v), METADATA_VALUE_MAX) for k, v in items}
 
@@ -75,7 +74,6 @@ def model_package_request(
     model_data_url: str,
     metrics_uri: str,
     status: str,
-    extra_metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     description = (
         f"Best of tuning run {run['run_id']} on {run['dataset']['uri']} "
@@ -91,6 +89,6 @@ def model_package_request(
         },
         "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         "ModelApprovalStatus": status,
-        "CustomerMetadataProperties": customer_metadata(best, run, extra_metadata),
+        "CustomerMetadataProperties": customer_metadata(best, run),
         # Versioned packages cannot be tagged: no Tags here, on purpose.
     }

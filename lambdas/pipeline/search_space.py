@@ -11,15 +11,14 @@ from typing import Literal
 
 OBJECTIVE_METRIC = "validation:accuracy"
 OBJECTIVE_TYPE = "Maximize"
-# The algorithm logs e.g. "Epoch[3] Validation-accuracy=0.734375"; SageMaker knows this regex
-# for its built-in algorithms, local mode prints the same line.
-OBJECTIVE_REGEX = r"Validation-accuracy=([0-9\.]+)"
 
 RangeKind = Literal["Continuous", "Integer", "Categorical"]
 Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
 SCALING_TYPES: tuple[Scaling, ...] = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rmsprop", "nag")
+# Short forms for tuning job names (32 characters at most): "rmsprop" would waste four.
+OPTIMIZER_CODES: dict[str, str] = {"sgd": "sgd", "adam": "adam", "rmsprop": "rms", "nag": "nag"}
 
 
 @dataclass(frozen=True)
@@ -68,18 +67,6 @@ OPTIMIZER_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
     "nag": ("momentum", "weight_decay"),
     "adam": ("beta_1", "beta_2", "eps"),
     "rmsprop": ("gamma", "eps"),
-}
-
-# The documented defaults, used when a hyperparameter is not tuned.
-DOCUMENTED_DEFAULTS: dict[str, str] = {
-    "beta_1": "0.9",
-    "beta_2": "0.999",
-    "eps": "1e-08",
-    "gamma": "0.9",
-    "learning_rate": "0.1",
-    "mini_batch_size": "32",
-    "momentum": "0.9",
-    "weight_decay": "0.0001",
 }
 
 
