@@ -11,8 +11,8 @@ import hashlib
 import pytest
 
 from pipeline import limits
-from pipeline.cost import Estimate
-from pipeline.dataset import DatasetError, LstEntry, check_labels
+from pipeline.cost import BudgetExceeded, Estimate, check_budget, hourly_price, price_table
+from pipeline.dataset import DatasetError, LstEntry, check_labels, dataset_ref_from_key
 from pipeline.image_uri import dns_suffix
 from pipeline.naming import run_id
 from pipeline.search_space import NumericRange
@@ -149,3 +149,67 @@ def test_a_region_botocore_does_not_list_yet_gets_its_partitions_domain(region: 
 def test_a_region_of_no_partition_is_named() -> None:
     with pytest.raises(ValueError, match="region 'zz-moon-1' belongs to no known AWS partition"):
         dns_suffix("zz-moon-1")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["datasets/x/other.json", "other/x/manifest.json", "datasets/manifest.json", "datasets/x/y/manifest.json"],
+)
+def test_only_a_manifest_directly_under_a_dataset_is_a_dataset(key: str) -> None:
+    with pytest.raises(DatasetError) as raised:
+        dataset_ref_from_key("b", key, "v1")
+    assert str(raised.value) == (
+        f"s3://b/{key}: not a dataset manifest. The pipeline starts only for "
+        "'datasets/<name>/manifest.json'; upload the manifest there, last."
+    )
+
+
+def test_a_bad_dataset_name_is_named_with_the_rule() -> None:
+    with pytest.raises(DatasetError) as raised:
+        dataset_ref_from_key("b", "datasets/-x/manifest.json", "v1")
+    assert str(raised.value) == (
+        "s3://b/datasets/-x/manifest.json: dataset name '-x' must be 1-64 letters, digits, '-' or '_', "
+        "starting with a letter or digit. Rename the prefix."
+    )
+
+
+def test_every_known_instance_type_has_a_price() -> None:
+    assert set(limits.TRAINING_INSTANCES) == set(price_table()["prices"])
+
+
+def test_the_price_basis_says_where_it_is_approximate() -> None:
+    settings = TuningSettings()
+    assert hourly_price(settings, "us-east-1") == (0.736, "us-east-1 list price of 2026-11-28")
+    assert (
+        hourly_price(settings, "eu-west-1")[1] == "us-east-1 list price of 2026-11-28 (run in eu-west-1: approximate)"
+    )
+
+
+def test_the_budget_refusal_in_full() -> None:
+    settings = TuningSettings.from_mapping({"max_cost_usd": 10, "max_training_jobs": 20}, where="t")
+    with pytest.raises(BudgetExceeded) as raised:
+        check_budget(settings, "eu-west-1", "m")
+    assert str(raised.value) == (
+        "m: worst-case cost $14.72 (20 training jobs x 3600 s x $0.736/h, us-east-1 list price of 2026-11-28 "
+        "(run in eu-west-1: approximate)) is above max_cost_usd $10.00. Lower tuning.max_training_jobs or "
+        "tuning.max_runtime_seconds, turn on use_spot, pick a cheaper instance_type, or raise max_cost_usd. "
+        "Nothing was started."
+    )
+
+
+def test_the_trust_boundary_messages_in_full() -> None:
+    deployment = TuningSettings.from_mapping({"max_training_jobs": 10}, where="cdk")
+    with pytest.raises(SettingsError) as owned:
+        TuningSettings.from_manifest({"poll_seconds": 5}, where="m", deployment=deployment)
+    assert str(owned.value) == (
+        "m: key 'poll_seconds' is owned by the deployment: cdk.json (the environment's 'tuning' block) sets it "
+        "for every dataset, and a manifest cannot. Remove 'poll_seconds' from the manifest; to change it, the "
+        "team that deploys the stack edits cdk.json and redeploys."
+    )
+    with pytest.raises(SettingsError) as loosened:
+        TuningSettings.from_manifest({"max_training_jobs": 11}, where="m", deployment=deployment)
+    assert str(loosened.value) == (
+        "m: key 'max_training_jobs' (11) is above the deployment's 10: cdk.json owns this limit (the "
+        "environment's 'tuning' block) and a manifest may only tighten it. Tighten it in the manifest or remove "
+        "it; to loosen it, the team that deploys the stack edits cdk.json and redeploys."
+    )
