@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import Aws
+from aws_cdk import aws_logs as logs
 
 from pipeline import limits
 from pipeline.settings import SettingsError, TuningSettings
@@ -32,7 +33,26 @@ ENV_KEYS = (
     "training_vpc",
     "tuning",
 )
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+_RETENTION_NAMES = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1827: "FIVE_YEARS",
+    3653: "TEN_YEARS",
+}
+LOG_RETENTION_DAYS = tuple(_RETENTION_NAMES)
 
 
 class ConfigError(ValueError):
@@ -58,6 +78,10 @@ class PipelineConfig:
         """`<prefix>-<env>-<kind>-<account>-<region>`: unique, readable, known to both stacks
         without a cross-stack export (the account and region are CloudFormation pseudo values)."""
         return f"{self.prefix}-{self.env_name}-{kind}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return getattr(logs.RetentionDays, _RETENTION_NAMES[self.log_retention_days])
 
     @property
     def workflow_timeout_seconds(self) -> int:

@@ -1,41 +1,23 @@
-"""cdk-nag findings acknowledged one at a time, each on the one resource it concerns.
-
-Every acknowledgment names its exact finding (rule and the action or resource it flags) and
-says why the permission is the narrowest IAM allows. A new wildcard anywhere fails synth.
+"""cdk-nag acknowledgments that belong to no single step: the storage stack's CDK helper, the
+training role, and the state machine's role. Each step acknowledges its own grants beside them
+(`stacks/steps/`), with the helpers of `stacks/findings.py`.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Aws, Validations
-from constructs import IConstruct
-
 from stacks.config import PipelineConfig
+from stacks.findings import ACCOUNT, KMS_ACTIONS, KMS_GROUP, PARTITION, READ_ACTIONS, READ_GROUP, REGION, XRAY
+from stacks.findings import acknowledge as _ack
+from stacks.findings import s3_objects as _s3_objects
 from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
 
-PACK = "AwsSolutions::AwsSolutions"
-
-READ_GROUP = "CDK's read grant action group (s3:GetObject*, GetBucket*, List*): object reads and listings, scoped"
-KMS_GROUP = (
-    "CDK's key grant action group (kms:GenerateDataKey*, ReEncrypt*) on the one data key, needed to "
-    "write SSE-KMS objects"
-)
-XRAY = "xray:PutTraceSegments and PutTelemetryRecords (active tracing) support no resource-level permissions"
-
-
-def _ack(construct: IConstruct, finding: str, reason: str) -> None:
-    Validations.of(construct).acknowledge(Acknowledgment(id=f"{PACK}-{finding}", reason=reason))
-
 
 def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline: PipelineStack) -> None:
-    partition, account, region = "<AWS::Partition>", "<AWS::AccountId>", "<AWS::Region>"
+    partition, account, region = PARTITION, ACCOUNT, REGION
 
     def s3_objects(kind: str, prefix: str) -> str:
-        name = config.bucket_name(kind).replace(Aws.ACCOUNT_ID, account).replace(Aws.REGION, region)
-        return f"IAM5[Resource::arn:{partition}:s3:::{name}/{prefix}]"
-
-    def sm_arn(resource: str) -> str:
-        return f"IAM5[Resource::arn:{partition}:sagemaker:{region}:{account}:{resource}]"
+        return _s3_objects(config.bucket_name(kind), prefix)
 
     # --- storage: CDK's singleton that turns on EventBridge notifications for the bucket
     for child in storage.node.children:
@@ -49,7 +31,7 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
 
     # --- SageMaker execution role
     sm_role = pipeline.sagemaker_role
-    for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
+    for action in READ_ACTIONS:
         _ack(sm_role, f"IAM5[Action::{action}]", f"{READ_GROUP} to datasets/* and to its own output prefixes.")
     for action in ("s3:DeleteObject*", "s3:Abort*"):
         _ack(
@@ -57,7 +39,7 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
             f"IAM5[Action::{action}]",
             "Training rewrites checkpoints and aborts failed multipart uploads, only under tuning/* and checkpoints/*.",
         )
-    for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+    for action in KMS_ACTIONS:
         _ack(sm_role, f"IAM5[Action::{action}]", KMS_GROUP + " (model artifacts, checkpoints).")
     _ack(
         sm_role,
@@ -90,68 +72,6 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
         )
         + ".",
     )
-
-    # --- Lambda roles
-    functions = pipeline.lambda_roles
-    tuning_jobs = sm_arn("hyper-parameter-tuning-job/*")
-    for name, role in functions.items():
-        extra = (
-            "; sagemaker:ListHyperParameterTuningJobs (finding a run's running jobs) has no resource type either"
-            if name == "StopOrphans"
-            else ""
-        )
-        _ack(role, "IAM5[Resource::*]", XRAY + f" ({name}){extra}.")
-        _ack(
-            pipeline.functions[name],
-            "L1",
-            "python3.13: the runtime the bundled Powertools 3 supports; the handlers are tested against it.",
-        )
-    for name in ("StartTuning", "PollTuning", "ChooseBest", "HandleFailure", "StopOrphans"):
-        _ack(
-            functions[name],
-            tuning_jobs,
-            "Tuning job names are derived per run (dataset + manifest version) at run time.",
-        )
-    _ack(
-        functions["ChooseBest"],
-        sm_arn("training-job/*"),
-        "Training job names are chosen by SageMaker per tuning job at run time.",
-    )
-    _ack(
-        functions["RegisterModel"],
-        sm_arn(f"model-package/{config.model_package_group}/*"),
-        "Versions of this pipeline's one model package group; their numbers are assigned by SageMaker.",
-    )
-    validate = functions["ValidateDataset"]
-    for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
-        _ack(
-            validate,
-            f"IAM5[Action::{action}]",
-            f"{READ_GROUP} to datasets/*: validation reads the manifest, .lst files and listings.",
-        )
-    _ack(
-        validate,
-        s3_objects("datasets", "datasets/*"),
-        "Validation reads whichever dataset was uploaded, under datasets/ only.",
-    )
-    start = functions["StartTuning"]
-    for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*"):
-        _ack(start, f"IAM5[Action::{action}]", f"{READ_GROUP} to runs/*: the previous run's record, for warm start.")
-    _ack(start, s3_objects("artifacts", "runs/*"), "Reads runs/<dataset>/latest.json of whichever dataset runs.")
-    register = functions["RegisterModel"]
-    for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-        _ack(register, f"IAM5[Action::{action}]", KMS_GROUP + " (metrics documents).")
-    _ack(
-        register,
-        "IAM5[Action::s3:Abort*]",
-        "CDK's put grant includes aborting its own multipart uploads; scoped to metrics/* and runs/*.",
-    )
-    _ack(
-        register,
-        s3_objects("artifacts", "metrics/*"),
-        "Writes metrics/<dataset>/<run>/metrics.json for whichever dataset runs.",
-    )
-    _ack(register, s3_objects("artifacts", "runs/*"), "Writes runs/<dataset>/latest.json for whichever dataset runs.")
 
     # --- state machine role: CDK grants lambda:InvokeFunction on each function and its versions
     sm_role_construct = pipeline.state_machine.role

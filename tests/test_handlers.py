@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from handlers.choose_best import best_of_run
-from handlers.on_failure import stop_running, uploaded_dataset
+from handlers.handle_failure import stop_running, uploaded_dataset
 from handlers.poll_tuning import poll
 from handlers.register_model import register
 from handlers.start_tuning import start_tuning

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.on_failure import stop_running, uploaded_dataset
+from handlers.handle_failure import stop_running, uploaded_dataset
 from handlers.start_tuning import warm_start_parents
 from handlers.stop_orphans import run_of_execution
 from pipeline.best_job import Best, job_summary, optimizer_of

@@ -7,7 +7,7 @@ Payloads stay small: tasks return references and counters, never whole describe 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
@@ -29,24 +29,13 @@ TRANSIENT_ERRORS = [
 SNS_TRANSIENT_ERRORS = ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException"]
 
 
-@dataclass(frozen=True)
-class WorkflowFunctions:
-    validate: lambda_.IFunction
-    start: lambda_.IFunction
-    poll: lambda_.IFunction
-    choose: lambda_.IFunction
-    register: lambda_.IFunction
-    notify: lambda_.IFunction
-    on_failure: lambda_.IFunction
-
-
 class TuningWorkflow(Construct):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        functions: WorkflowFunctions,
+        functions: Mapping[str, lambda_.IFunction],
         topic: sns.ITopic,
         timeout: Duration,
         logs_key: kms.IKey,
@@ -54,13 +43,12 @@ class TuningWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        def invoke(
-            name: str, fn: lambda_.IFunction, payload: dict[str, str] | None, result_path: str
-        ) -> tasks.LambdaInvoke:
+        def invoke(name: str, payload: dict[str, str] | None, result_path: str) -> tasks.LambdaInvoke:
+            """The task of step `name`, which runs that step's function (stacks/steps)."""
             task = tasks.LambdaInvoke(
                 self,
                 name,
-                lambda_function=fn,
+                lambda_function=functions[name],
                 # No payload: the function gets the whole state input (Parameters omitted).
                 payload=sfn.TaskInput.from_object(payload) if payload else None,
                 payload_response_only=True,
@@ -90,7 +78,7 @@ class TuningWorkflow(Construct):
             return task
 
         # Failure path: stop what runs, say what happened, fail.
-        on_failure = invoke("HandleFailure", functions.on_failure, None, "$.notification")
+        on_failure = invoke("HandleFailure", None, "$.notification")
         publish_failure = publish("NotifyFailure")
         failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.notification.message")
         # When even the failure notice cannot be published, the execution fails under its own
@@ -107,12 +95,12 @@ class TuningWorkflow(Construct):
         )
         failure_chain = on_failure.next(publish_failure).next(failed)
 
-        validate = invoke("ValidateDataset", functions.validate, None, "$.run")
-        start = invoke("StartTuning", functions.start, {"run.$": "$.run", "execution.$": "$$.Execution.Id"}, "$.tuning")
+        validate = invoke("ValidateDataset", None, "$.run")
+        start = invoke("StartTuning", {"run.$": "$.run", "execution.$": "$$.Execution.Id"}, "$.tuning")
         # The interval validation chose: the configured one, longer for runs so long that
         # polling would fill the execution history (25,000 events).
         wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path("$.run.schedule.poll_seconds"))
-        poll = invoke("PollTuning", functions.poll, {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}, "$.poll")
+        poll = invoke("PollTuning", {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}, "$.poll")
         tuning_failed = sfn.Pass(
             self,
             "TuningFailed",
@@ -121,19 +109,16 @@ class TuningWorkflow(Construct):
         )
         choose = invoke(
             "ChooseBest",
-            functions.choose,
             {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning", "cost.$": "$.run.cost"},
             "$.best",
         )
         register = invoke(
             "RegisterModel",
-            functions.register,
             {"run.$": "$.run", "tuning.$": "$.tuning", "best.$": "$.best"},
             "$.registered",
         )
         notify = invoke(
             "ComposeSuccess",
-            functions.notify,
             {"run.$": "$.run", "best.$": "$.best", "registered.$": "$.registered"},
             "$.notification",
         )

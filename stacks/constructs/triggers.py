@@ -1,0 +1,47 @@
+"""The two rules: a manifest upload starts the workflow; an execution that ends badly runs the cleanup."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+
+MANIFEST_PATTERN = "datasets/*/manifest.json"
+
+
+def manifest_uploaded(stack: Stack, datasets: s3.IBucket, state_machine: sfn.IStateMachine) -> events.Rule:
+    """Creating a manifest, and only a manifest, starts a run."""
+    rule = events.Rule(
+        stack,
+        "ManifestUploaded",
+        description="Starts the tuning workflow when a dataset manifest is created",
+        event_pattern=events.EventPattern(
+            source=["aws.s3"],
+            detail_type=["Object Created"],
+            detail={
+                "bucket": {"name": [datasets.bucket_name]},
+                "object": {"key": events.Match.wildcard(MANIFEST_PATTERN)},
+            },
+        ),
+    )
+    rule.add_target(targets.SfnStateMachine(state_machine, retry_attempts=8, max_event_age=Duration.hours(24)))
+    return rule
+
+
+def execution_ended(stack: Stack, state_machine: sfn.IStateMachine, cleanup: lambda_.IFunction) -> events.Rule:
+    """An execution that ends without reaching its failure path leaves no GPU running."""
+    rule = events.Rule(
+        stack,
+        "ExecutionEnded",
+        description="Stops the tuning jobs of an aborted, timed-out or failed execution",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [state_machine.state_machine_arn]},
+        ),
+    )
+    rule.add_target(targets.LambdaFunction(cleanup, retry_attempts=8, max_event_age=Duration.hours(6)))
+    return rule

@@ -1,0 +1,91 @@
+"""What every step shares: the resources it may be granted, and its function with a role of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import PipelineConfig
+from stacks.constructs.pipeline_function import PipelineFunction
+from stacks.findings import XRAY, acknowledge, sagemaker
+
+TUNING_JOBS = "hyper-parameter-tuning-job/*"
+TUNING_JOBS_REASON = "Tuning job names are derived per run (dataset + manifest version) at run time."
+
+
+@dataclass(frozen=True)
+class StepResources:
+    config: PipelineConfig
+    datasets: s3.IBucket
+    artifacts: s3.IBucket
+    data_key: kms.IKey
+    logs_key: kms.IKey
+    log_retention: logs.RetentionDays
+    sagemaker_role: iam.IRole
+
+
+class Step(PipelineFunction):
+    """A step's Lambda (`lambdas/handlers/<module>.py`); subclasses add their grants."""
+
+    wildcard_reason = ""  # what else, beyond X-Ray, needs Resource "*" in this step's policy
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        resources: StepResources,
+        module: str,
+        description: str,
+        environment: dict[str, str] | None = None,
+        **sizing: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            module=module,
+            description=description,
+            environment=environment or {},
+            logs_key=resources.logs_key,
+            log_retention=resources.log_retention,
+            **sizing,
+        )
+        self.resources = resources
+        acknowledge(self.role, "IAM5[Resource::*]", f"{XRAY} ({construct_id}){self.wildcard_reason}.")
+        acknowledge(
+            self.function,
+            "L1",
+            "python3.13: the runtime the bundled Powertools 3 supports; the handlers are tested on it.",
+        )
+
+    def allow(self, sid: str, actions: Sequence[str], resources: Sequence[str], **conditions: Any) -> None:
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid=sid, actions=list(actions), resources=list(resources), conditions=conditions or None
+            )
+        )
+
+    def arn(self, resource: str) -> str:
+        """A SageMaker ARN of this account and region, e.g. `training-job/*`."""
+        kind, _, name = resource.partition("/")
+        return Stack.of(self).format_arn(service="sagemaker", resource=kind, resource_name=name)
+
+    def allow_tuning_jobs(self, sid: str, *actions: str) -> None:
+        self.allow(sid, actions, [self.arn(TUNING_JOBS)])
+        acknowledge(self.role, sagemaker(TUNING_JOBS), TUNING_JOBS_REASON)
+
+
+class StepClass(Protocol):
+    """What the stack composes: a step built from the shared resources alone."""
+
+    __name__: str
+
+    def __call__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> Step: ...

@@ -1,0 +1,18 @@
+"""ComposeSuccess: the success notification's text (the state machine publishes it); no AWS access."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from stacks.steps.base import Step, StepResources
+
+
+class ComposeSuccess(Step):
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            module="compose_success",
+            description="Composes the success notification",
+        )

@@ -1,0 +1,21 @@
+"""HandleFailure: stops the tuning jobs this execution started, then composes the failure notice."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from stacks.steps.base import Step, StepResources
+
+
+class HandleFailure(Step):
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            module="handle_failure",
+            description="Stops running tuning jobs and composes the failure notification",
+        )
+        self.allow_tuning_jobs(
+            "StopTuningJobs", "sagemaker:DescribeHyperParameterTuningJob", "sagemaker:StopHyperParameterTuningJob"
+        )

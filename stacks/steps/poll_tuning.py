@@ -1,0 +1,19 @@
+"""PollTuning: reports the run's tuning jobs' state in a few fields."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from stacks.steps.base import Step, StepResources
+
+
+class PollTuning(Step):
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            module="poll_tuning",
+            description="Reports the run's tuning jobs' status",
+        )
+        self.allow_tuning_jobs("DescribeTuningJobs", "sagemaker:DescribeHyperParameterTuningJob")

@@ -1,0 +1,55 @@
+"""StartTuning: creates the run's tuning jobs, tagged with the execution that creates them."""
+
+from __future__ import annotations
+
+import json
+
+from constructs import Construct
+
+from stacks.findings import READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
+from stacks.steps.base import Step, StepResources
+
+
+class StartTuning(Step):
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        config, role = resources.config, resources.sagemaker_role
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            module="start_tuning",
+            description="Starts the run's hyperparameter tuning jobs",
+            environment={
+                "SAGEMAKER_ROLE_ARN": role.role_arn,
+                "ARTIFACTS_BUCKET": resources.artifacts.bucket_name,
+                "KMS_KEY_ARN": resources.data_key.key_arn,
+                **({"TRAINING_VPC": json.dumps(config.training_vpc)} if config.training_vpc else {}),
+            },
+        )
+        # Describe + ListTags: on ResourceInUse, whether this execution created the job.
+        self.allow_tuning_jobs(
+            "CreateTuningJobs",
+            "sagemaker:CreateHyperParameterTuningJob",
+            "sagemaker:AddTags",
+            "sagemaker:DescribeHyperParameterTuningJob",
+            "sagemaker:ListTags",
+        )
+        self.allow(
+            "PassOnlyTheTrainingRole",
+            ["iam:PassRole"],
+            [role.role_arn],
+            StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"},
+        )
+        resources.artifacts.grant_read(self.role, "runs/*")
+        resources.data_key.grant(self.role, "kms:DescribeKey", "kms:CreateGrant")
+        for action in READ_ACTIONS:
+            acknowledge(
+                self.role,
+                f"IAM5[Action::{action}]",
+                f"{READ_GROUP} to runs/*: the previous run's record, for warm start.",
+            )
+        acknowledge(
+            self.role,
+            s3_objects(config.bucket_name("artifacts"), "runs/*"),
+            "Reads runs/<dataset>/latest.json of whichever dataset runs.",
+        )

@@ -1,0 +1,29 @@
+"""StopOrphans: after an abort, a timeout or a failure, stops the tuning jobs that execution started.
+
+Not a state of the workflow: the `ExecutionEnded` rule runs it, because an aborted or timed-out
+execution runs no state of its own.
+"""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from stacks.steps.base import Step, StepResources
+
+
+class StopOrphans(Step):
+    wildcard_reason = (
+        "; sagemaker:ListHyperParameterTuningJobs (finding a run's running jobs) has no resource type either"
+    )
+
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            module="stop_orphans",
+            description="Stops the tuning jobs of an aborted, timed-out or failed execution",
+        )
+        # ListTags: stop only the jobs tagged with the execution that ended.
+        self.allow_tuning_jobs("StopOwnTuningJobs", "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTags")
+        self.allow("FindRunningTuningJobs", ["sagemaker:ListHyperParameterTuningJobs"], ["*"])

@@ -1,0 +1,39 @@
+"""ValidateDataset: reads the uploaded dataset (never writes) and refuses it before any GPU starts."""
+
+from __future__ import annotations
+
+import json
+
+from constructs import Construct
+
+from stacks.findings import READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
+from stacks.steps.base import Step, StepResources
+
+
+class ValidateDataset(Step):
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        config = resources.config
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            module="validate_dataset",
+            description="Validates an uploaded dataset before any GPU starts",
+            environment={
+                "TUNING_DEFAULTS": json.dumps(config.tuning.to_dict(), separators=(",", ":")),
+                # The state machine's timeout: validation refuses runs that could outlive it.
+                "WORKFLOW_TIMEOUT_SECONDS": str(config.workflow_timeout_seconds),
+            },
+        )
+        resources.datasets.grant_read(self.role, "datasets/*")
+        for action in READ_ACTIONS:
+            acknowledge(
+                self.role,
+                f"IAM5[Action::{action}]",
+                f"{READ_GROUP} to datasets/*: validation reads the manifest, .lst files and listings.",
+            )
+        acknowledge(
+            self.role,
+            s3_objects(config.bucket_name("datasets"), "datasets/*"),
+            "Validation reads whichever dataset was uploaded, under datasets/ only.",
+        )
