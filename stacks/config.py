@@ -85,10 +85,10 @@ class PipelineConfig:
 
     @property
     def workflow_timeout_seconds(self) -> int:
-        """Worst-case tuning time plus slack for validation, registration and the last poll.
+        """Worst-case tuning time plus two poll intervals and slack for validation and registration.
 
         The validation step gets this number too and refuses a run whose manifest would outlive it."""
-        return self.tuning.worst_case_tuning_seconds() + limits.WORKFLOW_SLACK_SECONDS
+        return limits.workflow_seconds(self.tuning.worst_case_tuning_seconds(), self.tuning.poll_seconds)
 
 
 def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
@@ -120,9 +120,15 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
     if not isinstance(production, bool):
         raise ConfigError(
             f"{where}: key 'production' must be true or false, got {production!r}. It is required: true keeps "
-            "the data buckets when the stack is deleted and logs for a year; false deletes them with the stack."
+            "the data buckets and key when the stack is deleted and sets log retention to a year by default; "
+            "false deletes the buckets with the stack."
         )
     retain = block.get("retain_data", production)
+    if production and retain is False:
+        raise ConfigError(
+            f"{where}: key 'retain_data' is false but 'production' is true: deleting the stack would delete "
+            "production data and its key. Remove retain_data, or set production to false."
+        )
     if not isinstance(retain, bool):
         raise ConfigError(f"{where}: key 'retain_data' must be true or false, got {retain!r}")
     group = block.get("model_package_group", f"{prefix}-{env_name}-image-classification")

@@ -112,7 +112,7 @@ def test_timeout_covers_the_worst_case_tuning_time() -> None:
     config = load_config(
         with_tuning(max_training_jobs=10, max_parallel_jobs=2, max_runtime_seconds=1800, use_spot=False), "dev"
     )
-    assert config.workflow_timeout_seconds == 5 * 1800 + 3600
+    assert config.workflow_timeout_seconds == 5 * 1800 + 2 * 60 + 3600  # waves, two polls, slack
 
 
 def test_training_vpc_is_validated() -> None:
@@ -158,3 +158,10 @@ def test_a_vpc_deployment_synthesizes_clean_with_eni_permissions_for_sagemaker_o
         "Subnets": ["subnet-0123abcd"],
         "SecurityGroupIds": ["sg-0123abcd"],
     }
+
+
+def test_production_data_cannot_be_set_to_be_deleted() -> None:
+    context = copy.deepcopy(cdk_context())
+    context["environments"]["prod"]["retain_data"] = False
+    with pytest.raises(ConfigError, match="'retain_data' is false but 'production' is true"):
+        load_config(context, "prod")

@@ -192,7 +192,7 @@ def test_the_budget_refusal_in_full() -> None:
     assert str(raised.value) == (
         "m: worst-case cost $14.72 (20 training jobs x 3600 s x $0.736/h, us-east-1 list price of 2026-11-28 "
         "(run in eu-west-1: approximate)) is above max_cost_usd $10.00. Lower tuning.max_training_jobs or "
-        "tuning.max_runtime_seconds, turn on use_spot, pick a cheaper instance_type, or raise max_cost_usd. "
+        "tuning.max_runtime_seconds, pick a cheaper instance_type, or raise max_cost_usd in cdk.json. "
         "Nothing was started."
     )
 

@@ -169,6 +169,23 @@ def test_the_gpu_quota_error_names_the_quota_and_the_fix() -> None:
 
 
 @mock_aws
+def test_a_start_that_fails_halfway_stops_the_jobs_it_created() -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=ARTIFACTS)
+    run = sample_run(layout="jobs")
+    sm, stub = sagemaker_stub()
+    sgd, adam, *_ = expected_requests(run)
+    stub.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"}, sgd)
+    stub.add_client_error("create_hyper_parameter_tuning_job", "ResourceLimitExceeded", "quota 1", 400)
+    stub.add_response(
+        "stop_hyper_parameter_tuning_job", {}, {"HyperParameterTuningJobName": sgd["HyperParameterTuningJobName"]}
+    )
+    with stub, pytest.raises(QuotaExceeded):
+        start_tuning(run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION)
+    stub.assert_no_pending_responses()  # the created job was stopped; adam was never created
+
+
+@mock_aws
 def test_throttling_becomes_the_error_the_workflow_retries() -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=ARTIFACTS)

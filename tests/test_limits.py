@@ -124,9 +124,9 @@ def test_dataset_settings_stay_the_manifests_to_choose() -> None:
 # ---------------------------------------------------------------------- the workflow's lifetime
 
 
-def test_dev_deployment_times_out_after_its_worst_case_plus_an_hour() -> None:
-    # 20 jobs / 2 parallel = 10 waves x (spot: 2 x 3600 s) = 72,000 s, + 3,600 s.
-    assert DEV.workflow_timeout_seconds == 75_600
+def test_dev_deployment_times_out_after_its_worst_case_two_polls_and_an_hour() -> None:
+    # 20 jobs / 2 parallel = 10 waves x (spot: 2 x 3600 s) = 72,000 s, + 2 x 60 s + 3,600 s.
+    assert DEV.workflow_timeout_seconds == 75_720
 
 
 def test_a_manifest_that_would_outlive_the_workflow_is_refused_before_any_job() -> None:
@@ -135,14 +135,14 @@ def test_a_manifest_that_would_outlive_the_workflow_is_refused_before_any_job() 
         schedule(slower, URI, DEV.workflow_timeout_seconds)
     message = str(raised.value)
     assert message.startswith(URI)
-    assert "up to 144,000 s" in message and "timeout of 75,600 s" in message
+    assert "up to 144,000 s" in message and "timeout of 75,720 s" in message
     assert "Lower tuning.max_training_jobs" in message
 
 
 def test_a_run_exactly_as_long_as_the_workflow_allows_is_accepted() -> None:
-    assert schedule(DEV.tuning, URI, 75_600)["max_tuning_seconds"] == 72_000
+    assert schedule(DEV.tuning, URI, 75_720)["max_tuning_seconds"] == 72_000
     with pytest.raises(DatasetError):
-        schedule(DEV.tuning, URI, 75_599)
+        schedule(DEV.tuning, URI, 75_719)
 
 
 @pytest.mark.parametrize("configured", [1, 60, 300, 3600])
@@ -162,6 +162,11 @@ def test_the_longest_run_validation_accepts_fits_the_history() -> None:
     )
     timing = schedule(longest, URI, None)
     assert timing["max_tuning_seconds"] == TUNING_MAX_RUNTIME_SECONDS
+    # The tuning job may still be Stopping at its limit: the workflow waits two grown intervals more.
+    assert limits.workflow_seconds(TUNING_MAX_RUNTIME_SECONDS, 60) == (
+        TUNING_MAX_RUNTIME_SECONDS + 2 * timing["poll_seconds"] + 3600
+    )
+    assert timing["poll_seconds"] > 3600  # longer than the fixed slack alone could absorb
     assert (TUNING_MAX_RUNTIME_SECONDS // timing["poll_seconds"] + 1) * 9 + 400 <= 0.8 * HISTORY_EVENTS_QUOTA
 
 
@@ -234,3 +239,43 @@ def test_every_known_instance_type_is_one_sagemaker_trains_on() -> None:
     model = botocore.session.get_session().get_service_model("sagemaker")
     enum = set(model.shape_for("TrainingInstanceType").enum)
     assert set(limits.TRAINING_INSTANCES) <= enum
+
+
+# ---------------------------------------------------------------------- found in review
+
+
+def test_a_price_override_cannot_price_several_allowed_instance_types() -> None:
+    with pytest.raises(
+        SettingsError, match="'price_per_hour_usd' prices one instance type, but allowed_instance_types"
+    ):
+        TuningSettings.from_mapping(
+            {"price_per_hour_usd": 0.8, "allowed_instance_types": ["ml.g4dn.xlarge", "ml.p3.16xlarge"]}, where="t"
+        )
+
+
+def test_a_manifest_turning_spot_on_does_not_buy_a_looser_cap() -> None:
+    from pipeline.cost import worst_case
+
+    on_demand = worst_case(PROD.tuning, "us-east-1").worst_case_usd
+    assert worst_case(manifest({"use_spot": True}, PROD.tuning), "us-east-1").worst_case_usd == on_demand
+
+
+@pytest.mark.parametrize(
+    ("tuning", "message"),
+    [
+        ({"num_layers": 18.0}, "key 'num_layers' must be one of 18, 34, 50, 101, 152, 200, got 18.0"),
+        ({"image_shape": "3,²²,224"}, "key 'image_shape' must look like '3,224,224'"),
+    ],
+)
+def test_look_alike_values_are_refused_not_sent(tuning: dict, message: str) -> None:
+    assert message in refused(tuning)
+
+
+def test_a_key_given_twice_is_refused_on_its_second_line() -> None:
+    text = '{\n  "format": "image",\n  "tuning": {\n    "max_training_jobs": 5,\n    "max_training_jobs": 500\n  }\n}'
+    with pytest.raises(DatasetError) as raised:
+        parse_manifest(text, URI, DEV.tuning)
+    assert str(raised.value) == (
+        f"{URI}, line 5: key 'max_training_jobs' appears twice in one object; JSON readers disagree on which one "
+        "counts. Keep one."
+    )

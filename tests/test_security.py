@@ -42,6 +42,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "sagemaker:AddTags": "the run's tags on its tuning jobs",
         "sagemaker:DescribeHyperParameterTuningJob": "on ResourceInUse: the job's ARN, to read its owner",
         "sagemaker:ListTags": "on ResourceInUse: whether this execution created the job",
+        "sagemaker:StopHyperParameterTuningJob": "a start that fails halfway stops the jobs it created",
         "iam:PassRole": "hand the SageMaker role to the training jobs (condition: PassedToService)",
         "kms:CreateGrant": "output encryption key named in the request",
     },

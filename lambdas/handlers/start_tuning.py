@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from pipeline import clients
-from pipeline.errors import classified_aws_errors
+from pipeline.errors import TransientAwsError, classified_aws_errors
 from pipeline.image_uri import training_image_uri
 from pipeline.naming import previous_run_key
 from pipeline.ownership import owned_by, tags
@@ -40,6 +40,16 @@ def warm_start_parents(s3: Any, bucket: str, run: dict[str, Any], job_names: lis
             if old[len(previous["run_id"]) :] == suffix:
                 parents[name] = [old]
     return parents
+
+
+def stop_quietly(sm: Any, names: list[str]) -> None:
+    """Stop these tuning jobs, logging (not raising) what cannot be stopped: the error that
+    brought us here is the one to report, and StopOrphans tries again after the failure."""
+    for name in names:
+        try:
+            sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        except ClientError as exc:
+            logger.warning("could not stop a tuning job of a failed start", extra={"job": name, "error": str(exc)})
 
 
 def start_tuning(
@@ -83,17 +93,24 @@ def start_tuning(
         requests = build_tuning_requests(rid, settings, data, dest, warm_start_parents=parents, tags=labels)
     started: list[str] = []
     already: list[str] = []
-    with classified_aws_errors(settings.instance_type):
-        for request in requests:
-            job = request["HyperParameterTuningJobName"]
-            try:
-                sm.create_hyper_parameter_tuning_job(**request)
-                started.append(job)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
-                    raise
-                # Our own earlier attempt, retried, or another delivery of the same upload.
-                (started if owned_by(sm, job, execution) else already).append(job)
+    try:
+        with classified_aws_errors(settings.instance_type):
+            for request in requests:
+                job = request["HyperParameterTuningJobName"]
+                try:
+                    sm.create_hyper_parameter_tuning_job(**request)
+                    started.append(job)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
+                        raise
+                    # Our own earlier attempt, retried, or another delivery of the same upload.
+                    (started if owned_by(sm, job, execution) else already).append(job)
+    except TransientAwsError:
+        raise  # the workflow retries this step; the retry finds these jobs and owns them
+    except Exception:
+        # The run fails here, before the workflow knows its jobs: stop the ones just created.
+        stop_quietly(sm, started)
+        raise
     return {
         "job_names": [r["HyperParameterTuningJobName"] for r in requests],
         "started": started,

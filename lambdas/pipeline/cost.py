@@ -53,12 +53,13 @@ def hourly_price(settings: TuningSettings, region: str) -> tuple[float, str]:
         )
     else:
         raise BudgetExceeded(
-            f"no price known for {settings.instance_type}; set tuning.price_per_hour_usd so the run's "
-            "worst-case cost can be checked before it starts"
+            f"no price known for {settings.instance_type}; set tuning.price_per_hour_usd in cdk.json so the "
+            "run's worst-case cost can be checked before it starts"
         )
     if settings.use_spot:
-        discount = table["spot_discount_estimate"]
-        return price * (1 - discount), f"{basis}, spot at an estimated {discount:.0%} discount"
+        # A worst case, not a forecast: spot savings are not guaranteed, so the cap is checked
+        # at the on-demand price (a manifest may turn spot on; it must not buy a looser cap).
+        return price, f"{basis}, on-demand (spot can only cost less)"
     return price, basis
 
 
@@ -77,6 +78,6 @@ def check_budget(settings: TuningSettings, region: str, where: str) -> Estimate:
             f"{where}: worst-case cost ${estimate.worst_case_usd:,.2f} ({settings.max_training_jobs} training jobs x "
             f"{settings.max_runtime_seconds} s x ${estimate.price_per_hour_usd}/h, {estimate.basis}) is above "
             f"max_cost_usd ${budget:,.2f}. Lower tuning.max_training_jobs or tuning.max_runtime_seconds, "
-            "turn on use_spot, pick a cheaper instance_type, or raise max_cost_usd. Nothing was started."
+            "pick a cheaper instance_type, or raise max_cost_usd in cdk.json. Nothing was started."
         )
     return estimate

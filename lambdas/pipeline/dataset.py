@@ -84,17 +84,38 @@ def dataset_ref_from_key(bucket: str, key: str, version_id: str) -> DatasetRef:
     return DatasetRef(bucket=bucket, name=name, manifest_key=key, version_id=version_id)
 
 
-def _line_of(text: str, key: str) -> int | None:
+def _line_of(text: str, key: str, occurrence: int = 1) -> int | None:
+    seen = 0
     for number, line in enumerate(text.splitlines(), start=1):
-        if f'"{key}"' in line:
+        seen += line.count(f'"{key}"')
+        if seen >= occurrence:
             return number
     return None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise _DuplicateKey(key)
+    return dict(pairs)
 
 
 def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Manifest, TuningSettings]:
     """Parse and validate a manifest; return it with the settings it resolves to."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_without_duplicates)
+    except _DuplicateKey as dup:
+        raise DatasetError(
+            f"{where}, line {_line_of(text, dup.key, occurrence=2)}: key {dup.key!r} appears twice in one object; "
+            "JSON readers disagree on which one counts. Keep one."
+        ) from None
     except json.JSONDecodeError as exc:
         raise DatasetError(
             f"{where}, line {exc.lineno}: not valid JSON ({exc.msg}). "

@@ -25,8 +25,10 @@ TRAINING_JOB_RUNTIME = Limit(
     2_419_200, "SageMaker API reference, StoppingCondition.MaxRuntimeInSeconds: at most 28 days for training"
 )
 TRAINING_JOBS_PER_TUNING_JOB = Limit(750, "SageMaker endpoints and quotas: training jobs per tuning job")
-PARALLEL_TRAINING_JOBS = Limit(100, "SageMaker API reference, ResourceLimits.MaxParallelTrainingJobs (max 100)")
-EBS_VOLUME_GB = Limit(16_384, "SageMaker API reference, ResourceConfig.VolumeSizeInGB (max 16,384 on EBS)")
+PARALLEL_TRAINING_JOBS = Limit(
+    100, "SageMaker endpoints and quotas: parallel training jobs per tuning job (default 10, adjustable)"
+)
+EBS_VOLUME_GB = Limit(16_384, "Amazon EBS volume types: a gp2/gp3 volume holds at most 16 TiB")
 
 # GPU training instances of the families the image-classification algorithm documents (P2, P3,
 # G4dn, G5), with their local NVMe instance storage in GB, or None when training uses EBS.
@@ -89,3 +91,9 @@ def max_polls() -> int:
 def poll_interval(configured: int, tuning_seconds: int) -> int:
     """The configured interval, lengthened when the run is so long that polling would fill the history."""
     return max(configured, -(-tuning_seconds // max_polls()))
+
+
+def workflow_seconds(tuning_seconds: int, configured_poll: int) -> int:
+    """How long an execution may need: the tuning, two poll intervals (the poll that sees the
+    tuning job `Stopping` at its own limit, and the one that sees it stopped), and the slack."""
+    return tuning_seconds + 2 * poll_interval(configured_poll, tuning_seconds) + WORKFLOW_SLACK_SECONDS

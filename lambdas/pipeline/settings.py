@@ -227,6 +227,12 @@ class TuningSettings:
             )
 
     def _check_resources(self, where: str) -> None:
+        if self.price_per_hour_usd is not None and len(self.allowed_instance_types) > 1:
+            raise SettingsError(
+                f"{where}: key 'price_per_hour_usd' prices one instance type, but allowed_instance_types lists "
+                f"{len(self.allowed_instance_types)}: a manifest could pick a dearer one at this price. Remove "
+                "price_per_hour_usd (the price table covers every known type) or allow one instance type."
+            )
         allowed = self.allowed_instance_types
         if allowed and self.instance_type not in allowed:
             raise SettingsError(
@@ -349,7 +355,8 @@ def _bool(value: Any, key: str) -> bool:
 
 
 def _choice(value: Any, key: str, allowed: tuple[Any, ...]) -> Any:
-    if value not in allowed or isinstance(value, bool):
+    # Same type too: 18.0 == 18, but the algorithm would receive "18.0".
+    if value not in allowed or isinstance(value, bool) or not any(type(value) is type(a) for a in allowed):
         shown = ", ".join(str(a) for a in allowed)
         raise SettingsError(f"{key} must be one of {shown}, got {value!r}")
     return value
@@ -380,7 +387,7 @@ def _instance_types(value: Any, key: str, base: TuningSettings) -> tuple[str, ..
 
 def _image_shape(value: Any, key: str, _: TuningSettings) -> str:
     parts = value.split(",") if isinstance(value, str) else []
-    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+    if len(parts) != 3 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
         raise SettingsError(f"{key} must look like '3,224,224' (channels,height,width), got {value!r}")
     c, h, w = (int(p) for p in parts)
     if c not in (1, 3) or h < 8 or w < 8:

@@ -84,13 +84,13 @@ def schedule(settings: TuningSettings, manifest_uri: str, workflow_timeout_secon
     or turns on spot can make its worst case longer than that, and would time out after the GPU
     time is paid. The poll interval grows for long runs so the history stays within its quota."""
     tuning = settings.worst_case_tuning_seconds()
-    needed = tuning + limits.WORKFLOW_SLACK_SECONDS
+    needed = limits.workflow_seconds(tuning, settings.poll_seconds)
     if workflow_timeout_seconds is not None and needed > workflow_timeout_seconds:
         raise DatasetError(
             f"{manifest_uri}: this run's tuning may take up to {tuning:,} s ({settings.max_training_jobs} jobs, "
             f"{settings.max_parallel_jobs} at a time, each up to "
             f"{settings.spot_max_wait_seconds if settings.use_spot else settings.max_runtime_seconds:,} s), and with "
-            f"{limits.WORKFLOW_SLACK_SECONDS:,} s for the other steps that is more than the workflow's timeout of "
+            f"the last polls and the other steps ({needed - tuning:,} s) that is more than the workflow's timeout of "
             f"{workflow_timeout_seconds:,} s, fixed when the stack was deployed. Lower tuning.max_training_jobs or "
             "tuning.max_runtime_seconds in the manifest, or keep the deployment's max_parallel_jobs; nothing was started."
         )

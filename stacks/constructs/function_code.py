@@ -9,6 +9,7 @@ bundled copy works in every partition the image-URI table covers. No Docker is i
 from __future__ import annotations
 
 import atexit
+import importlib.metadata
 import importlib.util
 import shutil
 import tempfile
@@ -17,13 +18,15 @@ from pathlib import Path
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 # What the handlers import beyond the Lambda runtime (which has boto3, botocore and jmespath).
-BUNDLED_MODULES = ("aws_lambda_powertools", "typing_extensions")
+BUNDLED_MODULES = ("aws_lambda_powertools", "typing_extensions", "jmespath")
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "py.typed")
 
 
 @cache
 def function_code_dir() -> Path:
     """A directory with `handlers/`, `pipeline/` and the bundled modules, made once per process."""
+    _check_pinned_powertools()
     out = Path(tempfile.mkdtemp(prefix="tuning-functions-"))
     atexit.register(shutil.rmtree, out, ignore_errors=True)
     for package in ("handlers", "pipeline"):
@@ -38,3 +41,18 @@ def function_code_dir() -> Path:
         else:
             shutil.copy2(origin, out / origin.name)
     return out
+
+
+def _check_pinned_powertools() -> None:
+    """The bundle is what is installed: refuse to synthesize with another version than the pin."""
+    pins = dict(
+        line.split("==", 1)
+        for line in REQUIREMENTS.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    pinned, installed = pins["aws-lambda-powertools"].strip(), importlib.metadata.version("aws-lambda-powertools")
+    if installed != pinned:
+        raise RuntimeError(
+            f"aws-lambda-powertools {installed} is installed but requirements.txt pins {pinned}: the functions "
+            "would ship the wrong version. Run `make install`."
+        )

@@ -33,6 +33,7 @@ class StartTuning(Step):
             "sagemaker:AddTags",
             "sagemaker:DescribeHyperParameterTuningJob",
             "sagemaker:ListTags",
+            "sagemaker:StopHyperParameterTuningJob",  # a start that fails halfway stops what it created
         )
         self.allow(
             "PassOnlyTheTrainingRole",
