@@ -142,6 +142,16 @@ CASES: list[tuple[str, Callable[[dict[str, bytes]], None], list[str]]] = [
     ),
     ("num_classes contradicts .lst", manifest(num_classes=5), ["'num_classes' is 5 but train.lst has 3 classes"]),
     (
+        "num_training_samples contradicts .lst",
+        manifest(num_training_samples=1000),
+        ["'num_training_samples' is 1000 but train.lst lists", "Remove the key"],
+    ),
+    (
+        "an image format the algorithm does not read",
+        edit_line(1, lambda s: s.replace(".png", ".gif")),
+        ["train.lst, line 2:", "is not a .jpg, .jpeg or .png image", "Convert the image, or remove the line"],
+    ),
+    (
         "missing channel",
         drop("validation/"),
         ["validation/: channel 'validation' is missing or empty", "before the manifest"],
@@ -195,7 +205,7 @@ CASES: list[tuple[str, Callable[[dict[str, bytes]], None], list[str]]] = [
         ["train.lst, line 1: Windows (CRLF) line ending", "dos2unix"],
     ),
     ("empty .lst", raw("train_lst/train.lst", b"\n\n"), ["train.lst: the file is empty"]),
-    ("not UTF-8", raw("train_lst/train.lst", b"0\t0\tc0/\xff.png\n"), ["train.lst: not UTF-8 text (byte 7)"]),
+    ("not UTF-8", raw("train_lst/train.lst", b"0\t0\tc0/\xff.png\n"), ["train.lst, line 1: not UTF-8 text (byte 7)"]),
     (
         "fewer images than the smallest batch",
         lambda f: f.update(good_files(n_train=6)),

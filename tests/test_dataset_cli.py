@@ -11,7 +11,7 @@ from moto import mock_aws
 from PIL import Image
 
 from local.dataset import DatasetInputError, main, prepare, upload
-from pipeline.dataset import parse_lst
+from pipeline.lst import parse_lst
 
 
 def make_images(root: Path, classes: dict[str, int], size: tuple[int, int] = (16, 16)) -> Path:

@@ -12,8 +12,9 @@ import pytest
 
 from pipeline import limits
 from pipeline.cost import BudgetExceeded, Estimate, check_budget, hourly_price, price_table
-from pipeline.dataset import DatasetError, LstEntry, check_labels, dataset_ref_from_key
+from pipeline.dataset import DatasetError, dataset_ref_from_key
 from pipeline.image_uri import dns_suffix
+from pipeline.lst import LstEntry, check_labels
 from pipeline.naming import run_id
 from pipeline.search_space import NumericRange
 from pipeline.settings import SettingsError, TuningSettings

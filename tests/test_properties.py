@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.dataset import DatasetError, parse_lst, parse_manifest
+from pipeline.dataset import DatasetError, parse_manifest
+from pipeline.lst import parse_lst
 from pipeline.settings import SettingsError, TuningSettings
 from tests.oracles import VALID_UNIT_INTERVAL
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,14 +57,6 @@ class Manifest:
     tuning: Mapping[str, Any]
     num_classes: int | None = None
     num_training_samples: int | None = None
-
-
-@dataclass(frozen=True)
-class LstEntry:
-    line: int
-    index: int
-    label: int
-    path: str
 
 
 def dataset_ref_from_key(bucket: str, key: str, version_id: str) -> DatasetRef:
@@ -162,76 +154,3 @@ def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Man
         num_training_samples=counts["num_training_samples"],
     )
     return manifest, settings
-
-
-def parse_lst(text: str, where: str) -> list[LstEntry]:
-    """Parse a `.lst` file: `index<TAB>label<TAB>relative/path` per line."""
-    if text.startswith("\ufeff"):
-        raise DatasetError(f"{where}, line 1: starts with a UTF-8 byte-order mark. Save the file as UTF-8 without BOM.")
-    if "\r" in text:
-        crlf_line = text[: text.index("\r")].count("\n") + 1
-        raise DatasetError(
-            f"{where}, line {crlf_line}: Windows (CRLF) line ending. The algorithm reads the path "
-            "with the '\\r' attached; convert the file to LF line endings (e.g. dos2unix)."
-        )
-    entries: list[LstEntry] = []
-    seen: dict[int, int] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        cols = line.split("\t")
-        if len(cols) != 3:
-            raise DatasetError(
-                f"{where}, line {number}: expected 3 tab-separated columns "
-                f"(index, label, path), found {len(cols)}. Separate columns with one TAB."
-            )
-        raw_index, raw_label, path = cols
-        if not raw_index.strip().isdigit():
-            raise DatasetError(f"{where}, line {number}: index {raw_index!r} is not a non-negative integer.")
-        index = int(raw_index)
-        try:
-            label_value = float(raw_label)
-        except ValueError:
-            label_value = float("nan")
-        if not label_value.is_integer() or label_value < 0:
-            raise DatasetError(
-                f"{where}, line {number}: label {raw_label!r} is not a class number. "
-                "Labels are integers 0..num_classes-1."
-            )
-        if index in seen:
-            raise DatasetError(
-                f"{where}, line {number}: index {index} already used on line {seen[index]}. Indexes must be unique."
-            )
-        seen[index] = number
-        if not path or path.startswith("/") or ".." in path.split("/") or "://" in path:
-            raise DatasetError(
-                f"{where}, line {number}: path {path!r} must be relative to the channel's prefix "
-                "and stay inside it (no leading '/', no '..', no URL)."
-            )
-        entries.append(LstEntry(line=number, index=index, label=int(label_value), path=path))
-    if not entries:
-        raise DatasetError(f"{where}: the file is empty. List one line per image: index<TAB>label<TAB>path.")
-    return entries
-
-
-def check_labels(entries: Iterable[LstEntry], where: str) -> int:
-    """Labels must be 0..n-1 with none missing; return the number of classes."""
-    labels = sorted({e.label for e in entries})
-    if len(labels) < 2:
-        raise DatasetError(f"{where}: only one class ({labels[0]}). Classification needs at least two classes.")
-    missing = sorted(set(range(labels[-1] + 1)) - set(labels))
-    if missing:
-        raise DatasetError(
-            f"{where}: labels must be contiguous from 0; missing {missing[:10]}. Renumber the classes 0..num_classes-1."
-        )
-    return len(labels)
-
-
-def check_paths_exist(entries: Iterable[LstEntry], existing: set[str], where: str, channel_uri: str) -> None:
-    """Every path listed in a `.lst` file must exist under its channel prefix."""
-    for entry in entries:
-        if entry.path not in existing:
-            raise DatasetError(
-                f"{where}, line {entry.line}: {channel_uri}{entry.path} does not exist. "
-                "Upload the image or remove the line."
-            )
