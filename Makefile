@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install demo test lint typecheck unit scan synth deploy bench mutants lock clean
+.PHONY: install demo test lint typecheck unit scan synth deploy bench bench-scale mutants lock clean
 
 # constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
 $(STAMP): requirements.txt requirements-dev.txt requirements-local.txt constraints.txt
@@ -55,6 +55,9 @@ deploy: $(STAMP) node_modules/.bin/cdk  ## cdk deploy --all to the account in yo
 
 bench: $(STAMP)  ## search-efficiency benchmark (not part of the tests)
 	$(BIN)/python -m bench.run $(ARGS)
+
+bench-scale: $(STAMP)  ## validation and ChooseBest at real sizes against a latency-faithful S3/SageMaker stand-in
+	$(BIN)/python -m bench.scale $(ARGS)
 
 # Mutation testing of the deployed code (lambdas/pipeline, lambdas/handlers); minutes, not part of `make test`.
 mutants: $(STAMP)

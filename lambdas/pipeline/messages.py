@@ -47,8 +47,13 @@ def _cost_line(run: dict[str, Any], best: dict[str, Any]) -> str:
     cost = run.get("cost") or {}
     if "run_billable_seconds" not in best:
         return ""
+    partial = (
+        ""
+        if best.get("run_billing_complete", True)
+        else f" - partial: {best.get('run_billed_jobs')} of {best.get('run_training_jobs')} training jobs counted"
+    )
     return (
-        f"Training billed: {best['run_billable_seconds']} s, about ${best['run_estimated_cost_usd']:,.2f} "
+        f"Training billed: {best['run_billable_seconds']} s, about ${best['run_estimated_cost_usd']:,.2f}{partial} "
         f"(worst case allowed: ${cost.get('worst_case_usd', 0):,.2f}; {cost.get('basis', '')})\n"
     )
 

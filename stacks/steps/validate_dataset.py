@@ -24,6 +24,11 @@ class ValidateDataset(Step):
                 # The state machine's timeout: validation refuses runs that could outlive it.
                 "WORKFLOW_TIMEOUT_SECONDS": str(config.workflow_timeout_seconds),
             },
+            # Sized from `make bench-scale` (bench/results/scale.md): an ImageNet-size dataset
+            # (1.28M training images) validates in ~31 s with a ~310 MB peak, within half of
+            # both. 2,048 MB also buys more than one vCPU for the listing and the .lst scan.
+            timeout_seconds=180,
+            memory_mb=2048,
         )
         resources.datasets.grant_read(self.role, "datasets/*")
         for action in READ_ACTIONS:

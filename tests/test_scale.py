@@ -1,0 +1,149 @@
+"""Validation and ChooseBest at real sizes, proven on behaviour (never on timing).
+
+The listing is checked against moto's S3 (real pagination: 1,000 keys a page); the bill's
+deadline with a clock the test controls.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handlers.choose_best import best_of_run, billable_seconds
+from pipeline.validation import list_channel
+
+BUCKET = "scale-datasets"
+
+
+def put(s3: Any, keys: list[str], size: int = 1) -> None:
+    for key in keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x" * size)
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def flat_listing(s3: Any, prefix: str) -> set[str]:
+    return {
+        o["Key"][len(prefix) :]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        for o in page.get("Contents", [])
+        if o["Size"] > 0
+    }
+
+
+def test_listing_by_stretches_finds_exactly_what_a_flat_listing_finds(s3) -> None:
+    prefix = "datasets/d/train/"
+    # 40 class folders (more than the 32 stretches), one with 2,100 images (three pages), nested
+    # folders, files at the top, an empty object and a neighbour dataset whose name extends ours.
+    keys = [f"{prefix}c{c:02d}/{i}.png" for c in range(40) for i in range(3)]
+    keys += [f"{prefix}c07/{i:05d}.png" for i in range(2100)]
+    keys += [f"{prefix}c12/deeper/x.png", f"{prefix}top.png", f"{prefix}c03/z.png"]
+    put(s3, keys)
+    put(s3, [f"{prefix}c05/empty.png"], size=0)
+    put(s3, ["datasets/d/train2/c00/0.png", "datasets/d/other/c00/0.png"])
+    listed = list_channel(s3, BUCKET, prefix)
+    assert listed == flat_listing(s3, prefix)
+    assert len(listed) == 40 * 3 + 2100 + 3
+    assert "c05/empty.png" not in listed and "top.png" in listed and "c12/deeper/x.png" in listed
+
+
+def test_a_channel_without_folders_is_listed_whole(s3) -> None:
+    prefix = "datasets/d/train_lst/"
+    put(s3, [f"{prefix}train.lst", f"{prefix}notes.txt"])
+    assert list_channel(s3, BUCKET, prefix) == {"train.lst", "notes.txt"}
+    assert list_channel(s3, BUCKET, "datasets/d/missing/") == set()
+
+
+class Jobs:
+    """ListTrainingJobsForHyperParameterTuningJob and DescribeTrainingJob over `jobs` jobs; the
+    describes of the jobs in `stall` wait on `release` (a bill that runs out of time)."""
+
+    def __init__(self, jobs: int, stall: set[int] = frozenset(), fail: set[int] = frozenset()) -> None:
+        self.jobs, self.stall, self.fail = jobs, stall, fail
+        self.release = threading.Event()
+
+    def get_paginator(self, operation: str) -> Any:
+        return self
+
+    def paginate(self, HyperParameterTuningJobName: str, PaginationConfig: Any) -> Any:  # noqa: N803
+        for start in range(0, self.jobs, 100):
+            yield {
+                "TrainingJobSummaries": [
+                    {"TrainingJobName": f"{HyperParameterTuningJobName}-{i:03d}"}
+                    for i in range(start, min(self.jobs, start + 100))
+                ]
+            }
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        number = int(TrainingJobName.rsplit("-", 1)[1])
+        if number in self.stall:
+            self.release.wait(10)
+        if number in self.fail:
+            raise RuntimeError("throttled")
+        return {"BillableTimeInSeconds": number + 1}
+
+
+def test_the_bill_of_750_jobs_adds_every_jobs_seconds() -> None:
+    bill = billable_seconds(["r"], Jobs(750))
+    assert bill == {"seconds": sum(range(1, 751)), "counted": 750, "jobs": 750}
+
+
+def test_a_bill_cut_short_by_the_deadline_says_how_much_it_counted() -> None:
+    sm = Jobs(750, stall={3, 500})
+    bill = billable_seconds(["r"], sm, deadline=0.0)  # already past: take what is done, wait for nothing
+    sm.release.set()
+    assert bill["jobs"] == 750
+    assert bill["counted"] < 750
+    assert bill["seconds"] <= sum(range(1, 751)) - 4 - 501
+
+
+def test_a_failed_describe_is_left_out_of_the_bill_not_raised() -> None:
+    bill = billable_seconds(["r"], Jobs(10, fail={0, 9}))
+    assert bill == {"seconds": sum(range(2, 10)), "counted": 8, "jobs": 10}
+
+
+class Run(Jobs):
+    """Three tuning jobs with distinct best accuracies, and their training jobs."""
+
+    ACCURACY = {"r-sgd": 0.71, "r-adam": 0.93, "r-rms": 0.85}
+
+    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+        name = HyperParameterTuningJobName
+        return {
+            "HyperParameterTuningJobName": name,
+            "BestTrainingJob": {
+                "TrainingJobName": f"{name}-007",
+                "TrainingJobStatus": "Completed",
+                "TunedHyperParameters": {"learning_rate": "0.01"},
+                "FinalHyperParameterTuningJobObjectiveMetric": {"Value": self.ACCURACY[name]},
+            },
+        }
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        return {
+            **super().describe_training_job(TrainingJobName),
+            "HyperParameters": {"optimizer": TrainingJobName.split("-")[1]},
+            "ModelArtifacts": {"S3ModelArtifacts": f"s3://a/{TrainingJobName}/output/model.tar.gz"},
+            "AlgorithmSpecification": {"TrainingImage": "img:1"},
+        }
+
+
+def test_choose_best_takes_the_highest_of_three_and_a_partial_bill_does_not_stop_it() -> None:
+    sm = Run(20, stall={5})
+    best = best_of_run(["r-sgd", "r-adam", "r-rms"], sm, price_per_hour=3.6, deadline=0.0)
+    sm.release.set()
+    assert (best["tuning_job_name"], best["training_job_name"], best["accuracy"]) == ("r-adam", "r-adam-007", 0.93)
+    assert best["model_data_url"] == "s3://a/r-adam-007/output/model.tar.gz" and best["optimizer"] == "adam"
+    assert best["run_training_jobs"] == 60
+    assert best["run_billing_complete"] is False and best["run_billed_jobs"] < 60
+    assert best["run_estimated_cost_usd"] == round(best["run_billable_seconds"] / 3600 * 3.6, 2)
