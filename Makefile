@@ -32,9 +32,9 @@ unit: $(STAMP)
 
 # checkov pins its own boto3/botocore, so it lives in a virtual environment of its own.
 SCAN_VENV := .venv-scan
-$(SCAN_VENV)/.installed: requirements-scan.txt
+$(SCAN_VENV)/.installed: requirements-scan.txt constraints-scan.txt
 	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt -c constraints-scan.txt
 	touch $@
 
 scan: $(STAMP) $(SCAN_VENV)/.installed  ## checkov on the synthesized templates, findings justified in security/checkov.yaml
