@@ -63,7 +63,8 @@ bench-scale: $(STAMP)  ## validation and ChooseBest at real sizes against a late
 mutants: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutants.txt
 	rm -rf .mutation && mkdir .mutation
-	cp -r lambdas/pipeline lambdas/handlers lambdas tests local stacks bench app.py cdk.json requirements.txt .mutation/
+	cp -r lambdas tests local stacks bench app.py cdk.json requirements.txt .mutation/
+	cp -r lambdas/pipeline lambdas/handlers .mutation/
 	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
 	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true
 	cd .mutation && ../$(BIN)/python ../tests/mutation_report.py > ../tests/mutation/results.md
