@@ -236,6 +236,7 @@ def test_an_aborted_execution_leaves_no_tuning_job_running(pipeline, small_image
     assert len(job.jobs) < 8
 
 
+@pytest.mark.standin
 def test_the_local_sagemaker_rejects_what_sagemaker_would(pipeline) -> None:
     sm = pipeline.client("sagemaker")
     from botocore.exceptions import ClientError

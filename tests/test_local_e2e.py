@@ -155,6 +155,7 @@ def test_the_tuning_request_that_reached_sagemaker_used_the_manifest_budget(fini
     assert {d["DefinitionName"] for d in request["TrainingJobDefinitions"]} == {"sgd", "adam", "rmsprop", "nag"}
 
 
+@pytest.mark.standin
 @pytest.mark.parametrize(
     "operation",
     [
@@ -171,6 +172,7 @@ def test_local_sagemaker_answers_in_the_api_response_shapes(finished_run, operat
     assert response_errors("sagemaker", operation, response) == []
 
 
+@pytest.mark.standin
 def test_the_shape_check_can_fail() -> None:
     errors = response_errors("sagemaker", "DescribeTrainingJob", {"TrainingJobName": "x", "TrainingJobStatus": "Done"})
     assert any("not in enum" in e for e in errors)
