@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy lambdas stacks local app.py
+	$(BIN)/mypy --strict lambdas stacks  # the deployed code and the infrastructure: strict
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -35,60 +35,76 @@ def _pattern(pattern: str) -> regex.Pattern[str]:
 
 
 def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
-    meta = shape.metadata
     if isinstance(shape, StructureShape):
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected an object")
-            return
-        for name in shape.required_members:
-            if name not in value:
-                errors.append(f"{path}.{name}: required member missing")
-        for name, item in value.items():
-            if name not in shape.members:
-                errors.append(f"{path}.{name}: unknown member")
-                continue
-            _check(shape.members[name], item, f"{path}.{name}", errors)
-        return
-    if isinstance(shape, ListShape):
-        if not isinstance(value, list):
-            errors.append(f"{path}: expected a list")
-            return
-        _bounds(len(value), meta, path, "items", errors)
-        for i, item in enumerate(value):
-            _check(shape.member, item, f"{path}[{i}]", errors)
-        return
-    if isinstance(shape, MapShape):
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected a map")
-            return
-        _bounds(len(value), meta, path, "entries", errors)
-        for k, v in value.items():
-            _check(shape.key, k, f"{path} key {k!r}", errors)
-            _check(shape.value, v, f"{path}[{k!r}]", errors)
-        return
-    if shape.type_name == "string":
-        if not isinstance(value, str):
-            errors.append(f"{path}: expected a string, got {type(value).__name__}")
-            return
-        if shape.enum and value not in shape.enum:
-            errors.append(f"{path}: {value!r} not in enum {shape.enum}")
-        _bounds(len(value), meta, path, "characters", errors)
-        if "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
-            errors.append(f"{path}: {value!r} does not match pattern {meta['pattern']}")
-        return
-    if shape.type_name in ("integer", "long", "float", "double"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            errors.append(f"{path}: expected a number")
-            return
-        if "min" in meta and value < meta["min"]:
-            errors.append(f"{path}: {value} < min {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            errors.append(f"{path}: {value} > max {meta['max']}")
-        return
-    if shape.type_name == "boolean" and not isinstance(value, bool):
+        _check_structure(shape, value, path, errors)
+    elif isinstance(shape, ListShape):
+        _check_list(shape, value, path, errors)
+    elif isinstance(shape, MapShape):
+        _check_map(shape, value, path, errors)
+    elif shape.type_name == "string":
+        _check_string(shape, value, path, errors)
+    elif shape.type_name in ("integer", "long", "float", "double"):
+        _check_number(shape, value, path, errors)
+    elif shape.type_name == "boolean" and not isinstance(value, bool):
         errors.append(f"{path}: expected a boolean")
-    if shape.type_name == "timestamp" and not isinstance(value, (datetime, str, int, float)):
+    elif shape.type_name == "timestamp" and not isinstance(value, (datetime, str, int, float)):
         errors.append(f"{path}: expected a timestamp")
+
+
+def _check_structure(shape: StructureShape, value: Any, path: str, errors: list[str]) -> None:
+    if not isinstance(value, dict):
+        errors.append(f"{path}: expected an object")
+        return
+    for name in shape.required_members:
+        if name not in value:
+            errors.append(f"{path}.{name}: required member missing")
+    for name, item in value.items():
+        if name not in shape.members:
+            errors.append(f"{path}.{name}: unknown member")
+            continue
+        _check(shape.members[name], item, f"{path}.{name}", errors)
+
+
+def _check_list(shape: ListShape, value: Any, path: str, errors: list[str]) -> None:
+    if not isinstance(value, list):
+        errors.append(f"{path}: expected a list")
+        return
+    _bounds(len(value), shape.metadata, path, "items", errors)
+    for i, item in enumerate(value):
+        _check(shape.member, item, f"{path}[{i}]", errors)
+
+
+def _check_map(shape: MapShape, value: Any, path: str, errors: list[str]) -> None:
+    if not isinstance(value, dict):
+        errors.append(f"{path}: expected a map")
+        return
+    _bounds(len(value), shape.metadata, path, "entries", errors)
+    for k, v in value.items():
+        _check(shape.key, k, f"{path} key {k!r}", errors)
+        _check(shape.value, v, f"{path}[{k!r}]", errors)
+
+
+def _check_string(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+    if not isinstance(value, str):
+        errors.append(f"{path}: expected a string, got {type(value).__name__}")
+        return
+    if shape.enum and value not in shape.enum:
+        errors.append(f"{path}: {value!r} not in enum {shape.enum}")
+    _bounds(len(value), shape.metadata, path, "characters", errors)
+    pattern = shape.metadata.get("pattern")
+    if pattern is not None and not _pattern(pattern).fullmatch(value):
+        errors.append(f"{path}: {value!r} does not match pattern {pattern}")
+
+
+def _check_number(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+    meta = shape.metadata
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        errors.append(f"{path}: expected a number")
+        return
+    if "min" in meta and value < meta["min"]:
+        errors.append(f"{path}: {value} < min {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        errors.append(f"{path}: {value} > max {meta['max']}")
 
 
 def _bounds(size: int, meta: dict[str, Any], path: str, unit: str, errors: list[str]) -> None:

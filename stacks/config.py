@@ -81,7 +81,8 @@ class PipelineConfig:
 
     @property
     def log_retention(self) -> logs.RetentionDays:
-        return getattr(logs.RetentionDays, _RETENTION_NAMES[self.log_retention_days])
+        retention: logs.RetentionDays = getattr(logs.RetentionDays, _RETENTION_NAMES[self.log_retention_days])
+        return retention
 
     @property
     def workflow_timeout_seconds(self) -> int:

@@ -23,7 +23,8 @@ class BudgetExceeded(ValueError):
 
 @cache
 def price_table() -> dict[str, Any]:
-    return json.loads(_PRICES.read_text())
+    table: dict[str, Any] = json.loads(_PRICES.read_text())
+    return table
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,14 @@ _REGISTRIES = Path(__file__).parent / "data" / "image-classification-registries.
 
 @cache
 def _table() -> dict[str, Any]:
-    return json.loads(_REGISTRIES.read_text())
+    table: dict[str, Any] = json.loads(_REGISTRIES.read_text())
+    return table
 
 
 @cache
 def _partitions() -> list[dict[str, Any]]:
-    return botocore.loaders.Loader().load_data("endpoints")["partitions"]
+    partitions: list[dict[str, Any]] = botocore.loaders.Loader().load_data("endpoints")["partitions"]
+    return partitions
 
 
 def dns_suffix(region: str) -> str:
@@ -28,10 +30,10 @@ def dns_suffix(region: str) -> str:
     partitions = _partitions()
     for partition in partitions:
         if region in partition["regions"]:
-            return partition["dnsSuffix"]
+            return str(partition["dnsSuffix"])
     for partition in partitions:
         if re.match(partition["regionRegex"], region):
-            return partition["dnsSuffix"]
+            return str(partition["dnsSuffix"])
     raise ValueError(f"region {region!r} belongs to no known AWS partition")
 
 
