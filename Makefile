@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install demo test lint typecheck unit scan synth deploy bench bench-scale mutants lock clean
+.PHONY: install demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
 
 # constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
 $(STAMP): requirements.txt requirements-dev.txt requirements-local.txt constraints.txt
@@ -51,8 +51,18 @@ node_modules/.bin/cdk: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-deploy: $(STAMP) node_modules/.bin/cdk  ## cdk deploy --all to the account in your AWS credentials
-	PATH="$(CURDIR)/$(BIN):$$PATH" node_modules/.bin/cdk deploy --all --no-notices -c env=$(or $(ENV),dev)
+# Deploying needs the CDK app's runtime only (requirements.txt): no torch, no optuna, no local mode.
+DEPLOY_VENV := .venv-deploy
+$(DEPLOY_VENV)/.installed: requirements.txt constraints.txt
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+deploy: $(DEPLOY_VENV)/.installed node_modules/.bin/cdk  ## cdk deploy --all to the account in your AWS credentials
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" node_modules/.bin/cdk deploy --all --no-notices -c env=$(or $(ENV),dev)
+
+cdk-synth: $(DEPLOY_VENV)/.installed node_modules/.bin/cdk  ## the CDK CLI's synth, with the deploy environment
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" node_modules/.bin/cdk synth --all --quiet --no-notices -c env=$(or $(ENV),dev)
 
 bench: $(STAMP)  ## search-efficiency benchmark (not part of the tests)
 	$(BIN)/python -m bench.run $(ARGS)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.dataset import DatasetError, parse_manifest
-from pipeline.lst import parse_lst
+from pipeline.lst import chunk_lines, parse_lst, text_lines
 from pipeline.settings import SettingsError, TuningSettings
 from tests.oracles import VALID_UNIT_INTERVAL
 
@@ -175,3 +175,20 @@ def test_a_manifest_parses_or_the_error_names_the_manifest(text: str) -> None:
     for count in (manifest.num_classes, manifest.num_training_samples):
         assert count is None or (isinstance(count, int) and count >= 1)
     _accepted_settings_obey_the_rules(parsed)
+
+
+@FAST
+@given(st.lists(_line, max_size=12).map("\n".join), st.integers(1, 40))
+def test_a_lst_read_in_chunks_gives_the_lines_of_the_whole_text(text: str, size: int) -> None:
+    data = text.encode()
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    try:
+        expected = list(text_lines(text, WHERE))
+    except DatasetError as exc:
+        try:
+            list(chunk_lines(chunks, WHERE))
+        except DatasetError as streamed:
+            assert str(streamed) == str(exc)
+            return
+        raise AssertionError("the streamed read accepted what the whole text refused") from None
+    assert list(chunk_lines(chunks, WHERE)) == expected

@@ -147,3 +147,25 @@ def test_choose_best_takes_the_highest_of_three_and_a_partial_bill_does_not_stop
     assert best["run_training_jobs"] == 60
     assert best["run_billing_complete"] is False and best["run_billed_jobs"] < 60
     assert best["run_estimated_cost_usd"] == round(best["run_billable_seconds"] / 3600 * 3.6, 2)
+
+
+def test_a_lst_without_line_breaks_is_refused_before_it_fills_memory() -> None:
+    from pipeline.dataset import DatasetError
+    from pipeline.lst import chunk_lines
+
+    endless = (b"0\t0\t" + b"a" * 1_000_000 for _ in range(200))  # 200 MB, no line break
+    with pytest.raises(DatasetError, match=r"x.lst, line 1: longer than 64 KiB"):
+        for _ in chunk_lines(endless, "x.lst"):
+            pass
+
+
+def test_the_validation_client_keeps_listing_timestamps_as_text(s3) -> None:
+    from pipeline import clients
+
+    put(s3, ["datasets/d/train/a.png"])
+    fast = clients.client("s3", max_pool_connections=34, raw_timestamps=True)
+    (obj,) = fast.list_objects_v2(Bucket=BUCKET, Prefix="datasets/d/")["Contents"]
+    assert isinstance(obj["LastModified"], str)
+    assert fast.meta.config.max_pool_connections == 34
+    (default,) = clients.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="datasets/d/")["Contents"]
+    assert not isinstance(default["LastModified"], str)

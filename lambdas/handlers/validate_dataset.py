@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline import clients
 from pipeline.errors import classified_aws_errors
 from pipeline.telemetry import SERVICE
-from pipeline.validation import validate_dataset
+from pipeline.validation import LIST_WORKERS, validate_dataset
 
 logger = Logger(service=SERVICE)
 
@@ -21,10 +21,12 @@ logger = Logger(service=SERVICE)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     defaults = json.loads(os.environ["TUNING_DEFAULTS"])
     with classified_aws_errors():
+        # LIST_WORKERS threads share the client; listings' timestamps are never read.
+        s3 = clients.client("s3", max_pool_connections=LIST_WORKERS + 2, raw_timestamps=True)
         run = validate_dataset(
             event,
             defaults,
-            clients.client("s3"),
+            s3,
             os.environ["AWS_REGION"],
             workflow_timeout_seconds=int(os.environ["WORKFLOW_TIMEOUT_SECONDS"]),
         )

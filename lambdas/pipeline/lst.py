@@ -18,6 +18,8 @@ from pipeline.dataset import DatasetError
 # "Image classification algorithm" page: the image-file format reads .jpg and .png images.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 BOM = "\ufeff"
+# A longer line is no `.lst` line; without this, a file with no line break would be held whole.
+MAX_LINE_BYTES = 64 * 1024
 
 Lines = Iterable[tuple[int, str]]
 
@@ -66,6 +68,11 @@ def chunk_lines(chunks: Iterable[bytes], where: str) -> Iterator[tuple[int, str]
         for raw in complete:
             number += 1
             yield number, _decode(raw, where, number)
+        if len(pending) > MAX_LINE_BYTES:
+            raise DatasetError(
+                f"{where}, line {number + 1}: longer than {MAX_LINE_BYTES // 1024} KiB. A .lst line is "
+                "index<TAB>label<TAB>path; check the line breaks (LF) of the file."
+            )
     number += 1
     yield number, _decode(pending, where, number)
 
