@@ -351,3 +351,67 @@ def test_warm_start_without_a_previous_run_is_a_cold_start_and_other_errors_are_
     assert warm_start_parents(Objects(None, "NoSuchKey"), "art", WARM_RUN, JOBS) == {}
     with pytest.raises(ClientError):
         warm_start_parents(Objects(None, "AccessDenied"), "art", WARM_RUN, JOBS)
+
+
+def test_a_partial_bill_says_so_in_the_notice() -> None:
+    partial = {**BEST, "run_billing_complete": False, "run_billed_jobs": 144, "run_training_jobs": 750}
+    message = success_message(RUN, partial, REGISTERED, "us-east-1")["message"]
+    assert (
+        "Training billed: 5400 s, about $1.10 - partial: 144 of 750 training jobs counted "
+        "(worst case allowed: $29.44; us-east-1 list price of 2026-11-28)\n"
+    ) in message
+    bare_run = {**RUN, "cost": {}}
+    assert "(worst case allowed: $0.00; )\n" in success_message(bare_run, BEST, REGISTERED, "us-east-1")["message"]
+
+
+def test_only_a_completed_best_job_with_a_metric_counts_and_its_definition_is_kept() -> None:
+    from pipeline.best_job import choose_best
+
+    def described(name: str, status: str, metric: float | None, **extra: Any) -> dict[str, Any]:
+        best: dict[str, Any] = {"TrainingJobName": f"{name}-1", "TrainingJobStatus": status, **extra}
+        if metric is not None:
+            best["FinalHyperParameterTuningJobObjectiveMetric"] = {"Value": metric}
+        return {"HyperParameterTuningJobName": name, "BestTrainingJob": best}
+
+    best = choose_best(
+        [
+            described("stopped", "Stopped", 0.99),  # the highest, but not Completed
+            described("nometric", "Completed", None),
+            described("kept", "Completed", 0.8, TrainingJobDefinitionName="adam"),
+        ]
+    )
+    assert (best.tuning_job_name, best.accuracy, best.definition_name, best.hyperparameters) == (
+        "kept",
+        0.8,
+        "adam",
+        {},
+    )
+
+
+def test_lines_are_numbered_from_one_and_a_crlf_is_named_where_it_is() -> None:
+    from pipeline.dataset import DatasetError
+    from pipeline.lst import chunk_lines, text_lines
+
+    assert list(text_lines("a\nb", "x.lst")) == [(1, "a"), (2, "b")]
+    assert list(chunk_lines([b"a\nb"], "x.lst")) == [(1, "a"), (2, "b")]
+    with pytest.raises(DatasetError, match=r"^x.lst, line 3: Windows \(CRLF\) line ending"):
+        list(text_lines("a\nb\nc\r\nd", "x.lst"))
+    with pytest.raises(DatasetError, match=r"^x.lst, line 1: starts with a UTF-8 byte-order mark"):
+        list(text_lines("\ufeffa\nb", "x.lst"))
+    assert list(text_lines("a\n\ufeffb", "x.lst")) == [(1, "a"), (2, "\ufeffb")]  # a BOM is only a BOM at the start
+
+
+def test_an_error_without_code_or_status_is_not_transient() -> None:
+    assert is_transient(ClientError({}, "Op")) is False
+    assert is_transient(ClientError({"Error": {}, "ResponseMetadata": {}}, "Op")) is False
+
+
+def test_the_duplicate_index_names_its_first_line_even_far_apart() -> None:
+    from pipeline.dataset import DatasetError
+    from pipeline.lst import parse_lst
+
+    text = "\n".join([f"{i}\t0\tc/{i}.png" for i in range(5)] + ["", "9\t1\tc/9.png", "3\t1\tc/x.png"])
+    with pytest.raises(
+        DatasetError, match=r"^x.lst, line 8: index 3 already used on line 4\. Indexes must be unique\.$"
+    ):
+        parse_lst(text, "x.lst")
