@@ -25,8 +25,9 @@ class ValidateDataset(Step):
                 "WORKFLOW_TIMEOUT_SECONDS": str(config.workflow_timeout_seconds),
             },
             # Sized from `make bench-scale` (bench/results/scale.md): an ImageNet-size dataset
-            # (1.28M training images) validates in ~31 s with a ~310 MB peak, within half of
-            # both. 2,048 MB also buys more than one vCPU for the listing and the .lst scan.
+            # (1.28M training images) validates in ~35 s, CPU-bound (botocore parsing 1,357
+            # pages, the .lst scan), with a ~310 MB peak: within half of both. 2,048 MB buys
+            # more than one vCPU (Lambda gives one at 1,769 MB).
             timeout_seconds=180,
             memory_mb=2048,
         )
