@@ -169,3 +169,38 @@ def test_the_validation_client_keeps_listing_timestamps_as_text(s3) -> None:
     assert fast.meta.config.max_pool_connections == 34
     (default,) = clients.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="datasets/d/")["Contents"]
     assert not isinstance(default["LastModified"], str)
+
+
+def event_for(key: str) -> dict[str, Any]:
+    return {"detail": {"bucket": {"name": BUCKET}, "object": {"key": key, "version-id": "null"}}}
+
+
+def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_channels(s3) -> None:
+    from pipeline.dataset import DatasetError
+    from pipeline.settings import TuningSettings
+    from pipeline.validation import validate_dataset
+
+    manifest = b'{"format": "recordio", "num_classes": 7, "num_training_samples": 900}'
+    put(s3, ["datasets/rec/train/a.rec"])
+    s3.put_object(Bucket=BUCKET, Key="datasets/rec/manifest.json", Body=manifest)
+    defaults = TuningSettings().to_dict()
+    with pytest.raises(DatasetError, match=r"datasets/rec/validation/: channel 'validation' is missing or empty"):
+        validate_dataset(event_for("datasets/rec/manifest.json"), defaults, s3)
+    put(s3, ["datasets/rec/validation/b.rec"])
+    run = validate_dataset(event_for("datasets/rec/manifest.json"), defaults, s3)
+    assert run["data"] == {
+        "format": "recordio",
+        "num_classes": 7,
+        "num_training_samples": 900,
+        "num_validation_samples": 0,
+        "content_type": "application/x-recordio",
+        "channels": {c: f"s3://{BUCKET}/datasets/rec/{c}/" for c in ("train", "validation")},
+    }
+
+
+def test_broken_deployment_defaults_are_named_as_such(s3) -> None:
+    from pipeline.dataset import DatasetError
+    from pipeline.validation import validate_dataset
+
+    with pytest.raises(DatasetError, match=r"^deployment defaults \(cdk.json\): key 'epochs' must be an integer"):
+        validate_dataset(event_for("datasets/rec/manifest.json"), {"epochs": "many"}, s3)
