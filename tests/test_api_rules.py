@@ -17,23 +17,11 @@ from local.api_model import request_errors
 from local.sagemaker.service import ApiError, LocalSageMaker
 from pipeline.naming import run_id
 from pipeline.settings import TuningSettings
-from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
+from pipeline.tuning_request import build_tuning_requests
+from tests.sample_request import DATA, DEST
 
 pytestmark = pytest.mark.standin
 
-DATA = DataFacts(
-    format="image",
-    num_classes=10,
-    num_training_samples=1437,
-    channels={c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")},
-    content_type="application/x-image",
-)
-DEST = Destinations(
-    role_arn="arn:aws:iam::123456789012:role/sm",
-    image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
-    output_uri="s3://art/tuning/digits/r/",
-    checkpoint_uri="s3://art/checkpoints/digits/r/",
-)
 RUN = run_id("ds", "digits", "v1")
 OP = "CreateHyperParameterTuningJob"
 

@@ -17,21 +17,8 @@ from pipeline.cost import BudgetExceeded, check_budget
 from pipeline.errors import TransientAwsError, classified_aws_errors, is_transient
 from pipeline.registry import approval_status
 from pipeline.settings import TuningSettings
-from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
-
-DATA = DataFacts(
-    format="image",
-    num_classes=10,
-    num_training_samples=1437,
-    channels={c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")},
-    content_type="application/x-image",
-)
-DEST = Destinations(
-    role_arn="arn:aws:iam::123456789012:role/sm",
-    image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
-    output_uri="s3://art/tuning/digits/r/",
-    checkpoint_uri="s3://art/checkpoints/digits/r/",
-)
+from pipeline.tuning_request import build_tuning_requests
+from tests.sample_request import DATA, DEST, client_error
 
 
 def described(name: str, accuracy: float | None) -> dict[str, Any]:
@@ -134,10 +121,6 @@ def test_the_tuning_job_may_run_every_wave_to_its_limit(jobs: int, parallel: int
 
 
 # ---------------------------------------------------------------------- errors
-
-
-def client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 599])

@@ -21,6 +21,7 @@ from pipeline.messages import failure_message, success_message
 from pipeline.naming import run_id
 from pipeline.ownership import owned_by, owner
 from pipeline.registry import customer_metadata, metadata_safe, metrics_document
+from tests.sample_request import client_error
 
 RUN: dict[str, Any] = {
     "run_id": "digits-0123456789",
@@ -224,10 +225,6 @@ def test_the_optimizer_of_the_best_job_is_tuned_or_static() -> None:
 
 
 # ---------------------------------------------------------------------- errors
-
-
-def client_error(code: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
 
 
 @pytest.mark.parametrize(

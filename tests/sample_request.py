@@ -1,0 +1,26 @@
+"""The dataset and destinations the request-level tests build tuning requests for."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from pipeline.tuning_request import DataFacts, Destinations
+
+DATA = DataFacts(
+    format="image",
+    num_classes=10,
+    num_training_samples=1437,
+    channels={c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")},
+    content_type="application/x-image",
+)
+DEST = Destinations(
+    role_arn="arn:aws:iam::123456789012:role/sm",
+    image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+    output_uri="s3://art/tuning/digits/r/",
+    checkpoint_uri="s3://art/checkpoints/digits/r/",
+)
+
+
+def client_error(code: str, status: int = 400) -> ClientError:
+    """A ClientError as botocore raises it for `code` with HTTP `status`."""
+    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
