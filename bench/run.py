@@ -26,8 +26,9 @@ from typing import Any
 import local  # noqa: F401  (puts lambdas/ on the path)
 from bench.datasets import DATASETS, Data
 from local.sagemaker import search, trainer
+from pipeline import contract
 from pipeline.settings import TuningSettings
-from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
+from pipeline.tuning_request import Destinations, build_tuning_requests
 
 OUT = Path(__file__).resolve().parents[1] / "bench-results"
 CHECKPOINTS = (5, 10, 20, 30)
@@ -65,12 +66,13 @@ def requests_for(config: dict[str, Any], data: Data, jobs: int, epochs: int) -> 
         },
         where="benchmark",
     )
-    facts = DataFacts(
-        "image",
-        data.num_classes,
-        len(data.train[0]),
-        {"train": "s3://b/t/", "validation": "s3://b/v/"},
-        "application/x-image",
+    facts = contract.Data(
+        format="image",
+        num_classes=data.num_classes,
+        num_training_samples=len(data.train[0]),
+        num_validation_samples=len(data.validation[0]),
+        content_type="application/x-image",
+        channels=(contract.Channel("train", "s3://b/t/"), contract.Channel("validation", "s3://b/v/")),
     )
     dest = Destinations("arn:aws:iam::123456789012:role/r", "image:1", "s3://b/out/", "s3://b/ckpt/")
     return build_tuning_requests("bench-0000000000", settings, facts, dest)

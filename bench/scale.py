@@ -200,7 +200,7 @@ def validation_case(images: int, args: argparse.Namespace) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     run = validate_dataset(event, defaults, s3)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
-    assert run["data"]["num_training_samples"] == images and run["data"]["num_classes"] == CLASSES
+    assert run.data.num_training_samples == images and run.data.num_classes == CLASSES
     traced = LatencyS3(per_class, args.list_ms, args.get_ms, args.mb_per_s, args.parse)
     tracemalloc.start()
     validate_dataset(event, defaults, traced)
@@ -264,14 +264,14 @@ class LatencySageMaker:
 def choose_best_case(jobs: int, ms: float) -> dict[str, Any]:
     sm = LatencySageMaker(jobs, ms)
     started = time.perf_counter()
-    result = best_of_run(["big-run"], sm, price_per_hour=1.0)
+    result = best_of_run(("big-run",), sm, price_per_hour=1.0)
     seconds = time.perf_counter() - started
     return {
         "training_jobs": jobs,
         "ms_per_call": ms,
         "seconds": round(seconds, 2),
-        "billed_jobs": result.get("run_billed_jobs"),
-        "billing_complete": result.get("run_billing_complete"),
+        "billed_jobs": result.bill.billed_jobs if result.bill else None,
+        "billing_complete": result.bill.complete if result.bill else None,
         "calls": dict(sorted(sm.calls.counts.items())),
         "sequential_seconds": round(sum(sm.calls.counts.values()) * ms / 1000, 1),
     }

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from local.synth import ROOT
+from pipeline.contract import BestJob, Registered, Run
 
 COLORS = {"sgd": "#1f77b4", "adam": "#d62728", "rmsprop": "#2ca02c", "nag": "#9467bd"}
 W, H, PAD = 420, 240, 36
@@ -64,12 +65,12 @@ def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         for i, r in enumerate(rows)
         if r["accuracy"] is not None
     ]
-    best_line, best = [], -1.0
+    best_line, best_so_far = [], -1.0
     for i, r in enumerate(rows, start=1):
         if r["accuracy"] is not None:
-            best = max(best, r["accuracy"])
-        if best >= 0:
-            best_line.append((float(i), best))
+            best_so_far = max(best_so_far, r["accuracy"])
+        if best_so_far >= 0:
+            best_line.append((float(i), best_so_far))
     figures = [
         _svg(
             "Validation accuracy per training job, in launch order; line: best so far",
@@ -101,18 +102,19 @@ def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in sorted(r['hyperparameters'].items())))}</td></tr>"
         for i, r in enumerate(sorted(rows, key=lambda r: -(r["accuracy"] or -1)), start=1)
     )
-    best_job = output["best"]
-    cost = output["run"]["cost"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Tuning report {html.escape(output["run"]["run_id"])}</title>
+    run, best = Run.from_dict(output["run"]), BestJob.from_dict(output["best"])
+    registered = Registered(**output["registered"])
+    billed = f"{best.bill.billable_seconds} s, about ${best.bill.estimated_cost_usd:,.2f}" if best.bill else "n/a"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Tuning report {html.escape(run.run_id)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ddd;padding:3px 6px;font-size:12px}}
 figure{{display:inline-block;margin:0 1em 1em 0}}figcaption{{font-size:12px}}</style></head><body>
-<h1>Tuning run {html.escape(output["run"]["run_id"])}</h1>
-<p>Dataset {html.escape(output["run"]["dataset"]["uri"])} (version {html.escape(output["run"]["dataset"]["version_id"])}),
-layout <b>{html.escape(output["run"]["settings"]["layout"])}</b>, strategy <b>{html.escape(output["run"]["settings"]["strategy"])}</b>.</p>
-<p>Best: <b>{best_job["accuracy"]:.4f}</b> by {html.escape(best_job["training_job_name"])} ({html.escape(best_job["optimizer"])});
-registered as {html.escape(output["registered"]["model_package_arn"])} ({html.escape(output["registered"]["approval_status"])}).</p>
-<p>Cost: worst case allowed ${cost["worst_case_usd"]:,.2f} ({html.escape(cost["basis"])}); training billed
-{best_job.get("run_billable_seconds", "n/a")} s, about ${best_job.get("run_estimated_cost_usd", 0):,.2f} at GPU prices.</p>
+<h1>Tuning run {html.escape(run.run_id)}</h1>
+<p>Dataset {html.escape(run.dataset.uri)} (version {html.escape(run.dataset.version_id)}),
+layout <b>{html.escape(run.settings.layout)}</b>, strategy <b>{html.escape(run.settings.strategy)}</b>.</p>
+<p>Best: <b>{best.accuracy:.4f}</b> by {html.escape(best.training_job_name)} ({html.escape(best.optimizer)});
+registered as {html.escape(registered.model_package_arn)} ({html.escape(registered.approval_status)}).</p>
+<p>Cost: worst case allowed ${run.cost.worst_case_usd:,.2f} ({html.escape(run.cost.basis)}); training billed
+{billed} at GPU prices.</p>
 <p>{legend}</p>{"".join(figures)}
 <h2>Leaderboard</h2><table><tr><th>#</th><th>accuracy</th><th>status</th><th>optimizer</th><th>training job</th><th>hyperparameters</th></tr>{table}</table>
 </body></html>"""

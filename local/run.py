@@ -22,6 +22,7 @@ from local import dataset as dataset_cli
 from local.harness import LocalPipeline
 from local.report import write_report
 from local.synth import ROOT, synthesize
+from pipeline.contract import BestJob, Registered, Run, Tuning
 
 OUT = ROOT / "local-run"
 
@@ -66,7 +67,7 @@ def _short(value: str) -> str:
         return value
 
 
-def leaderboard(pipeline: LocalPipeline, job_names: list[str]) -> list[dict[str, Any]]:
+def leaderboard(pipeline: LocalPipeline, job_names: tuple[str, ...]) -> list[dict[str, Any]]:
     sm = pipeline.client("sagemaker")
     rows = []
     for name in job_names:
@@ -133,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"\n{n['subject']}\n{n['message']}\n")
             return 1
 
-        job_names = output["tuning"]["job_names"]
+        run, best = Run.from_dict(output["run"]), BestJob.from_dict(output["best"])
+        registered = Registered(**output["registered"])
+        job_names = Tuning.from_dict(output["tuning"]).job_names
         rows = leaderboard(pipeline, job_names)
         sys.stdout.write("\nLeaderboard (validation accuracy)\n")
         for rank, row in enumerate(sorted(rows, key=lambda r: -(r["accuracy"] or -1)), start=1):
@@ -142,19 +145,19 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{rank:3d}. {acc}  {row['status']:<9} {row['job']}  {row['definition']}  {hps}\n")
 
         sm = pipeline.client("sagemaker")
-        package = sm.describe_model_package(ModelPackageName=output["registered"]["model_package_arn"])
+        package = sm.describe_model_package(ModelPackageName=registered.model_package_arn)
         meta = package["CustomerMetadataProperties"]
         sys.stdout.write(
             "\nRegistered model version\n"
             f"  package:    {package['ModelPackageArn']} (version {package['ModelPackageVersion']}, {package['ModelApprovalStatus']})\n"
             f"  accuracy:   {meta['validation_accuracy']}\n"
             f"  optimizer:  {meta['optimizer']}\n"
-            f"  hyperparameters: {json.dumps(output['best']['hyperparameters'])}\n"
+            f"  hyperparameters: {json.dumps(best.hyperparameters)}\n"
             f"  artifact:   {package['InferenceSpecification']['Containers'][0]['ModelDataUrl']}\n"
-            f"  metrics:    {output['registered']['metrics_uri']}\n"
-            f"  cost:       {output['best'].get('run_billable_seconds')} s billed, about "
-            f"${output['best'].get('run_estimated_cost_usd', 0):,.2f} at {output['run']['cost']['basis']} "
-            f"(worst case allowed ${output['run']['cost']['worst_case_usd']:,.2f})\n"
+            f"  metrics:    {registered.metrics_uri}\n"
+            f"  cost:       {best.bill.billable_seconds if best.bill else 'n/a'} s billed, about "
+            f"${best.bill.estimated_cost_usd if best.bill else 0:,.2f} at {run.cost.basis} "
+            f"(worst case allowed ${run.cost.worst_case_usd:,.2f})\n"
         )
         for n in notifications:
             sys.stdout.write(f"\nNotification: {n['subject']}\n{n['message']}")

@@ -5,6 +5,7 @@ training role, and the state machine's role. Each step acknowledges its own gran
 
 from __future__ import annotations
 
+from pipeline import s3_layout
 from stacks.config import PipelineConfig
 from stacks.findings import ACCOUNT, KMS_ACTIONS, KMS_GROUP, PARTITION, READ_ACTIONS, READ_GROUP, REGION, XRAY
 from stacks.findings import acknowledge as _ack
@@ -43,17 +44,17 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
         _ack(sm_role, f"IAM5[Action::{action}]", KMS_GROUP + " (model artifacts, checkpoints).")
     _ack(
         sm_role,
-        s3_objects("datasets", "datasets/*"),
+        s3_objects("datasets", s3_layout.everything_under(s3_layout.DATASETS)),
         "Training reads any dataset under datasets/: the dataset is chosen per run.",
     )
     _ack(
         sm_role,
-        s3_objects("artifacts", "tuning/*"),
+        s3_objects("artifacts", s3_layout.everything_under(s3_layout.TUNING)),
         "Training jobs write model.tar.gz under tuning/<dataset>/<run>/, names chosen per run.",
     )
     _ack(
         sm_role,
-        s3_objects("artifacts", "checkpoints/*"),
+        s3_objects("artifacts", s3_layout.everything_under(s3_layout.CHECKPOINTS)),
         "Managed spot training writes checkpoints under checkpoints/<dataset>/<run>/.",
     )
     _ack(

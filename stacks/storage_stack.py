@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from pipeline import s3_layout
 from stacks.config import PipelineConfig
 
 
@@ -69,7 +70,7 @@ class StorageStack(Stack):
             "Artifacts",
             "artifacts",
             lifecycle_rules=[
-                s3.LifecycleRule(id="checkpoints", prefix="checkpoints/", expiration=Duration.days(14)),
+                s3.LifecycleRule(id="checkpoints", prefix=s3_layout.CHECKPOINTS, expiration=Duration.days(14)),
                 *common_rules,
             ],
         )

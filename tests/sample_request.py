@@ -4,9 +4,26 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from pipeline.tuning_request import DataFacts, Destinations
+from pipeline.contract import Data
+from pipeline.tuning_request import Destinations
 
-DATA = DataFacts(
+
+def facts(
+    format: str, num_classes: int, num_training_samples: int, channels: dict[str, str], content_type: str
+) -> Data:
+    """What validation learned about a dataset, in the run's wire form's words."""
+    return Data.from_dict(
+        {
+            "format": format,
+            "num_classes": num_classes,
+            "num_training_samples": num_training_samples,
+            "channels": channels,
+            "content_type": content_type,
+        }
+    )
+
+
+DATA = facts(
     format="image",
     num_classes=10,
     num_training_samples=1437,

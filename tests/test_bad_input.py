@@ -252,7 +252,7 @@ def snapshot(s3: Any) -> dict[str, bytes]:
 
 def test_the_good_dataset_is_valid(s3) -> None:
     run = validate_dataset(upload(s3, good_files()), TuningSettings().to_dict(), s3)
-    assert run["data"]["num_classes"] == 3
+    assert run.data.num_classes == 3
 
 
 @pytest.mark.parametrize(("case", "change", "expected"), CASES, ids=[c[0] for c in CASES])
@@ -313,5 +313,5 @@ def test_a_dataset_too_large_to_pass_in_state_yields_a_small_descriptor(s3) -> N
     for line in lines:
         files["train/" + line.split("\t")[2]] = b"png"
     run = validate_dataset(upload(s3, files), TuningSettings().to_dict(), s3)
-    assert run["data"]["num_training_samples"] == 5000
-    assert len(json.dumps(run).encode()) < 8 * 1024
+    assert run.data.num_training_samples == 5000
+    assert len(json.dumps(run.to_dict()).encode()) < 8 * 1024

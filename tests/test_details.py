@@ -18,9 +18,10 @@ from pipeline.lst import LstEntry, check_labels
 from pipeline.naming import run_id
 from pipeline.search_space import NumericRange
 from pipeline.settings import SettingsError, TuningSettings
-from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests, effective_range
+from pipeline.tuning_request import Destinations, build_tuning_requests, effective_range
+from tests.sample_request import facts
 
-DATA = DataFacts(
+DATA = facts(
     format="image",
     num_classes=10,
     num_training_samples=1437,

@@ -20,12 +20,13 @@ from handlers.register_model import register
 from handlers.start_tuning import start_tuning
 from local.api_model import request_errors
 from pipeline.best_job import NoSuccessfulTrainingJob
+from pipeline.contract import BestJob, Run, Tuning
 from pipeline.errors import QuotaExceeded, TransientAwsError
 from pipeline.image_uri import training_image_uri
 from pipeline.messages import failure_message
-from pipeline.naming import previous_run_key
-from pipeline.settings import TuningSettings
-from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
+from pipeline.s3_layout import previous_run_key
+from pipeline.settings import Approval, TuningSettings
+from pipeline.tuning_request import Destinations, build_tuning_requests
 from pipeline.validation import validate_dataset
 from tests.conftest import fixture_json
 
@@ -42,51 +43,60 @@ def sagemaker_stub() -> tuple[Any, Stubber]:
     return client, Stubber(client)
 
 
-def sample_run(layout: str = "definitions", **settings: Any) -> dict[str, Any]:
+def sample_run(layout: str = "definitions", **settings: Any) -> Run:
     if layout == "jobs":
         settings.setdefault("max_parallel_jobs", 4)  # one instance per optimizer at least
     s = dataclasses.replace(TuningSettings(), layout=layout, **settings)
     s.check("test")
-    return {
-        "run_id": "digits-0123456789",
-        "dataset": {
-            "bucket": "ds",
-            "name": "digits",
-            "manifest_key": "datasets/digits/manifest.json",
-            "version_id": "v1",
-            "uri": "s3://ds/datasets/digits/",
-        },
-        "data": {
-            "format": "image",
-            "num_classes": 10,
-            "num_training_samples": 1437,
-            "num_validation_samples": 360,
-            "content_type": "application/x-image",
-            "channels": {
-                c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")
+    return Run.from_dict(
+        {
+            "run_id": "digits-0123456789",
+            "dataset": {
+                "bucket": "ds",
+                "name": "digits",
+                "manifest_key": "datasets/digits/manifest.json",
+                "version_id": "v1",
+                "uri": "s3://ds/datasets/digits/",
             },
-        },
-        "settings": s.to_dict(),
-    }
+            "data": {
+                "format": "image",
+                "num_classes": 10,
+                "num_training_samples": 1437,
+                "num_validation_samples": 360,
+                "content_type": "application/x-image",
+                "channels": {
+                    c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")
+                },
+            },
+            "settings": s.to_dict(),
+            "schedule": {"poll_seconds": 60, "max_tuning_seconds": 36000},
+            "cost": {
+                "worst_case_usd": 12.0,
+                "price_per_hour_usd": 0.736,
+                "instance_hours": 16.3,
+                "basis": "on-demand",
+                "budget_usd": None,
+            },
+        }
+    )
 
 
-def expected_requests(run: dict[str, Any], parents: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-    d = run["data"]
+def expected_requests(run: Run, parents: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     return build_tuning_requests(
-        run["run_id"],
-        TuningSettings.from_mapping(run["settings"], where="test"),
-        DataFacts(d["format"], d["num_classes"], d["num_training_samples"], d["channels"], d["content_type"]),
+        run.run_id,
+        TuningSettings.from_mapping(run.settings.to_dict(), where="test"),
+        run.data,
         Destinations(
             ROLE,
             training_image_uri(REGION),
-            f"s3://{ARTIFACTS}/tuning/digits/{run['run_id']}/",
-            f"s3://{ARTIFACTS}/checkpoints/digits/{run['run_id']}/",
+            f"s3://{ARTIFACTS}/tuning/digits/{run.run_id}/",
+            f"s3://{ARTIFACTS}/checkpoints/digits/{run.run_id}/",
             None,
         ),
         warm_start_parents=parents,
         tags=[
             {"Key": "tuning-pipeline:dataset", "Value": "digits"},
-            {"Key": "tuning-pipeline:run", "Value": run["run_id"]},
+            {"Key": "tuning-pipeline:run", "Value": run.run_id},
             {"Key": "tuning-pipeline:execution", "Value": EXECUTION},
         ],
     )
@@ -109,7 +119,7 @@ def test_start_sends_exactly_the_built_request_and_it_satisfies_the_api_model() 
             run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION
         )
     stub.assert_no_pending_responses()
-    assert result["started"] == ["digits-0123456789"] and result["already_started"] == []
+    assert result.started == ("digits-0123456789",) and result.already_started == ()
 
 
 @mock_aws
@@ -130,8 +140,8 @@ def test_a_repeated_event_finds_the_jobs_already_started_by_another_execution() 
         )
     # sgd, adam and rms were created by the first delivery; nag by this execution's own earlier
     # attempt (retried after a timeout), which makes it this execution's to stop.
-    assert result["started"] == ["digits-0123456789-nag"]
-    assert result["already_started"] == result["job_names"][:3] and len(result["job_names"]) == 4
+    assert result.started == ("digits-0123456789-nag",)
+    assert result.already_started == result.job_names[:3] and len(result.job_names) == 4
 
 
 def owned_by_response(stub: Stubber, name: str, execution: str) -> None:
@@ -268,9 +278,9 @@ def test_poll_reports_in_progress_then_completed_in_a_few_fields() -> None:
         {"HyperParameterTuningJobName": "b"},
     )
     with stub:
-        result = poll(["a", "b"], sm)
-    assert result["status"] == "InProgress"
-    assert result["jobs"][0] == {
+        result = poll(("a", "b"), sm)
+    assert result.status == "InProgress"
+    assert result.jobs[0] == {
         "name": "a",
         "status": "InProgress",
         "completed": 0,
@@ -288,11 +298,10 @@ def test_poll_reports_failed_with_the_reason_when_no_job_has_a_best() -> None:
     failed["FailureReason"] = "All training jobs failed"
     stub.add_response("describe_hyper_parameter_tuning_job", failed, {"HyperParameterTuningJobName": "a"})
     with stub:
-        result = poll(["a"], sm)
-    assert result["status"] == "Failed"
+        result = poll(("a",), sm)
+    assert result.status == "Failed"
     assert (
-        result["failure_reason"]
-        == "a: Failed (All training jobs failed; 0 completed, 4 failed, 0 stopped training jobs)"
+        result.failure_reason == "a: Failed (All training jobs failed; 0 completed, 4 failed, 0 stopped training jobs)"
     )
 
 
@@ -313,7 +322,7 @@ def test_one_failed_tuning_job_does_not_lose_the_best_of_the_others() -> None:
 
     sgd_failed_adam_completed()
     with stub:
-        assert poll(["r-sgd", "r-adam"], sm)["status"] == "Completed"
+        assert poll(("r-sgd", "r-adam"), sm).status == "Completed"
     sgd_failed_adam_completed()
     stub.add_response(
         "describe_training_job",
@@ -332,8 +341,8 @@ def test_one_failed_tuning_job_does_not_lose_the_best_of_the_others() -> None:
         {"TrainingJobName": "r-adam-003-abcdef12"},
     )
     with stub:
-        best = best_of_run(["r-sgd", "r-adam"], sm)
-    assert best == {
+        best = best_of_run(("r-sgd", "r-adam"), sm)
+    assert best.to_dict() == {
         "tuning_job_name": "r-adam",
         "training_job_name": "r-adam-003-abcdef12",
         "accuracy": 0.93,
@@ -354,23 +363,30 @@ def test_choose_best_explains_when_nothing_completed() -> None:
         {"HyperParameterTuningJobName": "a"},
     )
     with stub, pytest.raises(NoSuccessfulTrainingJob, match="no completed training job in a.*FailureReason"):
-        best_of_run(["a"], sm)
+        best_of_run(("a",), sm)
 
 
 # ---------------------------------------------------------------------- register
 
 
-BEST = {
-    "tuning_job_name": "digits-0123456789",
-    "training_job_name": "digits-0123456789-004-abcdef12",
-    "accuracy": 0.9731,
-    "hyperparameters": {"learning_rate": "0.0123", "mini_batch_size": "64", "momentum": "0.9", "weight_decay": "1e-05"},
-    "definition_name": "sgd",
-    "optimizer": "sgd",
-    "model_data_url": "s3://artifacts-bucket/tuning/digits/digits-0123456789/digits-0123456789-004-abcdef12/output/model.tar.gz",
-    "training_image": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
-    "billable_seconds": 100,
-}
+BEST = BestJob.from_dict(
+    {
+        "tuning_job_name": "digits-0123456789",
+        "training_job_name": "digits-0123456789-004-abcdef12",
+        "accuracy": 0.9731,
+        "hyperparameters": {
+            "learning_rate": "0.0123",
+            "mini_batch_size": "64",
+            "momentum": "0.9",
+            "weight_decay": "1e-05",
+        },
+        "definition_name": "sgd",
+        "optimizer": "sgd",
+        "model_data_url": "s3://artifacts-bucket/tuning/digits/digits-0123456789/digits-0123456789-004-abcdef12/output/model.tar.gz",
+        "training_image": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+        "billable_seconds": 100,
+    }
+)
 
 
 @mock_aws
@@ -383,8 +399,8 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
 ) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=ARTIFACTS)
-    run = {**sample_run(approval={"mode": mode, "threshold": 0.95}), "tuning": {"job_names": ["digits-0123456789"]}}
-    run["settings"]["approval"] = {"mode": mode, "threshold": 0.95}
+    run = sample_run(approval=Approval(mode=mode, threshold=0.95))
+    tuning = Tuning.from_dict({"job_names": ["digits-0123456789"]})
     sm, stub = sagemaker_stub()
     if mode == "auto":
         listed = (
@@ -448,13 +464,13 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
         },
     )
     with stub:
-        result = register(run, BEST, sm, s3, group="g", bucket=ARTIFACTS)
-    assert result["approval_status"] == expected
+        result = register(run, tuning, BEST, sm, s3, group="g", bucket=ARTIFACTS)
+    assert result.approval_status == expected
     assert request_errors("sagemaker", "CreateModelPackage", captured) == []
     assert "ModelPackageName" not in captured and "Tags" not in captured
     assert captured["ClientToken"] == "digits-0123456789"
     assert captured["InferenceSpecification"]["Containers"] == [
-        {"Image": BEST["training_image"], "ModelDataUrl": BEST["model_data_url"]}
+        {"Image": BEST.training_image, "ModelDataUrl": BEST.model_data_url}
     ]
     assert captured["CustomerMetadataProperties"]["hp_learning_rate"] == "0.0123"
     assert captured["CustomerMetadataProperties"]["dataset_uri"] == "s3://ds/datasets/digits/"
@@ -462,8 +478,8 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
         s3.get_object(Bucket=ARTIFACTS, Key="metrics/digits/digits-0123456789/metrics.json")["Body"].read()
     )
     assert document["validation_accuracy"] == 0.9731
-    assert document["hyperparameters"] == BEST["hyperparameters"]
-    assert captured["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == result["metrics_uri"]
+    assert document["hyperparameters"] == BEST.hyperparameters
+    assert captured["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == result.metrics_uri
     latest = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=previous_run_key("digits"))["Body"].read())
     assert latest == {"run_id": "digits-0123456789", "layout": "definitions", "tuning_jobs": ["digits-0123456789"]}
 
@@ -481,9 +497,17 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
 )
 def test_a_failure_subject_is_ascii_whatever_the_uploaded_key(key: str, subject: str) -> None:
     event = {"detail": {"bucket": {"name": "ds"}, "object": {"key": key}}}
-    note = failure_message({"Error": "DatasetError", "Cause": "bad"}, None, [], REGION, uploaded_dataset(event))
-    assert note["subject"] == subject
-    assert note["subject"].isascii() and len(note["subject"]) <= 99
+    name, uri = uploaded_dataset(event)
+    note = failure_message(
+        {"Error": "DatasetError", "Cause": "bad"},
+        run_id=None,
+        dataset_name=name,
+        dataset_uri=uri,
+        stopped=[],
+        region=REGION,
+    )
+    assert note.subject == subject
+    assert note.subject.isascii() and len(note.subject) <= 99
 
 
 def test_failure_stops_only_the_jobs_still_running() -> None:
@@ -496,25 +520,33 @@ def test_failure_stops_only_the_jobs_still_running() -> None:
         "describe_hyper_parameter_tuning_job", describe("b", "Completed"), {"HyperParameterTuningJobName": "b"}
     )
     with stub:
-        assert stop_running(["a", "b"], sm) == ["a"]
+        assert stop_running(("a", "b"), sm) == ["a"]
     stub.assert_no_pending_responses()
 
 
 def test_failure_message_says_what_failed_why_and_what_to_do() -> None:
     cause = json.dumps({"errorType": "QuotaExceeded", "errorMessage": "SageMaker refused ... request an increase"})
-    note = failure_message({"Error": "QuotaExceeded", "Cause": cause}, sample_run(), ["digits-0123456789"], REGION)
-    assert note["subject"] == "Tuning failed: digits (QuotaExceeded)"
-    assert "Why: SageMaker refused ... request an increase" in note["message"]
-    assert "What to do: Raise the quota" in note["message"]
-    assert "Stopped tuning jobs so no GPU keeps running: digits-0123456789" in note["message"]
+    run = sample_run()
+    note = failure_message(
+        {"Error": "QuotaExceeded", "Cause": cause},
+        run_id=run.run_id,
+        dataset_name=run.dataset.name,
+        dataset_uri=run.dataset.uri,
+        stopped=["digits-0123456789"],
+        region=REGION,
+    )
+    assert note.subject == "Tuning failed: digits (QuotaExceeded)"
+    assert "Why: SageMaker refused ... request an increase" in note.message
+    assert "What to do: Raise the quota" in note.message
+    assert "Stopped tuning jobs so no GPU keeps running: digits-0123456789" in note.message
 
 
 def test_failure_before_a_run_exists_names_the_upload() -> None:
     event = fixture_json("manifest_created_event.json")
-    assert uploaded_dataset(event) == {
-        "name": "flowers",
-        "uri": "s3://ic-tuning-dev-datasets-123456789012-us-east-1/datasets/flowers/",
-    }
+    assert uploaded_dataset(event) == (
+        "flowers",
+        "s3://ic-tuning-dev-datasets-123456789012-us-east-1/datasets/flowers/",
+    )
 
 
 # ---------------------------------------------------------------------- validation (moto S3)
@@ -537,12 +569,13 @@ def test_a_valid_dataset_gives_a_small_run_descriptor() -> None:
     put = s3.put_object(Bucket=bucket, Key="datasets/flowers/manifest.json", Body=json.dumps(manifest).encode())
     event["detail"]["object"]["version-id"] = put["VersionId"]
     run = validate_dataset(event, TuningSettings().to_dict(), s3)
-    assert run["data"]["num_classes"] == 3
-    assert run["data"]["num_training_samples"] == 30
-    assert run["settings"]["max_training_jobs"] == 6
-    assert run["settings"]["ranges"]["mini_batch_size"]["min"] == 4
-    assert run["dataset"]["version_id"] == put["VersionId"]
-    assert len(json.dumps(run)) < 8 * 1024  # references, not data: far below the 256 KiB state limit
+    assert run.data.num_classes == 3
+    assert run.data.num_training_samples == 30
+    assert run.settings.max_training_jobs == 6
+    assert run.settings.range_for("mini_batch_size").min_value == 4
+    assert run.dataset.version_id == put["VersionId"]
+    assert Run.from_dict(run.to_dict()) == run  # the wire form loses nothing
+    assert len(json.dumps(run.to_dict())) < 8 * 1024  # references, not data: far below the 256 KiB state limit
 
 
 def test_poll_emits_jobs_in_flight_as_embedded_metrics(capsys, monkeypatch) -> None:

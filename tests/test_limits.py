@@ -140,7 +140,7 @@ def test_a_manifest_that_would_outlive_the_workflow_is_refused_before_any_job() 
 
 
 def test_a_run_exactly_as_long_as_the_workflow_allows_is_accepted() -> None:
-    assert schedule(DEV.tuning, URI, 75_720)["max_tuning_seconds"] == 72_000
+    assert schedule(DEV.tuning, URI, 75_720).max_tuning_seconds == 72_000
     with pytest.raises(DatasetError):
         schedule(DEV.tuning, URI, 75_719)
 
@@ -161,13 +161,13 @@ def test_the_longest_run_validation_accepts_fits_the_history() -> None:
         where="t",
     )
     timing = schedule(longest, URI, None)
-    assert timing["max_tuning_seconds"] == TUNING_MAX_RUNTIME_SECONDS
+    assert timing.max_tuning_seconds == TUNING_MAX_RUNTIME_SECONDS
     # The tuning job may still be Stopping at its limit: the workflow waits two grown intervals more.
     assert limits.workflow_seconds(TUNING_MAX_RUNTIME_SECONDS, 60) == (
-        TUNING_MAX_RUNTIME_SECONDS + 2 * timing["poll_seconds"] + 3600
+        TUNING_MAX_RUNTIME_SECONDS + 2 * timing.poll_seconds + 3600
     )
-    assert timing["poll_seconds"] > 3600  # longer than the fixed slack alone could absorb
-    assert (TUNING_MAX_RUNTIME_SECONDS // timing["poll_seconds"] + 1) * 9 + 400 <= 0.8 * HISTORY_EVENTS_QUOTA
+    assert timing.poll_seconds > 3600  # longer than the fixed slack alone could absorb
+    assert (TUNING_MAX_RUNTIME_SECONDS // timing.poll_seconds + 1) * 9 + 400 <= 0.8 * HISTORY_EVENTS_QUOTA
 
 
 # ---------------------------------------------------------------------- GPUs at once

@@ -5,6 +5,7 @@ number or field is a changed message.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from typing import Any
@@ -16,20 +17,30 @@ from handlers.handle_failure import stop_running, uploaded_dataset
 from handlers.start_tuning import warm_start_parents
 from handlers.stop_orphans import run_of_execution
 from pipeline.best_job import Best, job_summary, optimizer_of
+from pipeline.contract import BestJob, Bill, Cost, DatasetRef, Notification, Registered, Run, Schedule
 from pipeline.errors import is_transient, quota_message
 from pipeline.messages import failure_message, success_message
 from pipeline.naming import run_id
 from pipeline.ownership import owned_by, owner
 from pipeline.registry import customer_metadata, metadata_safe, metrics_document
-from tests.sample_request import client_error
+from pipeline.settings import TuningSettings
+from tests.sample_request import client_error, facts
 
-RUN: dict[str, Any] = {
-    "run_id": "digits-0123456789",
-    "dataset": {"name": "digits", "uri": "s3://ds/datasets/digits/", "version_id": "v7"},
-    "settings": {"layout": "definitions", "strategy": "Bayesian"},
-    "cost": {"worst_case_usd": 29.44, "basis": "us-east-1 list price of 2026-11-28"},
-}
-BEST: dict[str, Any] = {
+RUN = Run(
+    run_id="digits-0123456789",
+    dataset=DatasetRef(bucket="ds", name="digits", manifest_key="datasets/digits/manifest.json", version_id="v7"),
+    data=facts("image", 10, 1437, {"train": "s3://ds/datasets/digits/train/"}, "application/x-image"),
+    settings=TuningSettings(layout="definitions", strategy="Bayesian"),
+    schedule=Schedule(poll_seconds=60, max_tuning_seconds=36000),
+    cost=Cost(
+        worst_case_usd=29.44,
+        price_per_hour_usd=0.736,
+        instance_hours=40.0,
+        basis="us-east-1 list price of 2026-11-28",
+        budget_usd=50.0,
+    ),
+)
+BEST_WIRE: dict[str, Any] = {
     "tuning_job_name": "digits-0123456789",
     "training_job_name": "digits-0123456789-004-abcdef12",
     "accuracy": 0.97314,
@@ -38,24 +49,35 @@ BEST: dict[str, Any] = {
     "optimizer": "sgd",
     "model_data_url": "s3://art/tuning/digits/r/digits-0123456789-004-abcdef12/output/model.tar.gz",
     "training_image": "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
+    "billable_seconds": 300,
     "run_billable_seconds": 5400,
     "run_estimated_cost_usd": 1.1,
+    "run_billed_jobs": 20,
+    "run_training_jobs": 20,
 }
-REGISTERED = {
-    "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/3",
-    "approval_status": "PendingManualApproval",
-    "metrics_uri": "s3://art/metrics/digits/digits-0123456789/metrics.json",
-}
+BEST = BestJob.from_dict(BEST_WIRE)
+REGISTERED = Registered(
+    model_package_arn="arn:aws:sagemaker:us-east-1:123456789012:model-package/g/3",
+    approval_status="PendingManualApproval",
+    metrics_uri="s3://art/metrics/digits/digits-0123456789/metrics.json",
+)
 
 
-def best_of(best: dict[str, Any]) -> Best:
-    return Best(
-        best["tuning_job_name"],
-        best["training_job_name"],
-        best["accuracy"],
-        best["hyperparameters"],
-        best["definition_name"],
+def failure(error: dict[str, Any], run: Run | None, stopped: list[str]) -> Notification:
+    return failure_message(
+        error,
+        run_id=run.run_id if run else None,
+        dataset_name=run.dataset.name if run else "dataset",
+        dataset_uri=run.dataset.uri if run else "(not a dataset upload)",
+        stopped=stopped,
+        region="us-east-1",
     )
+
+
+def test_the_best_job_travels_through_the_workflow_unchanged() -> None:
+    assert BEST.to_dict() == {**BEST_WIRE, "run_billing_complete": True}
+    assert BestJob.from_dict(BEST.to_dict()) == BEST
+    assert Run.from_dict(RUN.to_dict()) == RUN
 
 
 # ---------------------------------------------------------------------- notifications
@@ -63,8 +85,8 @@ def best_of(best: dict[str, Any]) -> Best:
 
 def test_the_success_notice_names_everything_a_reader_needs() -> None:
     note = success_message(RUN, BEST, REGISTERED, "eu-west-1")
-    assert note["subject"] == "Tuning succeeded: digits accuracy 0.973"
-    assert note["message"] == (
+    assert note.subject == "Tuning succeeded: digits accuracy 0.973"
+    assert note.message == (
         "Tuning run digits-0123456789 finished.\n\n"
         "Dataset: s3://ds/datasets/digits/ (manifest version v7)\n"
         "Best validation accuracy: 0.9731\n"
@@ -84,8 +106,8 @@ def test_the_success_notice_names_everything_a_reader_needs() -> None:
 
 
 def test_without_billing_the_notice_has_no_cost_line_and_china_gets_its_console() -> None:
-    unbilled = {k: v for k, v in BEST.items() if not k.startswith("run_")}
-    message = success_message(RUN, unbilled, REGISTERED, "cn-north-1")["message"]
+    unbilled = dataclasses.replace(BEST, bill=None)
+    message = success_message(RUN, unbilled, REGISTERED, "cn-north-1").message
     assert "Training billed" not in message
     assert "Hyperparameters:\n  learning_rate = 0.0123\n  mini_batch_size = 64\n\nModel package" in message
     assert "https://console.amazonaws.cn/sagemaker/home?region=cn-north-1#/model-registry" in message
@@ -93,10 +115,10 @@ def test_without_billing_the_notice_has_no_cost_line_and_china_gets_its_console(
 
 def test_the_failure_notice_reads_a_lambda_error_and_lists_the_stopped_jobs() -> None:
     cause = json.dumps({"errorType": "QuotaExceeded", "errorMessage": "quota is 0"})
-    note = failure_message({"Error": "States.TaskFailed", "Cause": cause}, RUN, ["a", "b"], "us-east-1")
-    assert note == {
-        "subject": "Tuning failed: digits (QuotaExceeded)",
-        "message": (
+    note = failure({"Error": "States.TaskFailed", "Cause": cause}, RUN, ["a", "b"])
+    assert note == Notification(
+        subject="Tuning failed: digits (QuotaExceeded)",
+        message=(
             "Tuning run digits-0123456789 failed.\n\n"
             "Dataset: s3://ds/datasets/digits/\n"
             "What failed: QuotaExceeded\n"
@@ -104,14 +126,14 @@ def test_the_failure_notice_reads_a_lambda_error_and_lists_the_stopped_jobs() ->
             "What to do: Raise the quota named above in Service Quotas, then upload the manifest again.\n"
             "Stopped tuning jobs so no GPU keeps running: a, b\n"
         ),
-    }
+    )
 
 
 def test_a_failure_without_run_or_upload_still_says_what_and_what_to_do() -> None:
-    note = failure_message({"Error": "States.Timeout", "Cause": "{not json"}, None, [], "us-east-1")
-    assert note == {
-        "subject": "Tuning failed: dataset (States.Timeout)",
-        "message": (
+    note = failure({"Error": "States.Timeout", "Cause": "{not json"}, None, [])
+    assert note == Notification(
+        subject="Tuning failed: dataset (States.Timeout)",
+        message=(
             "Tuning run failed.\n\n"
             "Dataset: (not a dataset upload)\n"
             "What failed: States.Timeout\n"
@@ -119,24 +141,25 @@ def test_a_failure_without_run_or_upload_still_says_what_and_what_to_do() -> Non
             "What to do: The run exceeded its time limit and its tuning jobs were stopped. Lower "
             "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.\n"
         ),
-    }
-    unknown = failure_message({"Error": "Weird", "Cause": ""}, None, [], "us-east-1")["message"]
+    )
+    unknown = failure({"Error": "Weird", "Cause": ""}, None, []).message
     assert "What to do: Read the execution's history in the Step Functions console for details" in unknown
 
 
 def test_the_uploaded_dataset_is_named_from_the_key() -> None:
     event = {"detail": {"bucket": {"name": "ds"}, "object": {"key": "datasets/flowers/manifest.json"}}}
-    assert uploaded_dataset(event) == {"name": "flowers", "uri": "s3://ds/datasets/flowers/"}
+    assert uploaded_dataset(event) == ("flowers", "s3://ds/datasets/flowers/")
     other = {"detail": {"bucket": {"name": "ds"}, "object": {"key": "other/x.json"}}}
-    assert uploaded_dataset(other) == {"name": "other/x.json", "uri": "s3://ds/other/"}
-    assert uploaded_dataset({"detail": {}}) is None
+    assert uploaded_dataset(other) == ("other/x.json", "s3://ds/other/")
+    assert uploaded_dataset({"detail": {}}) == ("dataset", "(not a dataset upload)")
+    assert uploaded_dataset({"run": RUN.to_dict(), **event}) == ("digits", "s3://ds/datasets/digits/")
 
 
 # ---------------------------------------------------------------------- registry records
 
 
 def test_the_metrics_document_is_sagemakers_model_quality_shape_plus_provenance() -> None:
-    assert metrics_document(best_of(BEST), {**RUN, "best": BEST}) == {
+    assert metrics_document(BEST, RUN) == {
         "multiclass_classification_metrics": {"accuracy": {"value": 0.97314, "standard_deviation": "NaN"}},
         "validation_accuracy": 0.97314,
         "hyperparameters": {"mini_batch_size": "64", "learning_rate": "0.0123"},
@@ -149,7 +172,7 @@ def test_the_metrics_document_is_sagemakers_model_quality_shape_plus_provenance(
 
 
 def test_registry_metadata_holds_the_run_and_its_hyperparameters() -> None:
-    assert customer_metadata(best_of(BEST), {**RUN, "best": BEST}) == {
+    assert customer_metadata(BEST, RUN) == {
         "validation_accuracy": "0.973140",
         "tuning_job": "digits-0123456789",
         "training_job": "digits-0123456789-004-abcdef12",
@@ -167,8 +190,8 @@ def test_registry_metadata_holds_the_run_and_its_hyperparameters() -> None:
 
 
 def test_registry_metadata_is_cut_to_the_apis_limits() -> None:
-    many = {**BEST, "hyperparameters": {f"h{i:02d}": "1" for i in range(60)}}
-    meta = customer_metadata(best_of(many), {**RUN, "best": many})
+    many = dataclasses.replace(BEST, hyperparameters={f"h{i:02d}": "1" for i in range(60)})
+    meta = customer_metadata(many, RUN)
     assert len(meta) == 50  # CustomerMetadataProperties: at most 50 entries
     assert metadata_safe("a,b[c]", 256) == "a_b_c_"
     assert metadata_safe("x" * 300, 256) == "x" * 256
@@ -323,7 +346,9 @@ class Objects:
         return {"Body": io.BytesIO(self.body)}
 
 
-WARM_RUN = {"run_id": "digits-bbbbbbbbbb", "dataset": {"name": "digits"}, "settings": {"layout": "jobs"}}
+WARM_RUN = dataclasses.replace(
+    RUN, run_id="digits-bbbbbbbbbb", settings=TuningSettings(layout="jobs", max_parallel_jobs=4)
+)
 JOBS = ["digits-bbbbbbbbbb-sgd", "digits-bbbbbbbbbb-adam"]
 
 
@@ -351,14 +376,17 @@ def test_warm_start_without_a_previous_run_is_a_cold_start_and_other_errors_are_
 
 
 def test_a_partial_bill_says_so_in_the_notice() -> None:
-    partial = {**BEST, "run_billing_complete": False, "run_billed_jobs": 144, "run_training_jobs": 750}
-    message = success_message(RUN, partial, REGISTERED, "us-east-1")["message"]
+    partial = dataclasses.replace(BEST, bill=Bill(5400, 1.1, billed_jobs=144, training_jobs=750))
+    message = success_message(RUN, partial, REGISTERED, "us-east-1").message
     assert (
         "Training billed: 5400 s, about $1.10 - partial: 144 of 750 training jobs counted "
         "(worst case allowed: $29.44; us-east-1 list price of 2026-11-28)\n"
     ) in message
-    bare_run = {**RUN, "cost": {}}
-    assert "(worst case allowed: $0.00; )\n" in success_message(bare_run, BEST, REGISTERED, "us-east-1")["message"]
+    unlisted = dataclasses.replace(BEST, bill=Bill(5400, 1.1, billed_jobs=0, training_jobs=None))
+    assert (
+        "about $1.10 - partial: the training jobs could not be listed (worst case"
+        in success_message(RUN, unlisted, REGISTERED, "x").message
+    )
 
 
 def test_only_a_completed_best_job_with_a_metric_counts_and_its_definition_is_kept() -> None:

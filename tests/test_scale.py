@@ -140,13 +140,13 @@ class Run(Jobs):
 
 def test_choose_best_takes_the_highest_of_three_and_a_partial_bill_does_not_stop_it() -> None:
     sm = Run(20, stall={5})
-    best = best_of_run(["r-sgd", "r-adam", "r-rms"], sm, price_per_hour=3.6, deadline=0.0)
+    best = best_of_run(("r-sgd", "r-adam", "r-rms"), sm, price_per_hour=3.6, deadline=0.0)
     sm.release.set()
-    assert (best["tuning_job_name"], best["training_job_name"], best["accuracy"]) == ("r-adam", "r-adam-007", 0.93)
-    assert best["model_data_url"] == "s3://a/r-adam-007/output/model.tar.gz" and best["optimizer"] == "adam"
-    assert best["run_training_jobs"] == 60
-    assert best["run_billing_complete"] is False and best["run_billed_jobs"] < 60
-    assert best["run_estimated_cost_usd"] == round(best["run_billable_seconds"] / 3600 * 3.6, 2)
+    assert (best.tuning_job_name, best.training_job_name, best.accuracy) == ("r-adam", "r-adam-007", 0.93)
+    assert best.model_data_url == "s3://a/r-adam-007/output/model.tar.gz" and best.optimizer == "adam"
+    assert best.bill is not None and best.bill.training_jobs == 60
+    assert best.bill.complete is False and best.bill.billed_jobs < 60
+    assert best.bill.estimated_cost_usd == round(best.bill.billable_seconds / 3600 * 3.6, 2)
 
 
 def test_a_lst_without_line_breaks_is_refused_before_it_fills_memory() -> None:
@@ -188,7 +188,7 @@ def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_ch
         validate_dataset(event_for("datasets/rec/manifest.json"), defaults, s3)
     put(s3, ["datasets/rec/validation/b.rec"])
     run = validate_dataset(event_for("datasets/rec/manifest.json"), defaults, s3)
-    assert run["data"] == {
+    assert run.data.to_dict() == {
         "format": "recordio",
         "num_classes": 7,
         "num_training_samples": 900,

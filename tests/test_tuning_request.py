@@ -7,12 +7,14 @@ import dataclasses
 import pytest
 
 from local.api_model import request_errors
+from pipeline.contract import Channel
 from pipeline.naming import TUNING_JOB_NAME_PATTERN, run_id, tuning_job_name
 from pipeline.settings import Completion, TuningSettings
-from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests, format_bound
+from pipeline.tuning_request import Destinations, build_tuning_requests, format_bound
 from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, seed_table
+from tests.sample_request import facts
 
-DATA = DataFacts(
+DATA = facts(
     format="image",
     num_classes=10,
     num_training_samples=1437,
@@ -163,7 +165,7 @@ def test_recordio_needs_no_resize() -> None:
         DATA,
         format="recordio",
         content_type="application/x-recordio",
-        channels={"train": "s3://a/", "validation": "s3://b/"},
+        channels=(Channel("train", "s3://a/"), Channel("validation", "s3://b/")),
     )
     (request,) = build_tuning_requests(RUN, dataclasses.replace(SEED, layout="flat"), recordio, DEST)
     definition = request["TrainingJobDefinition"]

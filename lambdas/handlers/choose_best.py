@@ -11,18 +11,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import clients
 from pipeline.best_job import choose_best, optimizer_of
+from pipeline.contract import BestJob, Bill, Cost, Tuning
 from pipeline.errors import classified_aws_errors
-from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
+from pipeline.telemetry import logger, metrics, tracer
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 BILLING_WORKERS = 16
 # Left for registration's inputs to be returned after the bill is cut short.
 DEADLINE_MARGIN_SECONDS = 10
@@ -60,46 +58,48 @@ def billable_seconds(job_names: list[str], sm: Any, deadline: float | None = Non
 
 
 def best_of_run(
-    job_names: list[str], sm: Any, price_per_hour: float | None = None, deadline: float | None = None
-) -> dict[str, Any]:
+    job_names: tuple[str, ...], sm: Any, price_per_hour: float | None = None, deadline: float | None = None
+) -> BestJob:
     with classified_aws_errors():
         describes = [sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=n) for n in job_names]
         best = choose_best(describes)
         training = sm.describe_training_job(TrainingJobName=best.training_job_name)
-    usage: dict[str, Any] = {}
+    bill = None
     if price_per_hour is not None:
-        bill = billable_seconds(job_names, sm, deadline)
-        usage = {
-            "run_billable_seconds": bill["seconds"],
-            "run_estimated_cost_usd": round(bill["seconds"] / 3600 * price_per_hour, 2),
-            "run_billed_jobs": bill["counted"],
-            "run_training_jobs": bill["jobs"],
-            "run_billing_complete": bill["jobs"] is not None and bill["counted"] == bill["jobs"],
-        }
-    return {
-        **usage,
-        "tuning_job_name": best.tuning_job_name,
-        "training_job_name": best.training_job_name,
-        "accuracy": best.accuracy,
-        "hyperparameters": best.hyperparameters,
-        "definition_name": best.definition_name,
-        "optimizer": optimizer_of(best, training.get("HyperParameters", {})),
-        "model_data_url": training["ModelArtifacts"]["S3ModelArtifacts"],
-        "training_image": training["AlgorithmSpecification"]["TrainingImage"],
-        "billable_seconds": training.get("BillableTimeInSeconds", 0),
-    }
+        counted = billable_seconds(list(job_names), sm, deadline)
+        bill = Bill(
+            billable_seconds=counted["seconds"],
+            estimated_cost_usd=round(counted["seconds"] / 3600 * price_per_hour, 2),
+            billed_jobs=counted["counted"],
+            training_jobs=counted["jobs"],
+        )
+    return BestJob(
+        tuning_job_name=best.tuning_job_name,
+        training_job_name=best.training_job_name,
+        accuracy=best.accuracy,
+        hyperparameters=best.hyperparameters,
+        definition_name=best.definition_name,
+        optimizer=optimizer_of(best, training.get("HyperParameters", {})),
+        model_data_url=training["ModelArtifacts"]["S3ModelArtifacts"],
+        training_image=training["AlgorithmSpecification"]["TrainingImage"],
+        billable_seconds=training.get("BillableTimeInSeconds", 0),
+        bill=bill,
+    )
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=event["run_id"])
-    price = (event.get("cost") or {}).get("price_per_hour_usd")
+    price = Cost(**event["cost"]).price_per_hour_usd if event.get("cost") else None
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
-    result = best_of_run(event["tuning"]["job_names"], clients.client("sagemaker"), price, deadline)
-    metrics.add_metric(name="BestValidationAccuracy", unit=MetricUnit.NoUnit, value=result["accuracy"])
-    metrics.add_metric(name="RunBillableSeconds", unit=MetricUnit.Seconds, value=result.get("run_billable_seconds", 0))
-    if not result.get("run_billing_complete", True):
+    best = best_of_run(Tuning.from_dict(event["tuning"]).job_names, clients.client("sagemaker"), price, deadline)
+    metrics.add_metric(name="BestValidationAccuracy", unit=MetricUnit.NoUnit, value=best.accuracy)
+    billed = best.bill.billable_seconds if best.bill else 0
+    metrics.add_metric(name="RunBillableSeconds", unit=MetricUnit.Seconds, value=billed)
+    result = best.to_dict()
+    if best.bill is not None and not best.bill.complete:
         logger.warning("bill incomplete", extra={k: v for k, v in result.items() if k.startswith("run_")})
     logger.info("best training job", extra=result)
     return result

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pipeline.contract import BestJob, Registered, Run
 from pipeline.messages import success_message
-from pipeline.telemetry import SERVICE
-
-logger = Logger(service=SERVICE)
+from pipeline.telemetry import logger, tracer
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    logger.append_keys(run_id=event["run"]["run_id"])
-    return success_message(event["run"], event["best"], event["registered"], os.environ["AWS_REGION"])
+    run = Run.from_dict(event["run"])
+    logger.append_keys(run_id=run.run_id)
+    notice = success_message(
+        run, BestJob.from_dict(event["best"]), Registered(**event["registered"]), os.environ["AWS_REGION"]
+    )
+    return dataclasses.asdict(notice)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from pipeline import clients
-from pipeline.dataset import DATASETS_PREFIX
+from pipeline import clients, s3_layout
+from pipeline.contract import DatasetRef, Tuning
 from pipeline.messages import failure_message
-from pipeline.telemetry import SERVICE
-
-logger = Logger(service=SERVICE)
+from pipeline.telemetry import logger, tracer
 
 
-def stop_running(job_names: list[str], sm: Any) -> list[str]:
+def stop_running(job_names: tuple[str, ...], sm: Any) -> list[str]:
     """Stop every listed tuning job that is still InProgress; return those stopped."""
     stopped = []
     for name in job_names:
@@ -34,27 +32,41 @@ def stop_running(job_names: list[str], sm: Any) -> list[str]:
     return stopped
 
 
-def uploaded_dataset(event: dict[str, Any]) -> dict[str, str] | None:
-    """The dataset named by the triggering S3 event, when validation never produced a run."""
+def uploaded_dataset(event: dict[str, Any]) -> tuple[str, str]:
+    """(name, uri) of what the workflow worked on: the run's dataset, or, when validation never
+    produced a run, what the triggering S3 event names."""
+    if event.get("run"):
+        ref = DatasetRef.from_dict(event["run"]["dataset"])
+        return ref.name, ref.uri
     try:
         bucket = event["detail"]["bucket"]["name"]
         key = event["detail"]["object"]["key"]
     except (KeyError, TypeError):
-        return None
-    name = key.removeprefix(DATASETS_PREFIX).split("/")[0] if key.startswith(DATASETS_PREFIX) else key
+        return "dataset", "(not a dataset upload)"
+    datasets = s3_layout.DATASETS
+    name = key.removeprefix(datasets).split("/")[0] if key.startswith(datasets) else key
     prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
-    return {"name": name, "uri": f"s3://{bucket}/{prefix}"}
+    return name, f"s3://{bucket}/{prefix}"
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    run = event.get("run")
-    if run:
-        logger.append_keys(run_id=run["run_id"])
+    run_id = (event.get("run") or {}).get("run_id")
+    if run_id:
+        logger.append_keys(run_id=run_id)
     # Only the jobs this execution started: a failing duplicate delivery must not stop the
     # jobs the first execution of the same upload is following.
-    owned = (event.get("tuning") or {}).get("started", [])
+    owned = Tuning.from_dict(event["tuning"]).started if event.get("tuning") else ()
     stopped = stop_running(owned, clients.client("sagemaker")) if owned else []
     logger.error("run failed", extra={"error": event.get("error"), "stopped": stopped})
-    dataset = None if run else uploaded_dataset(event)
-    return failure_message(event.get("error") or {}, run, stopped, os.environ["AWS_REGION"], dataset)
+    name, uri = uploaded_dataset(event)
+    notice = failure_message(
+        event.get("error") or {},
+        run_id=run_id,
+        dataset_name=name,
+        dataset_uri=uri,
+        stopped=stopped,
+        region=os.environ["AWS_REGION"],
+    )
+    return dataclasses.asdict(notice)

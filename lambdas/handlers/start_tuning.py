@@ -6,36 +6,32 @@ import json
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from pipeline import clients
+from pipeline import clients, s3_layout
+from pipeline.contract import Run, Tuning
 from pipeline.errors import TransientAwsError, classified_aws_errors
 from pipeline.image_uri import training_image_uri
-from pipeline.naming import previous_run_key
 from pipeline.ownership import owned_by, tags
-from pipeline.settings import TuningSettings
-from pipeline.telemetry import SERVICE
-from pipeline.tuning_request import DataFacts, Destinations, build_tuning_requests
-
-logger = Logger(service=SERVICE)
+from pipeline.telemetry import logger, tracer
+from pipeline.tuning_request import Destinations, build_tuning_requests
 
 
-def warm_start_parents(s3: Any, bucket: str, run: dict[str, Any], job_names: list[str]) -> dict[str, list[str]]:
+def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> dict[str, list[str]]:
     """Map this run's tuning jobs to the same layout's jobs of the dataset's previous run."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=previous_run_key(run["dataset"]["name"]))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=s3_layout.previous_run_key(run.dataset.name))["Body"].read()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return {}
         raise
     previous = json.loads(body)
-    if previous.get("layout") != run["settings"]["layout"] or previous.get("run_id") == run["run_id"]:
+    if previous.get("layout") != run.settings.layout or previous.get("run_id") == run.run_id:
         return {}
     parents: dict[str, list[str]] = {}
     for name in job_names:
-        suffix = name[len(run["run_id"]) :]  # "" (one job) or "-<optimizer code>"
+        suffix = name[len(run.run_id) :]  # "" (one job) or "-<optimizer code>"
         for old in previous.get("tuning_jobs", []):
             if old[len(previous["run_id"]) :] == suffix:
                 parents[name] = [old]
@@ -52,8 +48,18 @@ def stop_quietly(sm: Any, names: list[str]) -> None:
             logger.warning("could not stop a tuning job of a failed start", extra={"job": name, "error": str(exc)})
 
 
+def requests_for(run: Run, s3: Any, bucket: str, dest: Destinations, execution: str) -> list[dict[str, Any]]:
+    """The run's CreateHyperParameterTuningJob requests, warm-started from its previous run if asked."""
+    labels = tags(run.dataset.name, run.run_id, execution)
+    requests = build_tuning_requests(run.run_id, run.settings, run.data, dest, tags=labels)
+    if not run.settings.warm_start:
+        return requests
+    parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
+    return build_tuning_requests(run.run_id, run.settings, run.data, dest, warm_start_parents=parents, tags=labels)
+
+
 def start_tuning(
-    run: dict[str, Any],
+    run: Run,
     sm: Any,
     s3: Any,
     *,
@@ -63,38 +69,24 @@ def start_tuning(
     region: str,
     execution: str,
     vpc_config: dict[str, list[str]] | None = None,
-) -> dict[str, Any]:
+) -> Tuning:
     """Create the run's tuning jobs, tagged with the execution that creates them.
 
     `started` lists the jobs this execution owns (created now, or by an earlier attempt of
     this same execution); `already_started` those another execution of the same upload owns."""
-    settings = TuningSettings.from_mapping(run["settings"], where="run settings")
-    d = run["data"]
-    data = DataFacts(
-        format=d["format"],
-        num_classes=d["num_classes"],
-        num_training_samples=d["num_training_samples"],
-        channels=d["channels"],
-        content_type=d["content_type"],
-    )
-    name, rid = run["dataset"]["name"], run["run_id"]
     dest = Destinations(
         role_arn=role_arn,
         image_uri=training_image_uri(region),
-        output_uri=f"s3://{bucket}/tuning/{name}/{rid}/",
-        checkpoint_uri=f"s3://{bucket}/checkpoints/{name}/{rid}/",
+        output_uri=s3_layout.tuning_output_uri(bucket, run.dataset.name, run.run_id),
+        checkpoint_uri=s3_layout.checkpoint_uri(bucket, run.dataset.name, run.run_id),
         kms_key_arn=kms_key_arn,
         vpc_config=vpc_config,
     )
-    labels = tags(name, rid, execution)
-    requests = build_tuning_requests(rid, settings, data, dest, tags=labels)
-    if settings.warm_start:
-        parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
-        requests = build_tuning_requests(rid, settings, data, dest, warm_start_parents=parents, tags=labels)
+    requests = requests_for(run, s3, bucket, dest, execution)
     started: list[str] = []
     already: list[str] = []
     try:
-        with classified_aws_errors(settings.instance_type):
+        with classified_aws_errors(run.settings.instance_type):
             for request in requests:
                 job = request["HyperParameterTuningJobName"]
                 try:
@@ -111,18 +103,15 @@ def start_tuning(
         # The run fails here, before the workflow knows its jobs: stop the ones just created.
         stop_quietly(sm, started)
         raise
-    return {
-        "job_names": [r["HyperParameterTuningJobName"] for r in requests],
-        "started": started,
-        "already_started": already,
-        "output_uri": dest.output_uri,
-    }
+    names = tuple(r["HyperParameterTuningJobName"] for r in requests)
+    return Tuning(job_names=names, started=tuple(started), already_started=tuple(already), output_uri=dest.output_uri)
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    run = event["run"]
-    logger.append_keys(run_id=run["run_id"])
+    run = Run.from_dict(event["run"])
+    logger.append_keys(run_id=run.run_id)
     result = start_tuning(
         run,
         clients.client("sagemaker"),
@@ -133,6 +122,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         region=os.environ["AWS_REGION"],
         execution=event["execution"],
         vpc_config=json.loads(os.environ["TRAINING_VPC"]) if os.environ.get("TRAINING_VPC") else None,
-    )
+    ).to_dict()
     logger.info("tuning jobs", extra=result)
     return result

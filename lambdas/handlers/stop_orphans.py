@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
@@ -19,10 +18,8 @@ from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
 from pipeline.naming import run_id
 from pipeline.ownership import owner
-from pipeline.telemetry import SERVICE
+from pipeline.telemetry import logger, tracer
 from pipeline.validation import ref_from_event
-
-logger = Logger(service=SERVICE)
 
 
 def run_of_execution(detail: dict[str, Any]) -> str | None:
@@ -52,6 +49,7 @@ def stop_run(run: str, sm: Any, execution: str) -> list[str]:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail = event.get("detail", {})
     run = run_of_execution(detail)

@@ -1,4 +1,4 @@
-"""Validate the uploaded dataset before any GPU starts; return the run descriptor."""
+"""Validate the uploaded dataset before any GPU starts; return the run (contract.Run)."""
 
 from __future__ import annotations
 
@@ -6,37 +6,32 @@ import json
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.errors import classified_aws_errors
-from pipeline.telemetry import SERVICE
+from pipeline.telemetry import logger, tracer
 from pipeline.validation import LIST_WORKERS, validate_dataset
-
-logger = Logger(service=SERVICE)
 
 
 @logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@tracer.capture_lambda_handler
+@event_source(data_class=S3EventBridgeNotificationEvent)
+def handler(event: S3EventBridgeNotificationEvent, context: LambdaContext) -> dict[str, Any]:
     defaults = json.loads(os.environ["TUNING_DEFAULTS"])
     with classified_aws_errors():
         # LIST_WORKERS threads share the client; listings' timestamps are never read.
         s3 = clients.client("s3", max_pool_connections=LIST_WORKERS + 2, raw_timestamps=True)
         run = validate_dataset(
-            event,
+            event.raw_event,
             defaults,
             s3,
             os.environ["AWS_REGION"],
             workflow_timeout_seconds=int(os.environ["WORKFLOW_TIMEOUT_SECONDS"]),
         )
-    logger.append_keys(run_id=run["run_id"])
-    logger.info(
-        "dataset valid",
-        extra={
-            "dataset": run["dataset"],
-            "data": {k: v for k, v in run["data"].items() if k != "channels"},
-            "cost": run["cost"],
-        },
-    )
-    return run
+    logger.append_keys(run_id=run.run_id)
+    out = run.to_dict()
+    data = {k: v for k, v in out["data"].items() if k != "channels"}
+    logger.info("dataset valid", extra={"dataset": out["dataset"], "data": data, "cost": out["cost"]})
+    return out

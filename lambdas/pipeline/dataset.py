@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import s3_layout
+from pipeline.contract import DatasetRef
 from pipeline.settings import SettingsError, TuningSettings
 
-DATASETS_PREFIX = "datasets/"
-MANIFEST_NAME = "manifest.json"
 DATASET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
 FORMATS = ("image", "recordio")
 IMAGE_CHANNELS = ("train", "validation", "train_lst", "validation_lst")
@@ -36,22 +36,6 @@ class DatasetError(ValueError):
 
 
 @dataclass(frozen=True)
-class DatasetRef:
-    bucket: str
-    name: str
-    manifest_key: str
-    version_id: str
-
-    @property
-    def prefix(self) -> str:
-        return f"{DATASETS_PREFIX}{self.name}/"
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
-
-
-@dataclass(frozen=True)
 class Manifest:
     format: str
     tuning: Mapping[str, Any]
@@ -62,10 +46,10 @@ class Manifest:
 def dataset_ref_from_key(bucket: str, key: str, version_id: str) -> DatasetRef:
     """The dataset a manifest key belongs to, or DatasetError for any other key."""
     parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != DATASETS_PREFIX or parts[2] != MANIFEST_NAME:
+    if len(parts) != 3 or parts[0] + "/" != s3_layout.DATASETS or parts[2] != s3_layout.MANIFEST_NAME:
         raise DatasetError(
             f"s3://{bucket}/{key}: not a dataset manifest. The pipeline starts only for "
-            f"'{DATASETS_PREFIX}<name>/{MANIFEST_NAME}'; upload the manifest there, last."
+            f"'{s3_layout.DATASETS}<name>/{s3_layout.MANIFEST_NAME}'; upload the manifest there, last."
         )
     name = parts[1]
     if not DATASET_NAME_PATTERN.match(name):

@@ -6,6 +6,8 @@ import json
 import unicodedata
 from typing import Any
 
+from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run
+
 SUBJECT_MAX = 99  # SNS: subjects up to 100 ASCII characters, no line breaks or control characters
 
 ADVICE = {
@@ -43,52 +45,52 @@ def console_base(region: str) -> str:
     return f"https://{host}/sagemaker/home?region={region}"
 
 
-def _cost_line(run: dict[str, Any], best: dict[str, Any]) -> str:
-    cost = run.get("cost") or {}
-    if "run_billable_seconds" not in best:
+def _cost_line(cost: Cost, bill: Bill | None) -> str:
+    if bill is None:
         return ""
-    partial = (
-        ""
-        if best.get("run_billing_complete", True)
-        else f" - partial: {best.get('run_billed_jobs')} of {best.get('run_training_jobs')} training jobs counted"
-    )
+    if bill.complete:
+        partial = ""
+    elif bill.training_jobs is None:
+        partial = " - partial: the training jobs could not be listed"
+    else:
+        partial = f" - partial: {bill.billed_jobs} of {bill.training_jobs} training jobs counted"
     return (
-        f"Training billed: {best['run_billable_seconds']} s, about ${best['run_estimated_cost_usd']:,.2f}{partial} "
-        f"(worst case allowed: ${cost.get('worst_case_usd', 0):,.2f}; {cost.get('basis', '')})\n"
+        f"Training billed: {bill.billable_seconds} s, about ${bill.estimated_cost_usd:,.2f}{partial} "
+        f"(worst case allowed: ${cost.worst_case_usd:,.2f}; {cost.basis})\n"
     )
 
 
-def success_message(
-    run: dict[str, Any], best: dict[str, Any], registered: dict[str, Any], region: str
-) -> dict[str, str]:
+def success_message(run: Run, best: BestJob, registered: Registered, region: str) -> Notification:
     base = console_base(region)
-    hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best["hyperparameters"].items()))
+    hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best.hyperparameters.items()))
     message = (
-        f"Tuning run {run['run_id']} finished.\n\n"
-        f"Dataset: {run['dataset']['uri']} (manifest version {run['dataset']['version_id']})\n"
-        f"Best validation accuracy: {best['accuracy']:.4f}\n"
-        f"Optimizer: {best['optimizer']}\n"
-        f"Training job: {best['training_job_name']} (tuning job {best['tuning_job_name']})\n"
+        f"Tuning run {run.run_id} finished.\n\n"
+        f"Dataset: {run.dataset.uri} (manifest version {run.dataset.version_id})\n"
+        f"Best validation accuracy: {best.accuracy:.4f}\n"
+        f"Optimizer: {best.optimizer}\n"
+        f"Training job: {best.training_job_name} (tuning job {best.tuning_job_name})\n"
         f"Hyperparameters:\n{hps}\n"
-        f"{_cost_line(run, best)}\n"
-        f"Model package: {registered['model_package_arn']} ({registered['approval_status']})\n"
-        f"Metrics document: {registered['metrics_uri']}\n"
-        f"Model artifact: {best['model_data_url']}\n\n"
-        f"Tuning job: {base}#/hyper-tuning-jobs/{best['tuning_job_name']}\n"
+        f"{_cost_line(run.cost, best.bill)}\n"
+        f"Model package: {registered.model_package_arn} ({registered.approval_status})\n"
+        f"Metrics document: {registered.metrics_uri}\n"
+        f"Model artifact: {best.model_data_url}\n\n"
+        f"Tuning job: {base}#/hyper-tuning-jobs/{best.tuning_job_name}\n"
         f"Model registry: {base}#/model-registry\n"
     )
-    subject = f"Tuning succeeded: {run['dataset']['name']} accuracy {best['accuracy']:.3f}"
-    return {"subject": subject_safe(subject), "message": message}
+    subject = f"Tuning succeeded: {run.dataset.name} accuracy {best.accuracy:.3f}"
+    return Notification(subject=subject_safe(subject), message=message)
 
 
 def failure_message(
     error: dict[str, Any],
-    run: dict[str, Any] | None,
+    *,
+    run_id: str | None,
+    dataset_name: str,
+    dataset_uri: str,
     stopped: list[str],
     region: str,
-    dataset: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """`dataset` ({name, uri}) describes the upload when validation failed before a run existed."""
+) -> Notification:
+    """The failure notice: what failed, why, what to do, and which jobs were stopped."""
     name = error.get("Error", "Error")
     cause = error.get("Cause", "")
     # Lambda errors arrive as a JSON string with errorMessage inside.
@@ -99,16 +101,15 @@ def failure_message(
             name = parsed.get("errorType", name)
         except json.JSONDecodeError:
             pass
-    dataset = dataset or (run["dataset"] if run else None) or {"name": "dataset", "uri": "(not a dataset upload)"}
     lines = [
-        f"Tuning run {run['run_id']} failed." if run else "Tuning run failed.",
+        f"Tuning run {run_id} failed." if run_id else "Tuning run failed.",
         "",
-        f"Dataset: {dataset['uri']}",
+        f"Dataset: {dataset_uri}",
         f"What failed: {name}",
         f"Why: {cause}",
         f"What to do: {ADVICE.get(name, DEFAULT_ADVICE)}",
     ]
     if stopped:
         lines.append(f"Stopped tuning jobs so no GPU keeps running: {', '.join(stopped)}")
-    subject = f"Tuning failed: {dataset['name']} ({name})"
-    return {"subject": subject_safe(subject), "message": "\n".join(lines) + "\n"}
+    subject = f"Tuning failed: {dataset_name} ({name})"
+    return Notification(subject=subject_safe(subject), message="\n".join(lines) + "\n")

@@ -33,11 +33,6 @@ def run_id(bucket: str, dataset: str, version_id: str) -> str:
     return f"{slug}-{digest}"
 
 
-def previous_run_key(dataset: str) -> str:
-    """Where a dataset's latest registered run is recorded (artifacts bucket), for warm start."""
-    return f"runs/{dataset}/latest.json"
-
-
 def tuning_job_name(run: str, optimizer: str | None = None) -> str:
     name = run if optimizer is None else f"{run}-{OPTIMIZER_CODES[optimizer]}"
     if not TUNING_JOB_NAME_PATTERN.match(name):

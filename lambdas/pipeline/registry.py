@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from pipeline.best_job import Best
+from pipeline.contract import BestJob, Run
 
 CONTENT_TYPES = ["image/jpeg", "image/png", "application/x-image"]
 RESPONSE_TYPES = ["application/json"]
@@ -21,7 +21,7 @@ def metadata_safe(text: str, limit: int) -> str:
     return (out or "_")[:limit]
 
 
-def metrics_document(best: Best, run: dict[str, Any]) -> dict[str, Any]:
+def metrics_document(best: BestJob, run: Run) -> dict[str, Any]:
     """SageMaker model-quality JSON (read by Studio) plus where the model came from."""
     return {
         "multiclass_classification_metrics": {
@@ -29,29 +29,29 @@ def metrics_document(best: Best, run: dict[str, Any]) -> dict[str, Any]:
         },
         "validation_accuracy": best.accuracy,
         "hyperparameters": best.hyperparameters,
-        "optimizer": run["best"]["optimizer"],
+        "optimizer": best.optimizer,
         "tuning_job_name": best.tuning_job_name,
         "training_job_name": best.training_job_name,
-        "dataset_uri": run["dataset"]["uri"],
-        "dataset_version": run["dataset"]["version_id"],
+        "dataset_uri": run.dataset.uri,
+        "dataset_version": run.dataset.version_id,
     }
 
 
-def customer_metadata(best: Best, run: dict[str, Any]) -> dict[str, str]:
+def customer_metadata(best: BestJob, run: Run) -> dict[str, str]:
     raw: dict[str, str] = {
         "validation_accuracy": f"{best.accuracy:.6f}",
         "tuning_job": best.tuning_job_name,
         "training_job": best.training_job_name,
-        "optimizer": run["best"]["optimizer"],
-        "dataset_uri": run["dataset"]["uri"],
-        "dataset_version": run["dataset"]["version_id"],
-        "run_id": run["run_id"],
-        "layout": run["settings"]["layout"],
-        "strategy": run["settings"]["strategy"],
+        "optimizer": best.optimizer,
+        "dataset_uri": run.dataset.uri,
+        "dataset_version": run.dataset.version_id,
+        "run_id": run.run_id,
+        "layout": run.settings.layout,
+        "strategy": run.settings.strategy,
     }
-    for key in ("run_billable_seconds", "run_estimated_cost_usd"):
-        if key in run["best"]:
-            raw[key] = str(run["best"][key])
+    if best.bill is not None:
+        raw["run_billable_seconds"] = str(best.bill.billable_seconds)
+        raw["run_estimated_cost_usd"] = str(best.bill.estimated_cost_usd)
     for name, value in sorted(best.hyperparameters.items()):
         raw[f"hp_{name}"] = value
     items = list(raw.items())[:METADATA_MAX_ENTRIES]
@@ -65,25 +65,16 @@ def approval_status(mode: str, threshold: float, accuracy: float, current_approv
     return "PendingManualApproval"
 
 
-def model_package_request(
-    *,
-    group_name: str,
-    best: Best,
-    run: dict[str, Any],
-    image_uri: str,
-    model_data_url: str,
-    metrics_uri: str,
-    status: str,
-) -> dict[str, Any]:
+def model_package_request(*, group_name: str, best: BestJob, run: Run, metrics_uri: str, status: str) -> dict[str, Any]:
     description = (
-        f"Best of tuning run {run['run_id']} on {run['dataset']['uri']} "
-        f"(version {run['dataset']['version_id']}): validation accuracy {best.accuracy:.4f}"
+        f"Best of tuning run {run.run_id} on {run.dataset.uri} "
+        f"(version {run.dataset.version_id}): validation accuracy {best.accuracy:.4f}"
     )
     return {
         "ModelPackageGroupName": group_name,
         "ModelPackageDescription": description[:1024],
         "InferenceSpecification": {
-            "Containers": [{"Image": image_uri, "ModelDataUrl": model_data_url}],
+            "Containers": [{"Image": best.training_image, "ModelDataUrl": best.model_data_url}],
             "SupportedContentTypes": CONTENT_TYPES,
             "SupportedResponseMIMETypes": RESPONSE_TYPES,
         },

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.contract import Data
 from pipeline.naming import tuning_job_name
 from pipeline.search_space import (
     OBJECTIVE_METRIC,
@@ -26,17 +27,6 @@ from pipeline.search_space import (
     hyperparameters_read_by,
 )
 from pipeline.settings import TuningSettings
-
-
-@dataclass(frozen=True)
-class DataFacts:
-    """What validation learned from the dataset, for the static hyperparameters."""
-
-    format: str
-    num_classes: int
-    num_training_samples: int
-    channels: dict[str, str]  # channel name -> S3 prefix URI
-    content_type: str
 
 
 @dataclass(frozen=True)
@@ -55,7 +45,7 @@ def format_bound(kind: str, value: float) -> str:
     return str(int(value)) if kind == "Integer" else repr(float(value))
 
 
-def effective_range(r: NumericRange, data: DataFacts) -> NumericRange:
+def effective_range(r: NumericRange, data: Data) -> NumericRange:
     """Cap mini_batch_size at the number of training images (the algorithm requires it)."""
     if r.name == "mini_batch_size" and r.max_value > data.num_training_samples:
         return NumericRange(r.name, r.kind, r.min_value, data.num_training_samples, r.scaling)
@@ -63,7 +53,7 @@ def effective_range(r: NumericRange, data: DataFacts) -> NumericRange:
 
 
 def parameter_ranges(
-    settings: TuningSettings, data: DataFacts, names: tuple[str, ...], optimizers: tuple[str, ...] | None
+    settings: TuningSettings, data: Data, names: tuple[str, ...], optimizers: tuple[str, ...] | None
 ) -> dict[str, list[dict[str, Any]]]:
     continuous: list[dict[str, Any]] = []
     integer: list[dict[str, Any]] = []
@@ -86,7 +76,7 @@ def parameter_ranges(
     return out
 
 
-def static_hyperparameters(settings: TuningSettings, data: DataFacts, optimizer: str | None) -> dict[str, str]:
+def static_hyperparameters(settings: TuningSettings, data: Data, optimizer: str | None) -> dict[str, str]:
     _, height, width = settings.image_size
     static = {
         "num_classes": str(data.num_classes),
@@ -108,27 +98,27 @@ def static_hyperparameters(settings: TuningSettings, data: DataFacts, optimizer:
     return static
 
 
-def _input_channels(data: DataFacts) -> list[dict[str, Any]]:
+def _input_channels(data: Data) -> list[dict[str, Any]]:
     return [
         {
-            "ChannelName": channel,
+            "ChannelName": channel.name,
             "DataSource": {
                 "S3DataSource": {
                     "S3DataType": "S3Prefix",
-                    "S3Uri": uri,
+                    "S3Uri": channel.uri,
                     "S3DataDistributionType": "FullyReplicated",
                 }
             },
             "ContentType": data.content_type,
             "CompressionType": "None",
         }
-        for channel, uri in data.channels.items()
+        for channel in data.channels
     ]
 
 
 def training_definition(
     settings: TuningSettings,
-    data: DataFacts,
+    data: Data,
     dest: Destinations,
     *,
     optimizer: str | None,
@@ -198,7 +188,7 @@ def _job_config(settings: TuningSettings, max_jobs: int, max_parallel: int) -> d
 def build_tuning_requests(
     run_id: str,
     settings: TuningSettings,
-    data: DataFacts,
+    data: Data,
     dest: Destinations,
     *,
     warm_start_parents: dict[str, list[str]] | None = None,

@@ -6,16 +6,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from botocore.exceptions import ClientError
 
 from pipeline import limits
+from pipeline.contract import Channel, Cost, Data, DatasetRef, Run, Schedule
 from pipeline.cost import check_budget
 from pipeline.dataset import (
     CONTENT_TYPES,
     IMAGE_CHANNELS,
     RECORDIO_CHANNELS,
     DatasetError,
-    DatasetRef,
+    Manifest,
     dataset_ref_from_key,
     parse_manifest,
 )
@@ -25,16 +27,16 @@ from pipeline.settings import SettingsError, TuningSettings
 
 
 def ref_from_event(event: dict[str, Any]) -> DatasetRef:
+    """The dataset of an S3 "Object Created" event delivered by EventBridge."""
     try:
-        detail = event["detail"]
-        bucket = detail["bucket"]["name"]
-        key = detail["object"]["key"]
-    except (KeyError, TypeError):
+        detail = S3EventBridgeNotificationEvent(event).detail
+        bucket, key = detail.bucket.name, detail.object.key
+        version = detail.object.get("version-id") or "null"
+    except (KeyError, TypeError, AttributeError):
         raise DatasetError(
             "the workflow input is not an S3 'Object Created' event (detail.bucket.name and "
             "detail.object.key are missing). Start runs by uploading a manifest."
         ) from None
-    version = detail["object"].get("version-id") or "null"
     return dataset_ref_from_key(bucket, key, version)
 
 
@@ -117,7 +119,7 @@ def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> set[str]:
     return objects
 
 
-def schedule(settings: TuningSettings, manifest_uri: str, workflow_timeout_seconds: int | None) -> dict[str, int]:
+def schedule(settings: TuningSettings, manifest_uri: str, workflow_timeout_seconds: int | None) -> Schedule:
     """When the run must end and how often to poll, or DatasetError if the workflow cannot hold it.
 
     The state machine's timeout is fixed at deploy time; a manifest that lowers the parallelism
@@ -134,10 +136,84 @@ def schedule(settings: TuningSettings, manifest_uri: str, workflow_timeout_secon
             f"{workflow_timeout_seconds:,} s, fixed when the stack was deployed. Lower tuning.max_training_jobs or "
             "tuning.max_runtime_seconds in the manifest, or keep the deployment's max_parallel_jobs; nothing was started."
         )
-    return {
-        "poll_seconds": limits.poll_interval(settings.poll_seconds, tuning),
-        "max_tuning_seconds": tuning,
-    }
+    return Schedule(poll_seconds=limits.poll_interval(settings.poll_seconds, tuning), max_tuning_seconds=tuning)
+
+
+def _scan_split(s3: Any, ref: DatasetRef, split: str) -> tuple[int, int]:
+    """(images, classes) of one split of an image dataset, after checking its .lst line by line."""
+    images = _check_channel(s3, ref, split)
+    lst_objects = _check_channel(s3, ref, f"{split}_lst")
+    lst_files = [k for k in lst_objects if k.endswith(".lst")]
+    if len(lst_files) != 1:
+        raise DatasetError(
+            f"{ref.uri}{split}_lst/: expected exactly one .lst file, found "
+            f"{len(lst_files)} ({', '.join(sorted(lst_objects)[:5])}). Keep one {split}.lst there."
+        )
+    lst_key = f"{ref.prefix}{split}_lst/{lst_files[0]}"
+
+    def lines() -> Lines:
+        return _stream_lines(s3, ref.bucket, lst_key)
+
+    summary = scan_lst(
+        lines(),
+        f"s3://{ref.bucket}/{lst_key}",
+        exists=images.__contains__,
+        channel_uri=f"{ref.uri}{split}/",
+        rescan=lines,
+    )
+    return summary.images, summary.classes
+
+
+def _image_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str) -> Data:
+    """Counts of an image dataset, from its .lst files, checked against what the manifest says."""
+    train, train_classes = _scan_split(s3, ref, "train")
+    validation, validation_classes = _scan_split(s3, ref, "validation")
+    if validation_classes > train_classes:
+        raise DatasetError(
+            f"{ref.uri}validation_lst/: validation has labels up to {validation_classes - 1} "
+            f"but training only {train_classes - 1}. Every class must appear in training."
+        )
+    if manifest.num_classes is not None and manifest.num_classes != train_classes:
+        raise DatasetError(
+            f"{manifest_uri}: 'num_classes' is {manifest.num_classes} but train.lst has "
+            f"{train_classes} classes. Remove the key or correct it."
+        )
+    if manifest.num_training_samples is not None and manifest.num_training_samples != train:
+        raise DatasetError(
+            f"{manifest_uri}: 'num_training_samples' is {manifest.num_training_samples} but train.lst lists "
+            f"{train} images. Remove the key (it is counted for image datasets) or correct it."
+        )
+    return _data(ref, manifest.format, train_classes, train, validation, IMAGE_CHANNELS)
+
+
+def _recordio_data(s3: Any, ref: DatasetRef, manifest: Manifest) -> Data:
+    """A RecordIO dataset's counts are the manifest's (checked present by parse_manifest)."""
+    for split in RECORDIO_CHANNELS:
+        _check_channel(s3, ref, split)
+    classes, training = manifest.num_classes or 0, manifest.num_training_samples or 0
+    return _data(ref, manifest.format, classes, training, 0, RECORDIO_CHANNELS)
+
+
+def _data(ref: DatasetRef, fmt: str, classes: int, train: int, validation: int, channels: tuple[str, ...]) -> Data:
+    return Data(
+        format=fmt,
+        num_classes=classes,
+        num_training_samples=train,
+        num_validation_samples=validation,
+        content_type=CONTENT_TYPES[fmt],
+        channels=tuple(Channel(c, f"{ref.uri}{c}/") for c in channels),
+    )
+
+
+def _check_batch_fits(settings: TuningSettings, data: Data, manifest_uri: str) -> None:
+    smallest_batch = int(settings.range_for("mini_batch_size").min_value)
+    if data.num_training_samples < smallest_batch:
+        raise DatasetError(
+            f"{manifest_uri}: {data.num_training_samples} training images, fewer than the smallest "
+            f"mini_batch_size ({smallest_batch}); the algorithm fails with 'The number of input "
+            "images must be bigger or equal to the mini_batch_size'. Add images, or lower "
+            "tuning.ranges.mini_batch_size.min in the manifest."
+        )
 
 
 def validate_dataset(
@@ -146,8 +222,8 @@ def validate_dataset(
     s3: Any,
     region: str = "us-east-1",
     workflow_timeout_seconds: int | None = None,
-) -> dict[str, Any]:
-    """The run descriptor for a valid dataset, or DatasetError naming file, line and fix.
+) -> Run:
+    """The run for a valid dataset, or DatasetError naming file, line and fix.
 
     Also refuses (BudgetExceeded) a run whose worst-case cost is above `max_cost_usd`, and a
     run that could outlive the deployed workflow's timeout."""
@@ -158,86 +234,17 @@ def validate_dataset(
         raise DatasetError(str(exc)) from None
     manifest_uri = f"s3://{ref.bucket}/{ref.manifest_key}"
     manifest, settings = parse_manifest(_read(s3, ref.bucket, ref.manifest_key, ref.version_id), manifest_uri, base)
-
-    counts: dict[str, int] = {}
-    channels: tuple[str, ...]
     if manifest.format == "image":
-        for split in ("train", "validation"):
-            images = _check_channel(s3, ref, split)
-            lst_objects = _check_channel(s3, ref, f"{split}_lst")
-            lst_files = [k for k in lst_objects if k.endswith(".lst")]
-            if len(lst_files) != 1:
-                raise DatasetError(
-                    f"{ref.uri}{split}_lst/: expected exactly one .lst file, found "
-                    f"{len(lst_files)} ({', '.join(sorted(lst_objects)[:5])}). Keep one {split}.lst there."
-                )
-            lst_uri = f"{ref.uri}{split}_lst/{lst_files[0]}"
-            lst_key = f"{ref.prefix}{split}_lst/{lst_files[0]}"
-
-            def lines(key: str = lst_key) -> Lines:
-                return _stream_lines(s3, ref.bucket, key)
-
-            summary = scan_lst(
-                lines(), lst_uri, exists=images.__contains__, channel_uri=f"{ref.uri}{split}/", rescan=lines
-            )
-            del images
-            counts[split] = summary.images
-            counts[f"{split}_classes"] = summary.classes
-        if counts["validation_classes"] > counts["train_classes"]:
-            raise DatasetError(
-                f"{ref.uri}validation_lst/: validation has labels up to {counts['validation_classes'] - 1} "
-                f"but training only {counts['train_classes'] - 1}. Every class must appear in training."
-            )
-        num_classes = manifest.num_classes or counts["train_classes"]
-        if num_classes != counts["train_classes"]:
-            raise DatasetError(
-                f"{manifest_uri}: 'num_classes' is {num_classes} but train.lst has "
-                f"{counts['train_classes']} classes. Remove the key or correct it."
-            )
-        num_training = counts["train"]
-        if manifest.num_training_samples is not None and manifest.num_training_samples != num_training:
-            raise DatasetError(
-                f"{manifest_uri}: 'num_training_samples' is {manifest.num_training_samples} but train.lst lists "
-                f"{num_training} images. Remove the key (it is counted for image datasets) or correct it."
-            )
-        channels = IMAGE_CHANNELS
+        data = _image_data(s3, ref, manifest, manifest_uri)
     else:
-        for split in RECORDIO_CHANNELS:
-            _check_channel(s3, ref, split)
-        num_classes = manifest.num_classes or 0
-        num_training = manifest.num_training_samples or 0
-        channels = RECORDIO_CHANNELS
-
-    smallest_batch = int(settings.range_for("mini_batch_size").min_value)
-    if num_training < smallest_batch:
-        raise DatasetError(
-            f"{manifest_uri}: {num_training} training images, fewer than the smallest "
-            f"mini_batch_size ({smallest_batch}); the algorithm fails with 'The number of input "
-            "images must be bigger or equal to the mini_batch_size'. Add images, or lower "
-            "tuning.ranges.mini_batch_size.min in the manifest."
-        )
-
+        data = _recordio_data(s3, ref, manifest)
+    _check_batch_fits(settings, data, manifest_uri)
     estimate = check_budget(settings, region, manifest_uri)
-    timing = schedule(settings, manifest_uri, workflow_timeout_seconds)
-    rid = run_id(ref.bucket, ref.name, ref.version_id)
-    return {
-        "run_id": rid,
-        "dataset": {
-            "bucket": ref.bucket,
-            "name": ref.name,
-            "manifest_key": ref.manifest_key,
-            "version_id": ref.version_id,
-            "uri": ref.uri,
-        },
-        "data": {
-            "format": manifest.format,
-            "num_classes": num_classes,
-            "num_training_samples": num_training,
-            "num_validation_samples": counts.get("validation", 0),
-            "content_type": CONTENT_TYPES[manifest.format],
-            "channels": {c: f"{ref.uri}{c}/" for c in channels},
-        },
-        "settings": settings.to_dict(),
-        "schedule": timing,
-        "cost": {**estimate.to_dict(), "budget_usd": settings.max_cost_usd},
-    }
+    return Run(
+        run_id=run_id(ref.bucket, ref.name, ref.version_id),
+        dataset=ref,
+        data=data,
+        settings=settings,
+        schedule=schedule(settings, manifest_uri, workflow_timeout_seconds),
+        cost=Cost(**estimate.to_dict(), budget_usd=settings.max_cost_usd),
+    )

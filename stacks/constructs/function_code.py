@@ -17,10 +17,12 @@ from functools import cache
 from pathlib import Path
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
-# What the handlers import beyond the Lambda runtime (which has boto3, botocore and jmespath).
-BUNDLED_MODULES = ("aws_lambda_powertools", "typing_extensions", "jmespath")
+# What the handlers import beyond the Lambda runtime (which has boto3 and botocore): Powertools,
+# what it imports, and the X-Ray SDK its Tracer uses (wrapt without its compiled extension,
+# built for this machine's Python: wrapt falls back to its pure-Python implementation).
+BUNDLED_MODULES = ("aws_lambda_powertools", "typing_extensions", "jmespath", "aws_xray_sdk", "wrapt")
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "py.typed")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "py.typed", "*.so", "*.c")
 
 
 @cache

@@ -7,8 +7,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-DATASETS_PREFIX = "datasets/*"
-OUTPUT_PREFIXES = ("tuning/*", "checkpoints/*")
+from pipeline import s3_layout
+
+DATASETS_PREFIX = s3_layout.everything_under(s3_layout.DATASETS)
+OUTPUT_PREFIXES = (s3_layout.everything_under(s3_layout.TUNING), s3_layout.everything_under(s3_layout.CHECKPOINTS))
 
 
 class SageMakerExecutionRole(Construct):

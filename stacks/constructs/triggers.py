@@ -9,7 +9,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 
-MANIFEST_PATTERN = "datasets/*/manifest.json"
+from pipeline import s3_layout
+
+MANIFEST_PATTERN = s3_layout.MANIFEST_KEY_PATTERN
 
 
 def manifest_uploaded(stack: Stack, datasets: s3.IBucket, state_machine: sfn.IStateMachine) -> events.Rule:

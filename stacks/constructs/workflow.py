@@ -18,6 +18,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from pipeline.contract import path
+
 TRANSIENT_ERRORS = [
     "TransientAwsError",
     "Lambda.ServiceException",
@@ -70,17 +72,19 @@ class TuningWorkflow(Construct):
                 self,
                 name,
                 topic=topic,
-                subject=sfn.JsonPath.string_at("$.notification.subject"),
-                message=sfn.TaskInput.from_json_path_at("$.notification.message"),
+                subject=sfn.JsonPath.string_at(path("notification", "subject")),
+                message=sfn.TaskInput.from_json_path_at(path("notification", "message")),
                 result_path=sfn.JsonPath.DISCARD,
             )
             task.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
             return task
 
         # Failure path: stop what runs, say what happened, fail.
-        on_failure = invoke("HandleFailure", None, "$.notification")
+        on_failure = invoke("HandleFailure", None, path("notification"))
         publish_failure = publish("NotifyFailure")
-        failed = sfn.Fail(self, "RunFailed", error_path="$.error.Error", cause_path="$.notification.message")
+        failed = sfn.Fail(
+            self, "RunFailed", error_path=path("error", "Error"), cause_path=path("notification", "message")
+        )
         # When even the failure notice cannot be published, the execution fails under its own
         # name: the ExecutionsFailed alarm and the execution history still tell.
         publish_failure.add_catch(
@@ -95,37 +99,37 @@ class TuningWorkflow(Construct):
         )
         failure_chain = on_failure.next(publish_failure).next(failed)
 
-        validate = invoke("ValidateDataset", None, "$.run")
-        start = invoke("StartTuning", {"run.$": "$.run", "execution.$": "$$.Execution.Id"}, "$.tuning")
+        validate = invoke("ValidateDataset", None, path("run"))
+        start = invoke("StartTuning", {"run.$": path("run"), "execution.$": "$$.Execution.Id"}, path("tuning"))
         # The interval validation chose: the configured one, longer for runs so long that
         # polling would fill the execution history (25,000 events).
-        wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path("$.run.schedule.poll_seconds"))
-        poll = invoke("PollTuning", {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}, "$.poll")
+        wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path(path("run", "schedule", "poll_seconds")))
+        poll = invoke("PollTuning", {"run_id.$": path("run", "run_id"), "tuning.$": path("tuning")}, path("poll"))
         tuning_failed = sfn.Pass(
             self,
             "TuningFailed",
-            parameters={"Error": "TuningFailed", "Cause.$": "$.poll.failure_reason"},
-            result_path="$.error",
+            parameters={"Error": "TuningFailed", "Cause.$": path("poll", "failure_reason")},
+            result_path=path("error"),
         )
         choose = invoke(
             "ChooseBest",
-            {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning", "cost.$": "$.run.cost"},
-            "$.best",
+            {"run_id.$": path("run", "run_id"), "tuning.$": path("tuning"), "cost.$": path("run", "cost")},
+            path("best"),
         )
         register = invoke(
             "RegisterModel",
-            {"run.$": "$.run", "tuning.$": "$.tuning", "best.$": "$.best"},
-            "$.registered",
+            {"run.$": path("run"), "tuning.$": path("tuning"), "best.$": path("best")},
+            path("registered"),
         )
         notify = invoke(
             "ComposeSuccess",
-            {"run.$": "$.run", "best.$": "$.best", "registered.$": "$.registered"},
-            "$.notification",
+            {"run.$": path("run"), "best.$": path("best"), "registered.$": path("registered")},
+            path("notification"),
         )
         publish_success = publish("NotifySuccess")
 
         for step in (validate, start, poll, choose, register, notify, publish_success):
-            step.add_catch(on_failure, errors=["States.ALL"], result_path="$.error")
+            step.add_catch(on_failure, errors=["States.ALL"], result_path=path("error"))
 
         definition = (
             validate.next(start)
@@ -133,9 +137,9 @@ class TuningWorkflow(Construct):
             .next(poll)
             .next(
                 sfn.Choice(self, "TuningDone?")
-                .when(sfn.Condition.string_equals("$.poll.status", "InProgress"), wait)
+                .when(sfn.Condition.string_equals(path("poll", "status"), "InProgress"), wait)
                 .when(
-                    sfn.Condition.string_equals("$.poll.status", "Completed"),
+                    sfn.Condition.string_equals(path("poll", "status"), "Completed"),
                     choose.next(register).next(notify).next(publish_success).next(sfn.Succeed(self, "Registered")),
                 )
                 .otherwise(tuning_failed.next(failure_chain))

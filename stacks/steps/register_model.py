@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from pipeline import s3_layout
 from stacks.findings import KMS_ACTIONS, KMS_GROUP, acknowledge, s3_objects, sagemaker
 from stacks.steps.base import Step, StepResources
 
@@ -27,8 +28,8 @@ class RegisterModel(Step):
             [self.arn(f"model-package-group/{group}"), packages],
         )
         self.allow("ReadApprovedPackage", ["sagemaker:DescribeModelPackage"], [packages])
-        artifacts.grant_put(self.role, "metrics/*")
-        artifacts.grant_put(self.role, "runs/*")
+        artifacts.grant_put(self.role, s3_layout.everything_under(s3_layout.METRICS))
+        artifacts.grant_put(self.role, s3_layout.everything_under(s3_layout.RUNS))
         acknowledge(
             self.role,
             sagemaker(f"model-package/{group}/*"),
@@ -44,9 +45,11 @@ class RegisterModel(Step):
         name = config.bucket_name("artifacts")
         acknowledge(
             self.role,
-            s3_objects(name, "metrics/*"),
+            s3_objects(name, s3_layout.everything_under(s3_layout.METRICS)),
             "Writes metrics/<dataset>/<run>/metrics.json for whichever dataset runs.",
         )
         acknowledge(
-            self.role, s3_objects(name, "runs/*"), "Writes runs/<dataset>/latest.json for whichever dataset runs."
+            self.role,
+            s3_objects(name, s3_layout.everything_under(s3_layout.RUNS)),
+            "Writes runs/<dataset>/latest.json for whichever dataset runs.",
         )

@@ -6,6 +6,7 @@ import json
 
 from constructs import Construct
 
+from pipeline import s3_layout
 from stacks.findings import READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
 from stacks.steps.base import Step, StepResources
 
@@ -41,7 +42,7 @@ class StartTuning(Step):
             [role.role_arn],
             StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"},
         )
-        resources.artifacts.grant_read(self.role, "runs/*")
+        resources.artifacts.grant_read(self.role, s3_layout.everything_under(s3_layout.RUNS))
         resources.data_key.grant(self.role, "kms:DescribeKey", "kms:CreateGrant")
         for action in READ_ACTIONS:
             acknowledge(
@@ -51,6 +52,6 @@ class StartTuning(Step):
             )
         acknowledge(
             self.role,
-            s3_objects(config.bucket_name("artifacts"), "runs/*"),
+            s3_objects(config.bucket_name("artifacts"), s3_layout.everything_under(s3_layout.RUNS)),
             "Reads runs/<dataset>/latest.json of whichever dataset runs.",
         )

@@ -6,6 +6,7 @@ import json
 
 from constructs import Construct
 
+from pipeline import s3_layout
 from stacks.findings import READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
 from stacks.steps.base import Step, StepResources
 
@@ -31,7 +32,7 @@ class ValidateDataset(Step):
             timeout_seconds=180,
             memory_mb=2048,
         )
-        resources.datasets.grant_read(self.role, "datasets/*")
+        resources.datasets.grant_read(self.role, s3_layout.everything_under(s3_layout.DATASETS))
         for action in READ_ACTIONS:
             acknowledge(
                 self.role,
@@ -40,6 +41,6 @@ class ValidateDataset(Step):
             )
         acknowledge(
             self.role,
-            s3_objects(config.bucket_name("datasets"), "datasets/*"),
+            s3_objects(config.bucket_name("datasets"), s3_layout.everything_under(s3_layout.DATASETS)),
             "Validation reads whichever dataset was uploaded, under datasets/ only.",
         )

@@ -1,0 +1,55 @@
+"""Where everything lives in the two buckets: the one place the key layout is written down.
+
+Datasets bucket (written by the people who upload datasets, read by validation and training):
+
+    datasets/<name>/manifest.json          written last; its upload starts the run
+    datasets/<name>/<channel>/...          train/, validation/, train_lst/, validation_lst/
+
+Artifacts bucket (written by the pipeline only):
+
+    tuning/<name>/<run>/                   the training jobs' model artifacts
+    checkpoints/<name>/<run>/              spot checkpoints (expire after 14 days)
+    metrics/<name>/<run>/metrics.json      the registered model's metrics document
+    runs/<name>/latest.json                the latest registered run, for warm start
+"""
+
+from __future__ import annotations
+
+DATASETS = "datasets/"
+MANIFEST_NAME = "manifest.json"
+TUNING = "tuning/"
+CHECKPOINTS = "checkpoints/"
+METRICS = "metrics/"
+RUNS = "runs/"
+# The upload that starts a run, as an EventBridge wildcard pattern on the object key.
+MANIFEST_KEY_PATTERN = f"{DATASETS}*/{MANIFEST_NAME}"
+
+
+def everything_under(prefix: str) -> str:
+    """The IAM/S3 object pattern of a prefix: "tuning/" -> "tuning/*"."""
+    return f"{prefix}*"
+
+
+def dataset_prefix(name: str) -> str:
+    return f"{DATASETS}{name}/"
+
+
+def manifest_key(name: str) -> str:
+    return f"{dataset_prefix(name)}{MANIFEST_NAME}"
+
+
+def tuning_output_uri(bucket: str, name: str, run_id: str) -> str:
+    return f"s3://{bucket}/{TUNING}{name}/{run_id}/"
+
+
+def checkpoint_uri(bucket: str, name: str, run_id: str) -> str:
+    return f"s3://{bucket}/{CHECKPOINTS}{name}/{run_id}/"
+
+
+def metrics_key(name: str, run_id: str) -> str:
+    return f"{METRICS}{name}/{run_id}/metrics.json"
+
+
+def previous_run_key(name: str) -> str:
+    """Where a dataset's latest registered run is recorded, for warm start."""
+    return f"{RUNS}{name}/latest.json"
