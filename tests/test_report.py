@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from local.report import render
+import dataclasses
 
-OUTPUT = {
-    "run": {
-        "run_id": "digits-0123456789",
-        "dataset": {"uri": "s3://b/datasets/digits/", "version_id": "v1"},
-        "settings": {"layout": "definitions", "strategy": "Bayesian"},
-        "cost": {"worst_case_usd": 5.89, "basis": "us-east-1 list price"},
-    },
-    "best": {
-        "accuracy": 0.95,
-        "training_job_name": "t-002",
-        "optimizer": "adam",
-        "run_billable_seconds": 40,
-        "run_estimated_cost_usd": 0.01,
-    },
-    "registered": {
-        "model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/1",
-        "approval_status": "PendingManualApproval",
-    },
-}
+from local.report import render
+from tests.test_records import BEST, REGISTERED, RUN
+
+# The execution's output as the state machine leaves it: each step's result in its wire form.
+OUTPUT = {"run": RUN.to_dict(), "best": BEST.to_dict(), "registered": dataclasses.asdict(REGISTERED)}
 ROWS = [
     {
         "job": "t-001",
@@ -56,4 +42,4 @@ def test_report_is_self_contained_with_leaderboard_and_plots() -> None:
     assert "best so far" in html and "<polyline" in html
     # Leaderboard best first, failed last.
     assert html.index("t-002</td>") < html.index("t-001</td>") < html.index("t-003</td>")
-    assert "worst case allowed $5.89" in html
+    assert "worst case allowed $29.44" in html and "5400 s, about $1.10" in html
