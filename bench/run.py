@@ -39,13 +39,13 @@ LOG_LR = {"learning_rate": {"scaling": "Logarithmic"}}
 CONFIGS: dict[str, dict[str, Any]] = {
     "seed-literal (flat, Auto, Bayesian)": {"layout": "flat"},
     "definitions": {"layout": "definitions"},
-    "jobs": {"layout": "jobs"},
+    "job_per_optimizer": {"layout": "job_per_optimizer"},
     "flat, Random": {"layout": "flat", "strategy": "Random"},
     "flat, Hyperband": {"layout": "flat", "strategy": "Hyperband"},
     "flat, early stopping": {"layout": "flat", "early_stopping": "Auto"},
     "definitions, log wd": {"layout": "definitions", "ranges": LOG_WD},
     "definitions, log wd + log lr": {"layout": "definitions", "ranges": {**LOG_WD, **LOG_LR}},
-    "jobs, log wd, early stopping": {"layout": "jobs", "ranges": LOG_WD, "early_stopping": "Auto"},
+    "jobs, log wd, early stopping": {"layout": "job_per_optimizer", "ranges": LOG_WD, "early_stopping": "Auto"},
     "definitions, log wd, stop after 10 not improving": {
         "layout": "definitions",
         "ranges": LOG_WD,

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             tuning[{"jobs": "max_training_jobs", "parallel": "max_parallel_jobs"}.get(key, key)] = value
-    if args.layout == "jobs" or (args.early_stopping and args.layout in ("jobs", "flat")):
+    if args.layout == "job_per_optimizer" or (args.early_stopping and args.layout in ("job_per_optimizer", "flat")):
         tuning["early_stopping"] = "Auto" if args.early_stopping else "Off"
     prepared = dataset_cli.prepare(images, OUT / "dataset", tuning=tuning or None, progress=False)
     progress.write(
@@ -173,7 +173,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="training jobs in the run (default from cdk.json 'local': 8)")
     p.add_argument("--parallel", type=int, help="training jobs at once (default 2)")
     p.add_argument("--epochs", type=int, help="epochs per training job (default 4)")
-    p.add_argument("--layout", choices=["definitions", "jobs", "flat"])
+    p.add_argument("--layout", choices=["definitions", "job_per_optimizer", "flat"])
     p.add_argument("--strategy", choices=["Bayesian", "Random", "Hyperband"])
     p.add_argument(
         "--early-stopping", action="store_true", help="TrainingJobEarlyStoppingType=Auto (layouts jobs, flat)"

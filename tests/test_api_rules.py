@@ -27,9 +27,11 @@ OP = "CreateHyperParameterTuningJob"
 
 
 def request(layout: str, **changes: Any) -> dict[str, Any]:
-    if layout == "jobs":
+    if layout == "job_per_optimizer":
         changes.setdefault("max_parallel_jobs", 4)
-    settings = dataclasses.replace(TuningSettings.from_mapping({"preset": "seed"}, where="t"), layout=layout, **changes)
+    settings = dataclasses.replace(
+        TuningSettings.from_mapping({"preset": "documented"}, where="t"), layout=layout, **changes
+    )
     (first, *_) = build_tuning_requests(RUN, settings, DATA, DEST)
     return copy.deepcopy(first)
 
@@ -166,7 +168,7 @@ DEFINITIONS_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 }
 
 
-@pytest.mark.parametrize("layout", ["flat", "definitions", "jobs"])
+@pytest.mark.parametrize("layout", ["flat", "definitions", "job_per_optimizer"])
 def test_the_requests_we_build_pass_every_rule(layout: str) -> None:
     assert request_errors("sagemaker", OP, request(layout)) == []
     assert request_errors("sagemaker", OP, request(layout, use_spot=True)) == []

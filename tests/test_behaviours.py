@@ -87,7 +87,7 @@ def test_auto_approval_needs_the_threshold_and_to_beat_the_approved_version(
 # ---------------------------------------------------------------------- requests
 
 
-@pytest.mark.parametrize("layout", ["flat", "definitions", "jobs"])
+@pytest.mark.parametrize("layout", ["flat", "definitions", "job_per_optimizer"])
 def test_network_isolation_is_on_without_a_vpc_and_traffic_encryption_only_with_one(layout: str) -> None:
     settings = dataclasses.replace(TuningSettings(), layout=layout, max_parallel_jobs=4)
     for request in build_tuning_requests("r", settings, DATA, DEST):

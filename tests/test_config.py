@@ -65,7 +65,7 @@ def test_unknown_environment_lists_the_known_ones() -> None:
     [
         ({"instance_type": "ml.m5.xlarge"}, r"key 'instance_type' must be a GPU training instance type"),
         ({"strategy": "Genetic"}, r"key 'strategy' must be one of Bayesian, Random, Hyperband, Grid"),
-        ({"layout": "nested"}, r"key 'layout' must be one of definitions, jobs, flat"),
+        ({"layout": "nested"}, r"key 'layout' must be one of definitions, job_per_optimizer, flat"),
         (
             {"max_parallel_jobs": 30, "max_training_jobs": 20},
             r"'max_parallel_jobs' \(30\) is greater than 'max_training_jobs' \(20\)",

@@ -44,7 +44,7 @@ def sagemaker_stub() -> tuple[Any, Stubber]:
 
 
 def sample_run(layout: str = "definitions", **settings: Any) -> Run:
-    if layout == "jobs":
+    if layout == "job_per_optimizer":
         settings.setdefault("max_parallel_jobs", 4)  # one instance per optimizer at least
     s = dataclasses.replace(TuningSettings(), layout=layout, **settings)
     s.check("test")
@@ -126,7 +126,7 @@ def test_start_sends_exactly_the_built_request_and_it_satisfies_the_api_model() 
 def test_a_repeated_event_finds_the_jobs_already_started_by_another_execution() -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=ARTIFACTS)
-    run = sample_run(layout="jobs")
+    run = sample_run(layout="job_per_optimizer")
     sm, stub = sagemaker_stub()
     for request in expected_requests(run):
         name = request["HyperParameterTuningJobName"]
@@ -182,7 +182,7 @@ def test_the_gpu_quota_error_names_the_quota_and_the_fix() -> None:
 def test_a_start_that_fails_halfway_stops_the_jobs_it_created() -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=ARTIFACTS)
-    run = sample_run(layout="jobs")
+    run = sample_run(layout="job_per_optimizer")
     sm, stub = sagemaker_stub()
     sgd, adam, *_ = expected_requests(run)
     stub.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"}, sgd)
@@ -213,11 +213,11 @@ def test_warm_start_uses_the_previous_run_of_the_same_dataset_and_layout() -> No
     s3.create_bucket(Bucket=ARTIFACTS)
     previous = {
         "run_id": "digits-aaaaaaaaaa",
-        "layout": "jobs",
+        "layout": "job_per_optimizer",
         "tuning_jobs": [f"digits-aaaaaaaaaa-{c}" for c in ("sgd", "adam", "rms", "nag")],
     }
     s3.put_object(Bucket=ARTIFACTS, Key=previous_run_key("digits"), Body=json.dumps(previous).encode())
-    run = sample_run(layout="jobs", warm_start=True)
+    run = sample_run(layout="job_per_optimizer", warm_start=True)
     parents = {f"digits-0123456789-{c}": [f"digits-aaaaaaaaaa-{c}"] for c in ("sgd", "adam", "rms", "nag")}
     sm, stub = sagemaker_stub()
     for request in expected_requests(run, parents):

@@ -177,7 +177,12 @@ def test_the_longest_run_validation_accepts_fits_the_history() -> None:
 @pytest.mark.parametrize("jobs", [10, 22, 40])
 def test_layout_jobs_never_runs_more_instances_than_max_parallel_jobs(parallel: int, jobs: int) -> None:
     settings = TuningSettings.from_mapping(
-        {"layout": "jobs", "max_training_jobs": jobs, "max_parallel_jobs": parallel, "use_pretrained_model": True},
+        {
+            "layout": "job_per_optimizer",
+            "max_training_jobs": jobs,
+            "max_parallel_jobs": parallel,
+            "use_pretrained_model": True,
+        },
         where="t",
     )
     budgets = settings.tuning_job_budgets()
@@ -191,7 +196,7 @@ def test_layout_jobs_with_fewer_instances_than_optimizers_is_refused() -> None:
     with pytest.raises(
         SettingsError, match=r"'max_parallel_jobs' \(2\) must be at least the number of optimizers \(4\)"
     ):
-        TuningSettings.from_mapping({"layout": "jobs", "max_parallel_jobs": 2}, where="t")
+        TuningSettings.from_mapping({"layout": "job_per_optimizer", "max_parallel_jobs": 2}, where="t")
 
 
 # ---------------------------------------------------------------------- the algorithm's rules

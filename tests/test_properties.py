@@ -82,7 +82,9 @@ _tuning = st.dictionaries(
     ),
     st.one_of(
         _json_scalar,
-        st.sampled_from(["3,224,224", "3,32,32", "flat", "jobs", "definitions", "Bayesian", "Grid", "seed"]),
+        st.sampled_from(
+            ["3,224,224", "3,32,32", "flat", "job_per_optimizer", "definitions", "Bayesian", "Grid", "documented"]
+        ),
         st.lists(st.sampled_from(["sgd", "adam", "rmsprop", "nag", "lamb"]), max_size=5),
         st.dictionaries(
             st.sampled_from(["learning_rate", "momentum", "eps", "mini_batch_size", "dropout"]), _range_spec, max_size=3

@@ -347,13 +347,13 @@ class Objects:
 
 
 WARM_RUN = dataclasses.replace(
-    RUN, run_id="digits-bbbbbbbbbb", settings=TuningSettings(layout="jobs", max_parallel_jobs=4)
+    RUN, run_id="digits-bbbbbbbbbb", settings=TuningSettings(layout="job_per_optimizer", max_parallel_jobs=4)
 )
 JOBS = ["digits-bbbbbbbbbb-sgd", "digits-bbbbbbbbbb-adam"]
 
 
 def test_warm_start_maps_each_job_to_the_same_optimizers_job_of_the_previous_run() -> None:
-    previous = {"run_id": "digits-aaaaaaaaaa", "layout": "jobs", "tuning_jobs": ["digits-aaaaaaaaaa-adam"]}
+    previous = {"run_id": "digits-aaaaaaaaaa", "layout": "job_per_optimizer", "tuning_jobs": ["digits-aaaaaaaaaa-adam"]}
     parents = warm_start_parents(Objects(json.dumps(previous).encode()), "art", WARM_RUN, JOBS)
     assert parents == {"digits-bbbbbbbbbb-adam": ["digits-aaaaaaaaaa-adam"]}
 
@@ -362,7 +362,7 @@ def test_warm_start_maps_each_job_to_the_same_optimizers_job_of_the_previous_run
     "previous",
     [
         {"run_id": "digits-aaaaaaaaaa", "layout": "flat", "tuning_jobs": ["digits-aaaaaaaaaa"]},  # other layout
-        {"run_id": "digits-bbbbbbbbbb", "layout": "jobs", "tuning_jobs": JOBS},  # this very run
+        {"run_id": "digits-bbbbbbbbbb", "layout": "job_per_optimizer", "tuning_jobs": JOBS},  # this very run
     ],
 )
 def test_warm_start_needs_an_earlier_run_of_the_same_layout(previous: dict[str, Any]) -> None:

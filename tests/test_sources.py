@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from pipeline.search_space import (
+    DOCUMENTED_RANGES,
     OBJECTIVE_METRIC,
     OBJECTIVE_TYPE,
     OPTIMIZERS,
     PRESETS,
-    SEED_RANGES,
     hyperparameters_read_by,
 )
 from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, VALID_UNIT_INTERVAL, seed_table
@@ -29,7 +29,7 @@ def test_the_oracle_reads_all_nine_rows_of_the_seed_document() -> None:
 @pytest.mark.parametrize("name", sorted(seed_table().ranges))
 def test_each_seed_range_equals_the_document(name: str) -> None:
     documented = seed_table().ranges[name]
-    ours = SEED_RANGES[name]
+    ours = DOCUMENTED_RANGES[name]
     assert (ours.kind, ours.min_value, ours.max_value, ours.scaling) == (
         documented.kind,
         documented.min_value,
@@ -39,8 +39,8 @@ def test_each_seed_range_equals_the_document(name: str) -> None:
 
 
 def test_the_seed_preset_is_the_document_and_nothing_else() -> None:
-    assert list(SEED_RANGES) == list(seed_table().ranges)
-    assert PRESETS["seed"] == SEED_RANGES
+    assert list(DOCUMENTED_RANGES) == list(seed_table().ranges)
+    assert PRESETS["documented"] == DOCUMENTED_RANGES
 
 
 def test_objective_and_optimizers_are_the_documents() -> None:

@@ -31,11 +31,11 @@ DEST = Destinations(
 RUN = run_id("ds", "digits", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
 
 
-SEED = TuningSettings.from_mapping({"preset": "seed"}, where="test")
+SEED = TuningSettings.from_mapping({"preset": "documented"}, where="test")
 
 
 def requests_for(**changes) -> list[dict]:
-    if changes.get("layout") == "jobs":
+    if changes.get("layout") == "job_per_optimizer":
         changes.setdefault("max_parallel_jobs", 4)  # one instance per optimizer at least
     settings = dataclasses.replace(SEED, **changes)
     settings.check("test")
@@ -58,7 +58,7 @@ def ranges_by_name(ranges: dict) -> dict:
     return {r["Name"]: r for r in ranges["ContinuousParameterRanges"] + ranges["IntegerParameterRanges"]}
 
 
-@pytest.mark.parametrize("layout", ["definitions", "jobs", "flat"])
+@pytest.mark.parametrize("layout", ["definitions", "job_per_optimizer", "flat"])
 @pytest.mark.parametrize("use_spot", [False, True])
 def test_every_request_satisfies_the_sagemaker_api_model(layout: str, use_spot: bool) -> None:
     for request in requests_for(layout=layout, use_spot=use_spot, warm_start=layout != "definitions"):
@@ -122,7 +122,9 @@ def test_definitions_layout_gives_each_optimizer_only_what_it_reads() -> None:
 
 
 def test_jobs_layout_splits_the_budget_between_optimizers() -> None:
-    requests = requests_for(layout="jobs", max_training_jobs=22, max_parallel_jobs=4, early_stopping="Auto")
+    requests = requests_for(
+        layout="job_per_optimizer", max_training_jobs=22, max_parallel_jobs=4, early_stopping="Auto"
+    )
     assert [r["HyperParameterTuningJobName"] for r in requests] == [
         tuning_job_name(RUN, o) for o in ("sgd", "adam", "rmsprop", "nag")
     ]
@@ -265,7 +267,9 @@ def test_the_seed_preset_reproduces_the_document_literally() -> None:
         name: (d.kind, d.min_value, d.max_value, "Auto") for name, d in doc.items()
     }
     assert SEED.optimizers == seed_table().optimizers
-    manifest = TuningSettings.from_mapping({"preset": "seed", "ranges": {"learning_rate": {"max": 0.1}}}, where="m")
+    manifest = TuningSettings.from_mapping(
+        {"preset": "documented", "ranges": {"learning_rate": {"max": 0.1}}}, where="m"
+    )
     wd = manifest.range_for("weight_decay")
     assert (wd.min_value, wd.max_value, wd.scaling) == (0.0, 0.999, "Auto")
     assert manifest.range_for("learning_rate").max_value == 0.1

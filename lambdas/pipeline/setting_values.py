@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline import limits
-from pipeline.search_space import OPTIMIZERS, SCALING_TYPES, SEED_RANGES, NumericRange, scaling_error
+from pipeline.search_space import DOCUMENTED_RANGES, OPTIMIZERS, SCALING_TYPES, NumericRange, scaling_error
 
 if TYPE_CHECKING:
     from pipeline.settings import TuningSettings
 
-LAYOUTS = ("definitions", "jobs", "flat")
+LAYOUTS = ("definitions", "job_per_optimizer", "flat")
 STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 EARLY_STOPPING = ("Off", "Auto")
 APPROVAL_MODES = ("manual", "auto")
@@ -182,8 +182,10 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
     current = {r.name: r for r in base.ranges}
     for name, spec in value.items():
         where = _sub(key, name)
-        if name not in SEED_RANGES:
-            raise SettingsError(f"{where}: not a tunable numeric hyperparameter. Allowed: {', '.join(SEED_RANGES)}")
+        if name not in DOCUMENTED_RANGES:
+            raise SettingsError(
+                f"{where}: not a tunable numeric hyperparameter. Allowed: {', '.join(DOCUMENTED_RANGES)}"
+            )
         if not isinstance(spec, Mapping):
             raise SettingsError(f"{where} must be an object with min, max and/or scaling")
         unknown = sorted(set(spec) - {"min", "max", "scaling"})
@@ -210,7 +212,7 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
         if problem:
             raise SettingsError(f"{where}: {problem}")
         current[name] = NumericRange(name, old.kind, lo, hi, scaling)
-    return tuple(current[n] for n in SEED_RANGES)
+    return tuple(current[n] for n in DOCUMENTED_RANGES)
 
 
 def _completion(value: Any, key: str, base: TuningSettings) -> Completion:

@@ -139,10 +139,10 @@ class TuningSettings:
                 f"{where}: key 'max_parallel_jobs' ({self.max_parallel_jobs}) is greater than "
                 f"'max_training_jobs' ({self.max_training_jobs}). Lower max_parallel_jobs."
             )
-        if self.layout == "jobs" and self.max_parallel_jobs < len(self.optimizers):
+        if self.layout == "job_per_optimizer" and self.max_parallel_jobs < len(self.optimizers):
             raise SettingsError(
                 f"{where}: key 'max_parallel_jobs' ({self.max_parallel_jobs}) must be at least the number of "
-                f"optimizers ({len(self.optimizers)}) with layout 'jobs', which runs one tuning job per optimizer "
+                f"optimizers ({len(self.optimizers)}) with layout 'job_per_optimizer', which runs one tuning job per optimizer "
                 "side by side, each with at least one instance. Use layout 'definitions', fewer optimizers, or "
                 "raise max_parallel_jobs (and the GPU quota) in cdk.json."
             )
@@ -151,13 +151,13 @@ class TuningSettings:
                 raise SettingsError(
                     f"{where}: key 'early_stopping' must be 'Off' with layout 'definitions': "
                     "SageMaker does not allow TrainingJobEarlyStoppingType=Auto with "
-                    "TrainingJobDefinitions. Use layout 'jobs' to keep early stopping."
+                    "TrainingJobDefinitions. Use layout 'job_per_optimizer' to keep early stopping."
                 )
             if self.warm_start:
                 raise SettingsError(
                     f"{where}: key 'warm_start' must be false with layout 'definitions': "
                     "SageMaker does not allow WarmStartConfig with TrainingJobDefinitions. "
-                    "Use layout 'jobs' or 'flat' to warm start."
+                    "Use layout 'job_per_optimizer' or 'flat' to warm start."
                 )
         if self.strategy == "Hyperband" and self.early_stopping != "Off":
             raise SettingsError(
@@ -215,9 +215,9 @@ class TuningSettings:
     def tuning_job_budgets(self) -> list[tuple[int, int]]:
         """(MaxNumberOfTrainingJobs, MaxParallelTrainingJobs) of each tuning job of the run.
 
-        Layout `jobs` splits both the total and the parallel jobs between the optimizers' tuning
+        Layout `job_per_optimizer` splits both the total and the parallel jobs between the optimizers' tuning
         jobs, so the run never has more than `max_parallel_jobs` instances at once."""
-        if self.layout != "jobs":
+        if self.layout != "job_per_optimizer":
             return [(self.max_training_jobs, self.max_parallel_jobs)]
         shares = split_budget(self.max_training_jobs, len(self.optimizers))
         parallel = split_budget(self.max_parallel_jobs, len(self.optimizers))

@@ -5,10 +5,10 @@ Three layouts (setting `layout`):
 - `definitions`: one tuning job, one TrainingJobDefinition per optimizer, each with a static
   `optimizer` and only the ranges that optimizer reads. One budget, one search; SageMaker
   forbids early stopping and warm start here.
-- `jobs`: one tuning job per optimizer, side by side; the budget (total and parallel jobs) is
+- `job_per_optimizer`: one tuning job per optimizer, side by side; the budget (total and parallel jobs) is
   split between them, so the run never runs more than `max_parallel_jobs` instances at once.
   Keeps early stopping and warm start.
-- `flat`: the seed literally, one definition, every hyperparameter tuned for every optimizer
+- `flat`: the documented table literally, one definition, every hyperparameter tuned for every optimizer
   (`optimizer` a categorical range); the optimizer ignores what it does not read.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 from pipeline.contract import Data
 from pipeline.naming import tuning_job_name
 from pipeline.search_space import (
+    DOCUMENTED_RANGES,
     OBJECTIVE_METRIC,
     OBJECTIVE_TYPE,
-    SEED_RANGES,
     NumericRange,
     hyperparameters_read_by,
 )
@@ -197,7 +197,7 @@ def build_tuning_requests(
     """The CreateHyperParameterTuningJob requests of a run, in start order.
 
     `warm_start_parents` maps each tuning job name of this run to the finished tuning jobs of
-    the previous run it should learn from (layouts `jobs` and `flat` only).
+    the previous run it should learn from (layouts `job_per_optimizer` and `flat` only).
     """
     warm = warm_start_parents or {}
     requests: list[dict[str, Any]] = []
@@ -230,7 +230,7 @@ def build_tuning_requests(
             for opt in settings.optimizers
         ]
         finish(tuning_job_name(run_id), config, {"TrainingJobDefinitions": definitions})
-    elif settings.layout == "jobs":
+    elif settings.layout == "job_per_optimizer":
         budgets = settings.tuning_job_budgets()
         for opt, (share, parallel) in zip(settings.optimizers, budgets, strict=True):
             config = _job_config(settings, share, parallel)
@@ -238,10 +238,10 @@ def build_tuning_requests(
             config["ParameterRanges"] = parameter_ranges(settings, data, hyperparameters_read_by(opt), None)
             body = {"TrainingJobDefinition": training_definition(settings, data, dest, optimizer=opt)}
             finish(tuning_job_name(run_id, opt), config, body)
-    else:  # flat: the seed literally
+    else:  # flat: the documented table literally
         config = _job_config(settings, settings.max_training_jobs, settings.max_parallel_jobs)
         config["HyperParameterTuningJobObjective"] = objective
-        config["ParameterRanges"] = parameter_ranges(settings, data, tuple(SEED_RANGES), settings.optimizers)
+        config["ParameterRanges"] = parameter_ranges(settings, data, tuple(DOCUMENTED_RANGES), settings.optimizers)
         body = {"TrainingJobDefinition": training_definition(settings, data, dest, optimizer=None)}
         finish(tuning_job_name(run_id), config, body)
     return requests
