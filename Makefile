@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
+.PHONY: install dataset demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
 
 # constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
-$(STAMP): requirements.txt requirements-dev.txt requirements-local.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-tools.txt requirements-local.txt constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-local.txt -c constraints.txt
@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy lambdas stacks local app.py
+	$(BIN)/mypy lambdas stacks local tools app.py
 	$(BIN)/mypy --strict lambdas stacks  # the deployed code and the infrastructure: strict
 
 unit: $(STAMP)
@@ -39,24 +39,28 @@ $(SCAN_VENV)/.installed: requirements-scan.txt constraints-scan.txt
 	touch $@
 
 scan: $(STAMP) $(SCAN_VENV)/.installed  ## checkov on the synthesized templates, findings justified in security/checkov.yaml
-	rm -rf cdk.out && $(BIN)/python -m local.synth --env prod && $(BIN)/python -m local.synth --env dev
+	rm -rf cdk.out && $(BIN)/python -m tools.synth --env prod && $(BIN)/python -m tools.synth --env dev
 	BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false $(SCAN_VENV)/bin/checkov --config-file security/checkov.yaml -d cdk.out
 
 test: lint typecheck unit scan  ## the quality gate CI runs
 
 synth: $(STAMP)  ## cdk synth without the CDK CLI (ENV=prod for prod)
-	$(BIN)/python -m local.synth --env $(or $(ENV),dev)
+	$(BIN)/python -m tools.synth --env $(or $(ENV),dev)
 
 node_modules/.bin/cdk: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-# Deploying needs the CDK app's runtime only (requirements.txt): no torch, no optuna, no local mode.
+# Deploying needs the CDK app's runtime and the operator tools only (requirements-tools.txt):
+# no torch, no optuna, no local mode.
 DEPLOY_VENV := .venv-deploy
-$(DEPLOY_VENV)/.installed: requirements.txt constraints.txt
+$(DEPLOY_VENV)/.installed: requirements.txt requirements-tools.txt constraints.txt
 	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
-	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints.txt
 	touch $@
+
+dataset: $(DEPLOY_VENV)/.installed  ## the dataset tool: make dataset ARGS="prepare images/ prepared/" (or upload ...)
+	$(DEPLOY_VENV)/bin/python -m tools.dataset $(ARGS)
 
 deploy: $(DEPLOY_VENV)/.installed node_modules/.bin/cdk  ## cdk deploy --all to the account in your AWS credentials
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" node_modules/.bin/cdk deploy --all --no-notices -c env=$(or $(ENV),dev)
@@ -74,7 +78,7 @@ bench-scale: $(STAMP)  ## validation and ChooseBest at real sizes against a late
 mutants: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutants.txt
 	rm -rf .mutation && mkdir .mutation
-	cp -r lambdas tests local stacks bench app.py cdk.json requirements.txt .mutation/
+	cp -r lambdas tests local tools stacks bench app.py cdk.json requirements.txt .mutation/
 	cp -r lambdas/pipeline lambdas/handlers .mutation/
 	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
 	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true

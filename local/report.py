@@ -6,8 +6,8 @@ import html
 import math
 from typing import Any
 
-from local.synth import ROOT
 from pipeline.contract import BestJob, Registered, Run
+from tools.synth import ROOT
 
 COLORS = {"sgd": "#1f77b4", "adam": "#d62728", "rmsprop": "#2ca02c", "nag": "#9467bd"}
 W, H, PAD = 420, 240, 36

@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local import dataset as dataset_cli
 from local.harness import LocalPipeline
 from local.report import write_report
-from local.synth import ROOT, synthesize
+from local.sample import build_sample
 from pipeline.contract import BestJob, Registered, Run, Tuning
+from tools import dataset as dataset_cli
+from tools.synth import ROOT, synthesize
 
 OUT = ROOT / "local-run"
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     images = args.images
     if images is None:
-        images = dataset_cli.build_sample(OUT / "sample-images")
+        images = build_sample(OUT / "sample-images")
         progress.write(f"sample dataset: scikit-learn digits as PNG files in {images}")
     tuning: dict[str, Any] = {}
     for key in ("jobs", "parallel", "epochs", "layout", "strategy"):

@@ -52,7 +52,7 @@ def fixture_json(name: str) -> dict:
 @pytest.fixture(scope="session")
 def local_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The app synthesized with the `local` environment, for local-mode tests."""
-    from local.synth import synthesize
+    from tools.synth import synthesize
 
     outdir = tmp_path_factory.mktemp("local-cdk.out")
     return outdir, synthesize(outdir, "local")
@@ -60,6 +60,6 @@ def local_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def sample_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from local.dataset import build_sample
+    from local.sample import build_sample
 
     return build_sample(tmp_path_factory.mktemp("sample") / "digits")

@@ -10,8 +10,8 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
-from local.dataset import DatasetInputError, main, prepare, upload
 from pipeline.lst import parse_lst
+from tools.dataset import DatasetInputError, main, prepare, upload
 
 
 def make_images(root: Path, classes: dict[str, int], size: tuple[int, int] = (16, 16)) -> Path:

@@ -40,3 +40,45 @@ def test_no_deployed_module_is_longer_than_350_lines() -> None:
         if (n := len(m.read_text().splitlines())) > MAX_MODULE_LINES
     ]
     assert too_long == [], f"split these modules (at most {MAX_MODULE_LINES} lines): {too_long}"
+
+
+ROOT = LAMBDAS.parent
+LOCAL_ONLY = {"local", "torch", "optuna", "sklearn", "moto", "numpy", "tests", "bench"}
+
+
+def imported_roots(paths: list[Path]) -> dict[str, set[str]]:
+    """file -> the top-level packages it imports."""
+    found: dict[str, set[str]] = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found.setdefault(str(path.relative_to(ROOT)), set()).update(n.split(".")[0] for n in names)
+    return found
+
+
+def requirements(name: str) -> set[str]:
+    """Package names a requirements file installs, following -r."""
+    out: set[str] = set()
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("-r "):
+            out |= requirements(line[3:].strip())
+        elif line:
+            out.add(line.split("==")[0].split("[")[0].lower())
+    return out
+
+
+def test_deploying_and_the_operator_tools_need_no_local_mode() -> None:
+    """`make deploy` and `make dataset` install requirements-tools.txt only: the CDK app, the
+    handlers and the tools must import nothing that only local mode installs."""
+    code = [ROOT / "app.py", *(ROOT / "stacks").rglob("*.py"), *(ROOT / "tools").rglob("*.py"), *deployed_modules()]
+    leaks = {f: sorted(roots & LOCAL_ONLY) for f, roots in imported_roots(code).items() if roots & LOCAL_ONLY}
+    assert leaks == {}
+    deploy = requirements("requirements-tools.txt")
+    assert {"aws-cdk-lib", "boto3", "pillow"} <= deploy
+    assert deploy.isdisjoint({"torch", "optuna", "scikit-learn", "moto", "numpy"})

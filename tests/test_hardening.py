@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from local.dataset import prepare, upload
 from local.harness import LocalPipeline
+from tools.dataset import prepare, upload
 
 pytestmark = pytest.mark.e2e
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -302,6 +304,43 @@ def test_functions_bundle_powertools_and_need_no_layer(template: Template, synth
     assert f'VERSION = "{pinned}"' in version
     assert (bundle / "typing_extensions.py").is_file()
     assert not list(bundle.rglob("__pycache__"))
+
+
+def test_every_handler_traces_its_aws_calls_in_lambda(template: Template, synth) -> None:
+    """In Lambda (LAMBDA_TASK_ROOT set) the bundle alone turns the Tracer on and patches botocore:
+    the X-Ray SDK is bundled, and wrapt without the extension compiled for this machine's Python."""
+    functions = template.find_resources("AWS::Lambda::Function")
+    handlers = sorted(
+        f["Properties"]["Handler"].removesuffix(".handler")
+        for f in functions.values()
+        if f["Properties"].get("Handler", "").startswith("handlers.")
+    )
+    (key,) = {f["Properties"]["Code"]["S3Key"] for f in functions.values() if "handlers." in str(f)}
+    bundle = synth.outdir / f"asset.{key.removesuffix('.zip')}"
+    assert not list(bundle.rglob("*.so")), "a compiled extension would not load in the python3.13 runtime"
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {handlers!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        "    assert getattr(module.handler, '__wrapped__', None) is not None, name\n"
+        "from pipeline.telemetry import tracer\n"
+        "assert tracer.disabled is False\n"
+        "import aws_xray_sdk, wrapt\n"
+        "assert aws_xray_sdk.__file__.startswith(sys.argv[1]) and wrapt.__file__.startswith(sys.argv[1])\n"
+        "from aws_xray_sdk.core import patcher\n"
+        "assert 'botocore' in patcher._PATCHED_MODULES, patcher._PATCHED_MODULES\n"
+    )
+    # The bundle first on the path; boto3 and botocore come with the Lambda runtime, so the probe
+    # gets this environment's (site-packages, after the bundle: the bundle's modules win).
+    env = {"LAMBDA_TASK_ROOT": str(bundle), "AWS_REGION": "us-east-1"}
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1])\n" + probe, str(bundle)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_validation_is_sized_for_an_imagenet_size_dataset(template: Template) -> None:

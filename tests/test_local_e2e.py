@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from local.api_model import response_errors
-from local.dataset import prepare, upload
 from local.harness import LocalPipeline
 from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, seed_table
+from tools.dataset import prepare, upload
 
 pytestmark = pytest.mark.e2e
 

@@ -29,6 +29,11 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+# Error names the state machine raises itself (the handlers' are their exception class names).
+NOTIFICATION_FAILED = "NotificationFailed"  # even the failure notice could not be published
+WORKFLOW_TIMEOUT = "States.Timeout"  # the execution outlived the state machine's timeout
+
+
 class TransientAwsError(RuntimeError):
     """Throttling or a 5xx that outlived the SDK's own retries: Step Functions retries it."""
 

@@ -6,23 +6,27 @@ import json
 import unicodedata
 from typing import Any
 
+from pipeline.best_job import NoSuccessfulTrainingJob, TuningFailed
 from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run
+from pipeline.cost import BudgetExceeded
+from pipeline.dataset import DatasetError
+from pipeline.errors import WORKFLOW_TIMEOUT, QuotaExceeded, TransientAwsError
 
 SUBJECT_MAX = 99  # SNS: subjects up to 100 ASCII characters, no line breaks or control characters
 
 ADVICE = {
-    "DatasetError": "Fix the dataset as described above and upload the manifest again; "
+    DatasetError.__name__: "Fix the dataset as described above and upload the manifest again; "
     "a new manifest version starts a new run.",
-    "QuotaExceeded": "Raise the quota named above in Service Quotas, then upload the manifest again.",
-    "TuningFailed": "Open the tuning job in the SageMaker console and read each training job's "
+    QuotaExceeded.__name__: "Raise the quota named above in Service Quotas, then upload the manifest again.",
+    TuningFailed.__name__: "Open the tuning job in the SageMaker console and read each training job's "
     "FailureReason; fix the cause and upload the manifest again.",
-    "NoSuccessfulTrainingJob": "Open the tuning job in the SageMaker console and read each training "
+    NoSuccessfulTrainingJob.__name__: "Open the tuning job in the SageMaker console and read each training "
     "job's FailureReason; fix the cause and upload the manifest again.",
-    "States.Timeout": "The run exceeded its time limit and its tuning jobs were stopped. Lower "
+    WORKFLOW_TIMEOUT: "The run exceeded its time limit and its tuning jobs were stopped. Lower "
     "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.",
-    "BudgetExceeded": "Lower the budget drivers named above in the manifest's tuning block (or raise "
+    BudgetExceeded.__name__: "Lower the budget drivers named above in the manifest's tuning block (or raise "
     "max_cost_usd), then upload the manifest again. No training job was started.",
-    "TransientAwsError": "AWS kept throttling or failing after all retries. Upload the manifest again later.",
+    TransientAwsError.__name__: "AWS kept throttling or failing after all retries. Upload the manifest again later.",
 }
 DEFAULT_ADVICE = (
     "Read the execution's history in the Step Functions console for details, then upload the manifest again."

@@ -18,10 +18,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from pipeline.best_job import TuningFailed
 from pipeline.contract import path
+from pipeline.errors import NOTIFICATION_FAILED, TransientAwsError
 
 TRANSIENT_ERRORS = [
-    "TransientAwsError",
+    TransientAwsError.__name__,
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -91,7 +93,7 @@ class TuningWorkflow(Construct):
             sfn.Fail(
                 self,
                 "NotificationFailed",
-                error="NotificationFailed",
+                error=NOTIFICATION_FAILED,
                 cause="The failure notice could not be published to the topic; read this execution's history.",
             ),
             errors=["States.ALL"],
@@ -108,7 +110,7 @@ class TuningWorkflow(Construct):
         tuning_failed = sfn.Pass(
             self,
             "TuningFailed",
-            parameters={"Error": "TuningFailed", "Cause.$": path("poll", "failure_reason")},
+            parameters={"Error": TuningFailed.__name__, "Cause.$": path("poll", "failure_reason")},
             result_path=path("error"),
         )
         choose = invoke(

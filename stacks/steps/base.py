@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,8 +33,14 @@ class StepResources:
     sagemaker_role: iam.IRole
 
 
+def handler_module(step: str) -> str:
+    """The handler module of a step: its name in snake case, "ChooseBest" -> "choose_best"."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", step).lower()
+
+
 class Step(PipelineFunction):
-    """A step's Lambda (`lambdas/handlers/<module>.py`); subclasses add their grants."""
+    """A step's Lambda; subclasses add their grants. One name throughout: the class name is the
+    workflow state's name and, in snake case, the handler's module (`lambdas/handlers/`)."""
 
     wildcard_reason = ""  # what else, beyond X-Ray, needs Resource "*" in this step's policy
 
@@ -43,7 +50,6 @@ class Step(PipelineFunction):
         construct_id: str,
         *,
         resources: StepResources,
-        module: str,
         description: str,
         environment: dict[str, str] | None = None,
         **sizing: Any,
@@ -51,7 +57,7 @@ class Step(PipelineFunction):
         super().__init__(
             scope,
             construct_id,
-            module=module,
+            module=handler_module(type(self).__name__),
             description=description,
             environment=environment or {},
             logs_key=resources.logs_key,

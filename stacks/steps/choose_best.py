@@ -14,7 +14,6 @@ class ChooseBest(Step):
             scope,
             construct_id,
             resources=resources,
-            module="choose_best",
             description="Chooses the best training job of the run",
         )
         self.allow_tuning_jobs("DescribeTuningJobs", "sagemaker:DescribeHyperParameterTuningJob")

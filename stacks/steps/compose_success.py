@@ -13,6 +13,5 @@ class ComposeSuccess(Step):
             scope,
             construct_id,
             resources=resources,
-            module="compose_success",
             description="Composes the success notification",
         )

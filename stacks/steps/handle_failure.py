@@ -13,7 +13,6 @@ class HandleFailure(Step):
             scope,
             construct_id,
             resources=resources,
-            module="handle_failure",
             description="Stops running tuning jobs and composes the failure notification",
         )
         self.allow_tuning_jobs(

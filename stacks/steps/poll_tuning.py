@@ -13,7 +13,6 @@ class PollTuning(Step):
             scope,
             construct_id,
             resources=resources,
-            module="poll_tuning",
             description="Reports the run's tuning jobs' status",
         )
         self.allow_tuning_jobs("DescribeTuningJobs", "sagemaker:DescribeHyperParameterTuningJob")

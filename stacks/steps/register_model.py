@@ -17,7 +17,6 @@ class RegisterModel(Step):
             scope,
             construct_id,
             resources=resources,
-            module="register_model",
             description="Registers the best model in the SageMaker Model Registry",
             environment={"MODEL_PACKAGE_GROUP": group, "ARTIFACTS_BUCKET": artifacts.bucket_name},
         )

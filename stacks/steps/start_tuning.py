@@ -18,7 +18,6 @@ class StartTuning(Step):
             scope,
             construct_id,
             resources=resources,
-            module="start_tuning",
             description="Starts the run's hyperparameter tuning jobs",
             environment={
                 "SAGEMAKER_ROLE_ARN": role.role_arn,

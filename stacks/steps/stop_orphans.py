@@ -21,7 +21,6 @@ class StopOrphans(Step):
             scope,
             construct_id,
             resources=resources,
-            module="stop_orphans",
             description="Stops the tuning jobs of an aborted, timed-out or failed execution",
         )
         # ListTags: stop only the jobs tagged with the execution that ended.

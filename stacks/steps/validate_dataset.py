@@ -18,7 +18,6 @@ class ValidateDataset(Step):
             scope,
             construct_id,
             resources=resources,
-            module="validate_dataset",
             description="Validates an uploaded dataset before any GPU starts",
             environment={
                 "TUNING_DEFAULTS": json.dumps(config.tuning.to_dict(), separators=(",", ":")),

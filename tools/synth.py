@@ -24,11 +24,11 @@ def synthesize(outdir: Path, env_name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`cdk synth` without the CDK CLI: python -m local.synth [--env dev] [--out cdk.out]."""
+    """`cdk synth` without the CDK CLI: python -m tools.synth [--env dev] [--out cdk.out]."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m local.synth", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.synth", description=main.__doc__)
     parser.add_argument("--env", default="dev")
     parser.add_argument("--out", type=Path, default=ROOT / "cdk.out")
     args = parser.parse_args(argv)

@@ -1,8 +1,7 @@
 """Dataset CLI: a folder of images (one sub-folder per class) -> the pipeline's layout -> S3.
 
-    python -m local.dataset sample OUT             # the bundled digits, as PNG class folders
-    python -m local.dataset prepare IMAGES OUT     # stratified split, .lst files, manifest
-    python -m local.dataset upload OUT --bucket B --name N   # to the deployed bucket
+    python -m tools.dataset prepare IMAGES OUT     # stratified split, .lst files, manifest
+    python -m tools.dataset upload OUT --bucket B --name N   # to the deployed bucket
 
 Uploading writes the manifest last: creating the manifest is what starts a run.
 """
@@ -35,21 +34,6 @@ class Prepared:
     classes: list[str]
     train: int
     validation: int
-
-
-def build_sample(out: Path, *, size: int = 32) -> Path:
-    """scikit-learn's bundled digits (1,797 8x8 images, 10 classes) as PNG class folders."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    if out.exists():
-        shutil.rmtree(out)
-    for index, (pixels, label) in enumerate(zip(digits.images, digits.target, strict=True)):
-        folder = out / f"digit_{label}"
-        folder.mkdir(parents=True, exist_ok=True)
-        gray = Image.fromarray((pixels * (255.0 / 16.0)).astype("uint8"), mode="L")
-        gray.resize((size, size), Image.Resampling.BILINEAR).convert("RGB").save(folder / f"{index:04d}.png")
-    return out
 
 
 def _scan(images: Path) -> dict[str, list[Path]]:
@@ -165,11 +149,9 @@ def upload(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m local.dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m tools.dataset", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("sample", help="write the bundled digits as class folders")
-    s.add_argument("out", type=Path)
     p = sub.add_parser("prepare", help="class folders -> pipeline layout")
     p.add_argument("images", type=Path)
     p.add_argument("out", type=Path)
@@ -181,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--name", required=True)
     args = parser.parse_args(argv)
     try:
-        if args.command == "sample":
-            build_sample(args.out)
-            sys.stdout.write(f"wrote {args.out}\n")
-        elif args.command == "prepare":
+        if args.command == "prepare":
             result = prepare(args.images, args.out, validation_fraction=args.validation_fraction, seed=args.seed)
             sys.stdout.write(
                 f"{result.root}: {len(result.classes)} classes, {result.train} train, {result.validation} validation\n"
