@@ -17,26 +17,8 @@ from stacks.constructs.notifications import notification_topic, ops_key
 from stacks.constructs.sagemaker_role import SageMakerExecutionRole
 from stacks.constructs.triggers import execution_ended, manifest_uploaded
 from stacks.constructs.workflow import TuningWorkflow
-from stacks.steps.base import StepClass, StepResources
-from stacks.steps.choose_best import ChooseBest
-from stacks.steps.compose_success import ComposeSuccess
-from stacks.steps.handle_failure import HandleFailure
-from stacks.steps.poll_tuning import PollTuning
-from stacks.steps.register_model import RegisterModel
-from stacks.steps.start_tuning import StartTuning
-from stacks.steps.stop_orphans import StopOrphans
-from stacks.steps.validate_dataset import ValidateDataset
-
-STEPS: tuple[StepClass, ...] = (
-    ValidateDataset,
-    StartTuning,
-    PollTuning,
-    ChooseBest,
-    RegisterModel,
-    ComposeSuccess,
-    HandleFailure,
-    StopOrphans,
-)
+from stacks.steps import STEPS
+from stacks.steps.base import StepResources
 
 
 class PipelineStack(Stack):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
@@ -50,8 +51,10 @@ def stop_run(run: str, sm: Any, execution: str) -> list[str]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = event.get("detail", {})
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
+    """The "Step Functions Execution Status Change" event of an execution that ended."""
+    detail = event.detail
     run = run_of_execution(detail)
     if run is None:
         logger.info("execution did not work on a dataset run", extra={"execution": detail.get("executionArn")})
