@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from local.harness import LocalPipeline
 from local.report import write_report
 from local.sample import build_sample
@@ -31,17 +33,29 @@ OUT = ROOT / "local-run"
 class Progress:
     """Prints what the local SageMaker does, as it does it."""
 
-    def __init__(self, stream: Any = sys.stdout) -> None:
-        self.stream = stream
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stdout
         self.best: float | None = None
         self.started = time.time()
+        self.bars: dict[str, tqdm[Any]] = {}
 
     def write(self, text: str) -> None:
-        self.stream.write(f"[{time.time() - self.started:6.1f}s] {text}\n")
+        tqdm.write(f"[{time.time() - self.started:6.1f}s] {text}", file=self.stream)
         self.stream.flush()
 
+    def fetched(self, channel: str, done: int, total: int) -> None:
+        """A channel's images arriving from S3, once per run, as a progress bar."""
+        bar = self.bars.get(channel)
+        if bar is None:
+            bar = self.bars[channel] = tqdm(total=total, desc=f"fetching {channel}", unit="image", file=self.stream)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
     def __call__(self, event: str, d: dict[str, Any]) -> None:
-        if event == "training_started":
+        if event == "fetch":
+            self.fetched(d["channel"], d["done"], d["total"])
+        elif event == "training_started":
             hps = ", ".join(f"{k}={_short(v)}" for k, v in sorted(d["hyperparameters"].items()))
             label = f" [{d['definition']}]" if d.get("definition") else ""
             self.write(f"start {d['job']}{label}: {hps}")

@@ -323,7 +323,7 @@ def test_every_handler_traces_its_aws_calls_in_lambda(template: Template, synth)
         f"for name in {handlers!r}:\n"
         "    module = importlib.import_module(name)\n"
         "    assert getattr(module.handler, '__wrapped__', None) is not None, name\n"
-        "from pipeline.telemetry import tracer\n"
+        "from pipeline.observe import tracer\n"
         "assert tracer.disabled is False\n"
         "import aws_xray_sdk, wrapt\n"
         "assert aws_xray_sdk.__file__.startswith(sys.argv[1]) and wrapt.__file__.startswith(sys.argv[1])\n"

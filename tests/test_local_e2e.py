@@ -243,3 +243,20 @@ def test_images_do_not_start_runs(local_app, tmp_path) -> None:
             assert execution is None, key
         _, execution = pipeline.put_and_deliver("datasets/x/manifest.json", b"{}")
         assert execution is not None
+
+
+@pytest.mark.e2e
+def test_the_demo_shows_its_progress_and_results_and_no_function_logs(capsys) -> None:
+    """The README's main command, smaller: progress lines, the fetch's progress bars, the
+    leaderboard, the registered version and the report; the functions' JSON logs go to their
+    log file, not to the reader."""
+    from local.run import main
+
+    assert main(["--jobs", "2", "--parallel", "2", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "the rule matched, execution started" in out
+    assert "fetching s3://" in out and "datasets/digits/train/: 100%" in out
+    assert "epoch 1: validation accuracy" in out
+    for heading in ("Leaderboard (validation accuracy)", "Registered model version", "Notification: ", "Report: "):
+        assert heading in out
+    assert not [line for line in out.splitlines() if line.startswith('{"level"')]

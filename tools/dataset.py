@@ -14,6 +14,7 @@ import random
 import shutil
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from pipeline.s3_layout import MANIFEST_NAME, dataset_prefix
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+UPLOAD_WORKERS = 16
 
 
 class DatasetInputError(ValueError):
@@ -133,16 +137,25 @@ def upload(
     """Upload a prepared dataset to s3://bucket/datasets/<name>/, the manifest last.
 
     Returns the manifest's PutObject response (its VersionId identifies the run)."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
-    prefix = f"datasets/{name}/"
-    for path in tqdm(files, desc=f"uploading to s3://{bucket}/{prefix}", unit="file", disable=not progress):
-        s3.upload_file(str(path), bucket, prefix + path.relative_to(root).as_posix())
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
+    prefix = dataset_prefix(name)
+
+    def put(path: Path) -> None:
+        s3.put_object(Bucket=bucket, Key=prefix + path.relative_to(root).as_posix(), Body=path.read_bytes())
+
+    # UPLOAD_WORKERS files side by side (boto3 clients are thread-safe); any failure stops the
+    # upload before the manifest, so no run starts on a partial dataset.
+    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+        bar = tqdm(total=len(files), desc=f"uploading to s3://{bucket}/{prefix}", unit="file", disable=not progress)
+        for _ in pool.map(put, files):
+            bar.update()
+        bar.close()
     if before_manifest:
         before_manifest()
     return s3.put_object(
         Bucket=bucket,
-        Key=prefix + "manifest.json",
-        Body=(root / "manifest.json").read_bytes(),
+        Key=prefix + MANIFEST_NAME,
+        Body=(root / MANIFEST_NAME).read_bytes(),
         ContentType="application/json",
     )
 

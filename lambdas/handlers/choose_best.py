@@ -19,7 +19,7 @@ from pipeline import clients
 from pipeline.best_job import choose_best, optimizer_of
 from pipeline.contract import BestJob, Bill, Cost, Tuning
 from pipeline.errors import classified_aws_errors
-from pipeline.telemetry import logger, metrics, tracer
+from pipeline.observe import logger, metrics, tracer
 
 BILLING_WORKERS = 16
 # Left for registration's inputs to be returned after the bill is cut short.

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.contract import BestJob, Registered, Run
 from pipeline.messages import success_message
-from pipeline.telemetry import logger, tracer
+from pipeline.observe import logger, tracer
 
 
 @logger.inject_lambda_context

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from pipeline import clients, s3_layout
 from pipeline.contract import DatasetRef, Tuning
 from pipeline.messages import failure_message
-from pipeline.telemetry import logger, tracer
+from pipeline.observe import logger, tracer
 
 
 def stop_running(job_names: tuple[str, ...], sm: Any) -> list[str]:

@@ -12,7 +12,7 @@ from pipeline import clients
 from pipeline.best_job import failure_reason, job_summary, overall_status
 from pipeline.contract import Poll, Tuning
 from pipeline.errors import classified_aws_errors
-from pipeline.telemetry import logger, metrics, tracer
+from pipeline.observe import logger, metrics, tracer
 
 
 def poll(job_names: tuple[str, ...], sm: Any) -> Poll:

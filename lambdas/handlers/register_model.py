@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline import clients, s3_layout
 from pipeline.contract import BestJob, Registered, Run, Tuning
 from pipeline.errors import classified_aws_errors
+from pipeline.observe import logger, tracer
 from pipeline.registry import approval_status, metrics_document, model_package_request
-from pipeline.telemetry import logger, tracer
 
 
 def current_approved_accuracy(sm: Any, group: str) -> float | None:

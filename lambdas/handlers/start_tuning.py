@@ -13,8 +13,8 @@ from pipeline import clients, s3_layout
 from pipeline.contract import Run, Tuning
 from pipeline.errors import TransientAwsError, classified_aws_errors
 from pipeline.image_uri import training_image_uri
+from pipeline.observe import logger, tracer
 from pipeline.ownership import owned_by, tags
-from pipeline.telemetry import logger, tracer
 from pipeline.tuning_request import Destinations, build_tuning_requests
 
 

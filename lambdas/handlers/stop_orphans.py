@@ -18,8 +18,8 @@ from pipeline import clients
 from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
 from pipeline.naming import run_id
+from pipeline.observe import logger, tracer
 from pipeline.ownership import owner
-from pipeline.telemetry import logger, tracer
 from pipeline.validation import ref_from_event
 
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.errors import classified_aws_errors
-from pipeline.telemetry import logger, tracer
+from pipeline.observe import logger, tracer
 from pipeline.validation import LIST_WORKERS, validate_dataset
 
 

@@ -22,6 +22,11 @@ import torch
 from local.api_model import request_errors
 from local.sagemaker import search, trainer
 
+# Objects read side by side when a channel is fetched (boto3 clients are thread-safe), and how
+# often the fetch reports its progress.
+FETCH_WORKERS = 16
+FETCH_EVENT_EVERY = 50
+
 logger = logging.getLogger("local.sagemaker")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ACCOUNT = "123456789012"
@@ -85,6 +90,8 @@ class LocalSageMaker:
         self.tokens: dict[str, str] = {}
         self.listeners: list[Listener] = []
         self._data_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        # (lst uri, channel uri) -> the .lst text and the bytes of every image it lists
+        self._fetched: dict[tuple[str, str], Future[tuple[str, dict[str, bytes]]]] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults: dict[str, list[tuple[str, int]]] = {}
         self.threads: list[threading.Thread] = []
@@ -460,15 +467,52 @@ class LocalSageMaker:
         if not lst_keys:
             raise trainer.AlgorithmError(f'No S3 objects found under S3 URL "{channels[f"{split}_lst"]}"')
         bucket = channels[f"{split}_lst"].removeprefix("s3://").partition("/")[0]
-        lst_uri = f"s3://{bucket}/{lst_keys[0]}"
-        cache_key = (lst_uri + channels[split], f"{hp.image_shape}{hp.resize}")
+        lst_uri, channel_uri = f"s3://{bucket}/{lst_keys[0]}", channels[split]
+        cache_key = (lst_uri + channel_uri, f"{hp.image_shape}{hp.resize}")
         with self.lock:
             cached = self._data_cache.get(cache_key)
         if cached is None:
-            cached = trainer.load_images(self._read_s3, self._read_s3(lst_uri).decode(), lst_uri, channels[split], hp)
+            lst_text, images = self._fetch(lst_uri, channel_uri)
+            cached = trainer.load_images(
+                lambda uri: images[uri.removeprefix(channel_uri)], lst_text, lst_uri, channel_uri, hp
+            )
             with self.lock:
                 self._data_cache[cache_key] = cached
         return cached
+
+    def _fetch(self, lst_uri: str, channel_uri: str) -> tuple[str, dict[str, bytes]]:
+        """A channel's .lst and every image it lists, read once for all the run's training jobs,
+        FETCH_WORKERS objects at a time; the jobs that need it meanwhile wait for the same fetch."""
+        with self.lock:
+            pending = self._fetched.get((lst_uri, channel_uri))
+            mine = pending is None
+            if pending is None:
+                pending = self._fetched[(lst_uri, channel_uri)] = Future()
+        if not mine:
+            return pending.result()
+        try:
+            s3 = self._s3()  # one client for the whole fetch, shared by the threads
+
+            def read(uri: str) -> bytes:
+                bucket, _, key = uri.removeprefix("s3://").partition("/")
+                return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+            text = read(lst_uri).decode()
+            paths = [entry.path for entry in trainer.parse_lst(text, lst_uri)]
+            images: dict[str, bytes] = {}
+            with ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="fetch") as pool:
+                bodies = pool.map(lambda path: read(channel_uri + path), paths)
+                for done, (path, body) in enumerate(zip(paths, bodies, strict=True), start=1):
+                    images[path] = body
+                    if done % FETCH_EVENT_EVERY == 0 or done == len(paths):
+                        self.emit("fetch", channel=channel_uri, done=done, total=len(paths))
+        except BaseException as exc:
+            with self.lock:
+                del self._fetched[(lst_uri, channel_uri)]  # a later job tries again
+            pending.set_exception(exc)
+            raise
+        pending.set_result((text, images))
+        return text, images
 
     def _run_tuning(self, job: TuningJob) -> None:
         try:

@@ -161,6 +161,9 @@ def load_images(
     return torch.tensor(np.stack(images)), torch.tensor(labels, dtype=torch.long)
 
 
+_GLOBAL_RNG = threading.Lock()
+
+
 def train(
     hp: Hyperparameters,
     train_data: tuple[torch.Tensor, torch.Tensor],
@@ -181,8 +184,11 @@ def train(
     if y_train.max().item() >= hp.num_classes:
         raise AlgorithmError(f"label {y_train.max().item()} out of range for num_classes={hp.num_classes}")
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = small_resnet(hp.image_shape[0], hp.num_classes)
+    # The initial weights come from torch's global generator, shared by the jobs training side by
+    # side in threads: seed and draw under one lock, or a job's weights depend on the other's timing.
+    with _GLOBAL_RNG:
+        torch.manual_seed(seed)
+        model = small_resnet(hp.image_shape[0], hp.num_classes)
     optimizer = make_optimizer(model.parameters(), hp)
     loss_fn = nn.CrossEntropyLoss()
     mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
