@@ -1,0 +1,183 @@
+"""Anytime performance and near-chance regions, from the raw trials a benchmark run wrote.
+
+    python -m bench.analyze RAW.json [--out DIR] [--reference NAME]
+
+Reads the raw trials (bench-results/raw.json, or a committed *.raw.json) and writes, for each
+dataset in them:
+
+- `<stem>.anytime.png`: the best validation accuracy so far against the training epochs spent,
+  per configuration: the median over the seeds, with the band from the worst to the best seed;
+- `<stem>.anytime.md`: the headline figures: the epochs each configuration needs to reach the
+  reference's median best-at-N (median over seeds, and in how many seeds it gets there), the
+  best-at-N of its worst seed, and its share of near-chance jobs (at most 1.5x chance);
+- `<stem>.regions.md`: per optimizer, the share of near-chance jobs in each band of each
+  hyperparameter it reads: where a search spends epochs for nothing, the evidence for
+  per-optimizer ranges.
+
+Nothing is trained here: the figures are exactly those of the raw trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.run import best_after, epochs_to_reach  # noqa: E402
+
+NEAR_CHANCE = 1.5  # a job at most 1.5x chance accuracy learned nothing
+BANDS = {
+    "learning_rate": [1e-6, 1e-3, 1e-2, 0.03, 0.1, 0.2, 0.5],
+    "weight_decay": [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0],
+    "momentum": [0.0, 0.5, 0.9, 1.0],
+    "beta_1": [0.0, 0.5, 0.9, 1.0],
+    "beta_2": [0.0, 0.5, 0.9, 0.99, 1.0],
+    "eps": [0.0, 1e-3, 1e-2, 0.1, 0.5, 1.0],
+    "gamma": [0.0, 0.5, 0.9, 1.0],
+}
+READS = {  # "Image classification hyperparameters" page: what each optimizer reads
+    "sgd": ("learning_rate", "momentum", "weight_decay"),
+    "nag": ("learning_rate", "momentum", "weight_decay"),
+    "adam": ("learning_rate", "beta_1", "beta_2", "eps"),
+    "rmsprop": ("learning_rate", "gamma", "eps"),
+}
+
+
+def curve(trials: list[dict[str, Any]]) -> tuple[list[int], list[float]]:
+    """(cumulative epochs, best completed accuracy so far) after each job, in launch order."""
+    spent, best, xs, ys = 0, 0.0, [], []
+    for t in trials:
+        spent += t["epochs"]
+        if not t["pruned"]:
+            best = max(best, t["accuracy"])
+        xs.append(spent)
+        ys.append(best)
+    return xs, ys
+
+
+def best_at(xs: list[int], ys: list[float], epochs: float) -> float:
+    """The best so far once `epochs` epochs were spent (0 before the first job ends)."""
+    value = 0.0
+    for x, y in zip(xs, ys, strict=True):
+        if x > epochs:
+            break
+        value = y
+    return value
+
+
+def headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int, chance: float) -> list[str]:
+    target = statistics.median(best_after(r["trials"], jobs) for r in runs[reference])
+    lines = [
+        f"Reference: `{reference}`, median best@{jobs} = {target:.4f} over {len(runs[reference])} seeds.\n",
+        f"| configuration | seeds | epochs to the reference's median best@{jobs} (median; reached in) | "
+        f"ratio to the reference | median best@{jobs} | worst seed's best@{jobs} | near-chance jobs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ref_epochs = statistics.median(epochs_to_reach(r["trials"], target) for r in runs[reference])
+    for config, rows in runs.items():
+        reach = [epochs_to_reach(r["trials"], target) for r in rows]
+        median_reach = statistics.median(reach)
+        ratio = median_reach / ref_epochs if math.isfinite(median_reach) and math.isfinite(ref_epochs) else math.inf
+        done = [t for r in rows for t in r["trials"] if not t["pruned"]]
+        near = sum(t["accuracy"] <= NEAR_CHANCE * chance for t in done) / max(1, len(done))
+        bests = [best_after(r["trials"], jobs) for r in rows]
+        lines.append(
+            f"| {config} | {len(rows)} | {median_reach:g} ({sum(math.isfinite(x) for x in reach)}/{len(rows)}) | "
+            f"{ratio:.2f} | {statistics.median(bests):.4f} | {min(bests):.4f} | {near:.0%} |"
+        )
+    lines.append(
+        "\n`inf`: the median seed never reached the target within the run. Ratio below 1: fewer epochs than the "
+        "reference."
+    )
+    return lines
+
+
+def plot(runs: dict[str, list[dict[str, Any]]], dataset: str, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for config, rows in runs.items():
+        curves = [curve(r["trials"]) for r in rows]
+        grid = sorted({x for xs, _ in curves for x in xs})
+        at = [[best_at(xs, ys, g) for xs, ys in curves] for g in grid]
+        (line,) = ax.plot(grid, [statistics.median(v) for v in at], label=f"{config} ({len(rows)} seeds)")
+        ax.fill_between(grid, [min(v) for v in at], [max(v) for v in at], color=line.get_color(), alpha=0.12)
+    ax.set_xlabel("training epochs spent (all jobs so far)")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.set_title(f"{dataset}: median over seeds; band = worst to best seed")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def regions(results: list[dict[str, Any]], chance: float) -> list[str]:
+    trials = [t for r in results for t in r["trials"] if not t["pruned"]]
+    lines = [
+        f"Share of near-chance jobs (accuracy at most {NEAR_CHANCE}x chance = {NEAR_CHANCE * chance:.3f}) per "
+        "band of each hyperparameter an optimizer reads; n = completed jobs in the band.\n",
+        "| optimizer | hyperparameter | bands: share near chance (n) |",
+        "|---|---|---|",
+    ]
+    for optimizer, names in READS.items():
+        mine = [t for t in trials if t["optimizer"] == optimizer]
+        for name in names:
+            cells = []
+            edges = BANDS[name]
+            for lo, hi in zip(edges, edges[1:], strict=False):
+                last = hi == edges[-1]
+                accuracies = [
+                    t["accuracy"]
+                    for t in mine
+                    if name in t["hyperparameters"]
+                    and lo <= float(t["hyperparameters"][name]) < (hi if not last else math.inf)
+                ]
+                if accuracies:
+                    near = sum(a <= NEAR_CHANCE * chance for a in accuracies) / len(accuracies)
+                    cells.append(f"[{lo:g}, {hi:g}{']' if last else ')'}: {near:.0%} ({len(accuracies)})")
+            lines.append(f"| {optimizer} | {name} | {' · '.join(cells)} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.analyze", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("raw", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--reference", help="configuration name of the reference (default: the first in the file)")
+    parser.add_argument("--jobs", type=int, default=30)
+    args = parser.parse_args(argv)
+    results: list[dict[str, Any]] = json.loads(args.raw.read_text())
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.raw.name.removesuffix(".raw.json").removesuffix(".json")
+    for dataset in sorted({r["dataset"] for r in results}):
+        mine = [r for r in results if r["dataset"] == dataset]
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for r in mine:
+            runs.setdefault(r["config"], []).append(r)
+        reference = args.reference or mine[0]["config"]
+        chance = 1.0 / mine[0]["num_classes"]
+        name = f"{stem}.{dataset}" if len({r["dataset"] for r in results}) > 1 else stem
+        plot(runs, dataset, args.out / f"{name}.anytime.png")
+        source = f"Source: `{args.raw}`; command: `python -m bench.analyze {args.raw} --out {args.out}`.\n"
+        (args.out / f"{name}.anytime.md").write_text(
+            "\n".join([f"# Anytime performance: {dataset}\n", source, *headline(runs, reference, args.jobs, chance)])
+            + f"\n\n![anytime]({name}.anytime.png)\n"
+        )
+        (args.out / f"{name}.regions.md").write_text(
+            "\n".join([f"# Near-chance regions: {dataset}\n", source, *regions(mine, chance)]) + "\n"
+        )
+        print(f"wrote {args.out}/{name}.anytime.png, .anytime.md, .regions.md")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

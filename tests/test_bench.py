@@ -1,0 +1,46 @@
+"""The benchmark's reference is the documented table, literally, whatever the defaults become."""
+
+from __future__ import annotations
+
+from bench.datasets import Data
+from bench.run import CONFIGS, REFERENCE, requests_for
+from pipeline.settings import TuningSettings
+from tests.oracles import seed_table
+
+
+def tiny() -> Data:
+    import torch
+
+    x = torch.zeros(40, 3, 16, 16)
+    y = torch.arange(40) % 6
+    return Data("tiny", (x, y), (x[:10], y[:10]), 6)
+
+
+def test_the_reference_searches_the_seed_documents_table_and_nothing_else() -> None:
+    (request,) = requests_for(CONFIGS[REFERENCE], tiny(), jobs=30, epochs=5)
+    definition = request["TrainingJobDefinition"]
+    table = seed_table()
+    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    numeric = {
+        r["Name"]: (kind, float(r["MinValue"]), float(r["MaxValue"]), r["ScalingType"])
+        for kind, key in (("Continuous", "ContinuousParameterRanges"), ("Integer", "IntegerParameterRanges"))
+        for r in ranges.get(key, [])
+    }
+    # mini_batch_size is capped at the training set (40 images here), as the algorithm requires.
+    expected = {
+        name: (r.kind, r.min_value, min(r.max_value, 40) if name == "mini_batch_size" else r.max_value, "Auto")
+        for name, r in table.ranges.items()
+    }
+    assert numeric == expected
+    (optimizer,) = ranges["CategoricalParameterRanges"]
+    assert (optimizer["Name"], tuple(optimizer["Values"])) == ("optimizer", table.optimizers)
+    assert request["HyperParameterTuningJobConfig"]["Strategy"] == "Bayesian"
+    assert "optimizer" not in definition["StaticHyperParameters"]
+
+
+def test_every_configuration_names_its_preset_so_a_new_default_cannot_move_it() -> None:
+    assert next(iter(CONFIGS)) == REFERENCE
+    assert all("preset" in config for config in CONFIGS.values())
+    for config in CONFIGS.values():  # and each is a valid set of settings
+        requests_for(config, tiny(), jobs=30, epochs=5)
+    assert TuningSettings.from_mapping(CONFIGS[REFERENCE], where="t").preset == "documented"
