@@ -54,6 +54,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "layout": "definitions",
         "ranges": LOG_EPS_GAMMA,
     },
+    "definitions, measured, Hyperband": {"preset": "measured", "layout": "definitions", "strategy": "Hyperband"},
     "job_per_optimizer, measured, early stopping": {
         "preset": "measured",
         "layout": "job_per_optimizer",
