@@ -28,7 +28,8 @@ FORMATS = ("image", "recordio")
 IMAGE_CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 RECORDIO_CHANNELS = ("train", "validation")
 CONTENT_TYPES = {"image": "application/x-image", "recordio": "application/x-recordio"}
-MANIFEST_KEYS = ("format", "description", "num_classes", "num_training_samples", "tuning")
+# "$schema": where an editor finds schema/manifest.schema.json; validation ignores its value.
+MANIFEST_KEYS = ("$schema", "format", "description", "num_classes", "num_training_samples", "tuning")
 
 
 class DatasetError(ValueError):

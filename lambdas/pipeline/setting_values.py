@@ -27,38 +27,6 @@ PRECISIONS = ("float32", "float16")
 # GPU families the image-classification algorithm documents for training.
 GPU_FAMILIES = ("ml.p2.", "ml.p3.", "ml.p3dn.", "ml.g4dn.", "ml.g5.")
 
-# Who may change what. DATASET: a manifest may set it. TIGHTEN: the deployment's value is a
-# limit; a manifest may only lower it (or, for use_spot, turn it on). ALLOW_LIST: a manifest
-# may pick one of the deployment's allowed values. DEPLOYMENT: cdk.json only.
-DATASET, TIGHTEN, ALLOW_LIST, DEPLOYMENT = "dataset", "tighten", "allow-list", "deployment"
-OWNERSHIP: dict[str, str] = {
-    "strategy": DATASET,
-    "early_stopping": DATASET,
-    "epochs": DATASET,
-    "num_layers": DATASET,
-    "image_shape": DATASET,
-    "use_pretrained_model": DATASET,
-    "precision_dtype": DATASET,
-    "layout": DATASET,
-    "optimizers": DATASET,
-    "preset": DATASET,
-    "ranges": DATASET,
-    "completion": DATASET,
-    "warm_start": DATASET,
-    "max_training_jobs": TIGHTEN,
-    "max_parallel_jobs": TIGHTEN,
-    "max_runtime_seconds": TIGHTEN,
-    "max_wait_seconds": TIGHTEN,
-    "volume_size_gb": TIGHTEN,
-    "use_spot": TIGHTEN,
-    "max_cost_usd": TIGHTEN,
-    "instance_type": ALLOW_LIST,
-    "allowed_instance_types": DEPLOYMENT,
-    "price_per_hour_usd": DEPLOYMENT,
-    "approval": DEPLOYMENT,
-    "poll_seconds": DEPLOYMENT,
-}
-
 
 class SettingsError(ValueError):
     """A setting is invalid. The message names where it came from, the key and the fix."""
@@ -78,25 +46,6 @@ class Completion:
 class Approval:
     mode: str = "manual"
     threshold: float = 0.9
-
-
-def loosens(key: str, value: Any, deployment: TuningSettings) -> str | None:
-    """Why a manifest's value for a deployment-owned limit loosens it, or None when it does not."""
-    owned = OWNERSHIP.get(key)
-    if owned == ALLOW_LIST:
-        return None  # checked against the allow-list by check()
-    if owned != TIGHTEN:
-        return None
-    limit = getattr(deployment, key)
-    if key == "use_spot":
-        return "turns managed spot training off" if limit and not value else None
-    if key == "max_wait_seconds":
-        value, limit = (v if v is not None else 2 * deployment.max_runtime_seconds for v in (value, limit))
-    if limit is None:
-        return None  # no limit deployed: any value tightens
-    if value is None:
-        return f"removes the deployment's limit of {limit}"
-    return f"({value}) is above the deployment's {limit}" if value > limit else None
 
 
 def _sub(key: str, name: str) -> str:
@@ -252,38 +201,101 @@ def _approval(value: Any, key: str, base: TuningSettings) -> Approval:
     return Approval(mode=mode, threshold=threshold)
 
 
-def _optional_int(lo: int) -> Any:
+Parser = Callable[[Any, str, "TuningSettings"], Any]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: how its value is parsed and checked, and the JSON Schema of that value
+    (manifest_schema.py assembles the manifest's schema from these)."""
+
+    parse: Parser
+    schema: dict[str, Any]
+
+
+def _integer(lo: int, hi: int | None = None, *, nullable: bool = False) -> Key:
     def parse(value: Any, key: str, _: TuningSettings) -> int | None:
-        return None if value is None else _int(value, key, lo)
+        return None if nullable and value is None else _int(value, key, lo, hi)
 
-    return parse
+    schema: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer", "minimum": lo}
+    return Key(parse, schema if hi is None else {**schema, "maximum": hi})
 
 
-PARSERS: dict[str, Callable[[Any, str, TuningSettings], Any]] = {
-    "instance_type": _instance_type,
-    "volume_size_gb": lambda v, k, _: _int(v, k, 1, limits.EBS_VOLUME_GB.value),
-    "max_training_jobs": lambda v, k, _: _int(v, k, 1, limits.TRAINING_JOBS_PER_TUNING_JOB.value),
-    "max_parallel_jobs": lambda v, k, _: _int(v, k, 1, limits.PARALLEL_TRAINING_JOBS.value),
-    "max_runtime_seconds": lambda v, k, _: _int(v, k, 120, limits.TRAINING_JOB_RUNTIME.value),
-    "strategy": lambda v, k, _: choice(v, k, STRATEGIES),
-    "early_stopping": lambda v, k, _: choice(v, k, EARLY_STOPPING),
-    "use_spot": lambda v, k, _: _bool(v, k),
-    "max_wait_seconds": _optional_int(120),
-    "epochs": lambda v, k, _: _int(v, k, 1, 1000),
-    "num_layers": lambda v, k, _: choice(v, k, NUM_LAYERS),
-    "image_shape": _image_shape,
-    "use_pretrained_model": lambda v, k, _: _bool(v, k),
-    "precision_dtype": lambda v, k, _: choice(v, k, PRECISIONS),
-    "layout": lambda v, k, _: choice(v, k, LAYOUTS),
-    "optimizers": _optimizers,
-    "ranges": _ranges,
-    "completion": _completion,
-    "warm_start": lambda v, k, _: _bool(v, k),
-    "approval": _approval,
-    "poll_seconds": lambda v, k, _: _int(v, k, 1, 3600),
-    "max_cost_usd": lambda v, k, _: None if v is None else _positive(v, k),
-    "price_per_hour_usd": lambda v, k, _: None if v is None else _positive(v, k),
-    "allowed_instance_types": _instance_types,
+def _one_of(allowed: tuple[Any, ...]) -> Key:
+    return Key(lambda v, k, _: choice(v, k, allowed), {"enum": list(allowed)})
+
+
+def _flag() -> Key:
+    return Key(lambda v, k, _: _bool(v, k), {"type": "boolean"})
+
+
+def _positive_or_null() -> Key:
+    return Key(
+        lambda v, k, _: None if v is None else _positive(v, k), {"type": ["number", "null"], "exclusiveMinimum": 0}
+    )
+
+
+_RANGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "min": {"type": "number", "minimum": 0},
+        "max": {"type": "number", "minimum": 0},
+        "scaling": {"enum": list(SCALING_TYPES)},
+    },
+    "additionalProperties": False,
+}
+_UNIT_FRACTION = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+
+KEYS: dict[str, Key] = {
+    "instance_type": Key(_instance_type, {"enum": list(limits.TRAINING_INSTANCES)}),
+    "volume_size_gb": _integer(1, limits.EBS_VOLUME_GB.value),
+    "max_training_jobs": _integer(1, limits.TRAINING_JOBS_PER_TUNING_JOB.value),
+    "max_parallel_jobs": _integer(1, limits.PARALLEL_TRAINING_JOBS.value),
+    "max_runtime_seconds": _integer(120, limits.TRAINING_JOB_RUNTIME.value),
+    "strategy": _one_of(STRATEGIES),
+    "early_stopping": _one_of(EARLY_STOPPING),
+    "use_spot": _flag(),
+    "max_wait_seconds": _integer(120, nullable=True),
+    "epochs": _integer(1, 1000),
+    "num_layers": _one_of(NUM_LAYERS),
+    "image_shape": Key(_image_shape, {"type": "string", "pattern": r"^ *[13] *, *[0-9]+ *, *[0-9]+ *$"}),
+    "use_pretrained_model": _flag(),
+    "precision_dtype": _one_of(PRECISIONS),
+    "layout": _one_of(LAYOUTS),
+    "optimizers": Key(
+        _optimizers, {"type": "array", "items": {"enum": list(OPTIMIZERS)}, "minItems": 1, "uniqueItems": True}
+    ),
+    "ranges": Key(
+        _ranges,
+        {"type": "object", "properties": {n: _RANGE_SCHEMA for n in DOCUMENTED_RANGES}, "additionalProperties": False},
+    ),
+    "completion": Key(
+        _completion,
+        {
+            "type": "object",
+            "properties": {
+                "target_accuracy": {"anyOf": [_UNIT_FRACTION, {"type": "null"}]},
+                "max_jobs_not_improving": {"type": ["integer", "null"], "minimum": 3},
+                "complete_on_convergence": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+    ),
+    "warm_start": _flag(),
+    "approval": Key(
+        _approval,
+        {
+            "type": "object",
+            "properties": {"mode": {"enum": list(APPROVAL_MODES)}, "threshold": _UNIT_FRACTION},
+            "additionalProperties": False,
+        },
+    ),
+    "poll_seconds": _integer(1, 3600),
+    "max_cost_usd": _positive_or_null(),
+    "price_per_hour_usd": _positive_or_null(),
+    "allowed_instance_types": Key(
+        _instance_types, {"type": "array", "items": {"enum": list(limits.TRAINING_INSTANCES)}}
+    ),
 }
 
 

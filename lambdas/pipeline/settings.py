@@ -17,20 +17,8 @@ from typing import Any
 
 from pipeline import limits
 from pipeline.search_space import DEFAULT_PRESET, OPTIMIZERS, PRESETS, NumericRange
-from pipeline.setting_values import (
-    ALLOW_LIST,
-    DATASET,
-    DEPLOYMENT,
-    GPU_FAMILIES,
-    OWNERSHIP,
-    PARSERS,
-    TIGHTEN,
-    Approval,
-    Completion,
-    SettingsError,
-    choice,
-    loosens,
-)
+from pipeline.setting_values import GPU_FAMILIES, KEYS, Approval, Completion, SettingsError, choice
+from pipeline.trust import ALLOW_LIST, DATASET, DEPLOYMENT, OWNERSHIP, TIGHTEN, loosens
 
 __all__ = [
     "ALLOW_LIST",
@@ -100,7 +88,7 @@ class TuningSettings:
         for name, value in data.items():
             if name == "preset":
                 continue
-            values[name] = PARSERS[name](value, f"{where}: key '{name}'", base)
+            values[name] = KEYS[name].parse(value, f"{where}: key '{name}'", base)
         settings = dataclasses.replace(base, **values)
         settings.check(where)
         return settings
