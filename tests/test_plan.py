@@ -1,0 +1,84 @@
+"""`python -m tools.plan`: the run a manifest would start, or the refusal, before any upload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.api_model import request_errors
+from pipeline.dataset import DatasetError
+from pipeline.naming import run_id
+from pipeline.settings import TuningSettings
+from pipeline.validation import validate_dataset
+from tools.dataset import prepare, upload
+from tools.plan import main, plan
+
+BUCKET = "ic-tuning-dev-datasets-123456789012-us-east-1"  # tools.plan's name for dev, default account
+
+
+@pytest.fixture(scope="module")
+def prepared(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("plan") / "digits"
+    prepare(sample_images, out, tuning={"max_training_jobs": 6, "max_parallel_jobs": 2}, progress=False)
+    return out
+
+
+def test_an_accepted_manifest_shows_the_exact_requests_cost_and_duration(prepared: Path, capsys) -> None:
+    assert main([str(prepared / "manifest.json"), "--env", "dev", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    (request,) = result["requests"]
+    assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
+    assert request["HyperParameterTuningJobName"] == run_id(BUCKET, "digits", "plan")
+    assert request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 6
+    statics = request["TrainingJobDefinitions"][0]["StaticHyperParameters"]
+    assert (statics["num_classes"], statics["num_training_samples"]) == ("10", "1438")
+    # dev (cdk.json): ml.g4dn.xlarge at $0.736/h, 6 jobs of at most 3,600 s: $4.42 on demand,
+    # 3 waves of 2 jobs of 3,600 s (spot: each may wait 7,200 s) = 21,600 s of tuning.
+    assert result["worst_case_usd"] == pytest.approx(6 * 3600 / 3600 * 0.736, abs=0.01)
+    assert result["max_tuning_seconds"] == 3 * 7200
+    assert result["workflow_timeout_seconds"] == 75_720
+
+
+def test_a_refused_manifest_gets_the_workflows_own_words_and_exit_1(prepared: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "digits"
+    shutil.copytree(prepared, broken)
+    lst = broken / "train_lst" / "train.lst"
+    lines = lst.read_text().splitlines()
+    lines[6] = lines[6].replace("\t", " ", 1)
+    lst.write_text("\n".join(lines) + "\n")
+    assert main([str(broken / "manifest.json")]) == 1
+    out = capsys.readouterr().out
+    refusal = plan(broken / "manifest.json", "dev", None, "us-east-1", "123456789012")["message"]
+    assert out.startswith(f"REFUSED (DatasetError): {refusal}")
+    assert "train.lst, line 7" in refusal
+    with mock_aws():  # the same folder uploaded and validated as the workflow would
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        put = upload(broken, s3, BUCKET, "digits", progress=False)
+        event = {
+            "detail": {
+                "bucket": {"name": BUCKET},
+                "object": {"key": "datasets/digits/manifest.json", "version-id": put["VersionId"]},
+            }
+        }
+        dev = json.loads(Path("cdk.json").read_text())["context"]["environments"]["dev"]["tuning"]
+        with pytest.raises(DatasetError) as raised:
+            validate_dataset(event, TuningSettings.from_mapping(dev, where="t").to_dict(), s3)
+    assert str(raised.value) == refusal
+
+
+def test_a_manifest_over_the_budget_is_refused_as_the_workflow_would(prepared: Path, tmp_path: Path) -> None:
+    dear = tmp_path / "digits"
+    shutil.copytree(prepared, dear)
+    manifest = json.loads((dear / "manifest.json").read_text())
+    manifest["tuning"] = {"max_training_jobs": 20, "max_cost_usd": 1}
+    (dear / "manifest.json").write_text(json.dumps(manifest))
+    result = plan(dear / "manifest.json", "dev", None, "us-east-1", "123456789012")
+    assert (result["accepted"], result["error"]) == (False, "BudgetExceeded")
+    assert "max_cost_usd" in result["message"]

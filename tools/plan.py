@@ -1,0 +1,192 @@
+"""What a manifest will do, before it is uploaded: touches nothing, reads only the local folder.
+
+    python -m tools.plan prepared/manifest.json [--env dev] [--name flowers] [--region us-east-1] [--json]
+
+The manifest's folder is read as the dataset would be read in S3 (`train/`, `train_lst/`, ...):
+validation runs on it, the very code of the ValidateDataset function, with the deployment's
+settings from cdk.json and the deployed workflow's timeout. The plan prints the exact
+CreateHyperParameterTuningJob request(s) the run would send,
+the worst-case cost and duration, or, when the manifest would be refused, the refusal in the
+workflow's own words. Exit status 0: the run would start; 1: it would be refused.
+
+Placeholders: the account (123456789012 unless --account), the execution's ARN, and the
+training role (the pipeline stack's SageMakerRoleArn output). Warm start's parents are found at
+run time, from the dataset's previous run in the artifacts bucket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline import s3_layout
+from pipeline.contract import Run
+from pipeline.cost import BudgetExceeded
+from pipeline.dataset import DatasetError
+from pipeline.image_uri import training_image_uri
+from pipeline.ownership import tags
+from pipeline.tuning_request import Destinations, build_tuning_requests
+from pipeline.validation import validate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = 1000  # ListObjectsV2's page size
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._stream = io.BytesIO(data)
+
+    def read(self) -> bytes:
+        return self._stream.read()
+
+    def iter_chunks(self, size: int) -> Iterator[bytes]:
+        while chunk := self._stream.read(size):
+            yield chunk
+
+
+class FolderS3:
+    """The S3 reads validation makes (GetObject, ListObjectsV2), answered from a local folder
+    as if it had been uploaded to s3://<bucket>/datasets/<name>/."""
+
+    def __init__(self, folder: Path, bucket: str, name: str) -> None:
+        self.bucket, self.prefix = bucket, s3_layout.dataset_prefix(name)
+        self.files = {
+            self.prefix + p.relative_to(folder).as_posix(): p
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        }
+        self.keys = sorted(self.files)
+
+    def get_object(self, Bucket: str, Key: str, VersionId: str | None = None) -> dict[str, Any]:  # noqa: N803
+        if Bucket != self.bucket or Key not in self.files:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
+        return {"Body": _Body(self.files[Key].read_bytes())}
+
+    def get_paginator(self, operation: str) -> FolderS3:
+        assert operation == "list_objects_v2", operation
+        return self
+
+    def paginate(
+        self,
+        Bucket: str,
+        Prefix: str,
+        Delimiter: str | None = None,
+        StartAfter: str = "",  # noqa: N803
+    ) -> Iterator[dict[str, Any]]:
+        keys = [k for k in self.keys if k.startswith(Prefix) and k > StartAfter] if Bucket == self.bucket else []
+        folders: list[str] = []
+        if Delimiter:
+            folders = sorted(
+                {
+                    Prefix + k[len(Prefix) :].split(Delimiter)[0] + Delimiter
+                    for k in keys
+                    if Delimiter in k[len(Prefix) :]
+                }
+            )
+            keys = [k for k in keys if Delimiter not in k[len(Prefix) :]]
+        for start in range(0, max(len(keys), 1), PAGE):
+            page = keys[start : start + PAGE]
+            yield {
+                "Contents": [{"Key": k, "Size": self.files[k].stat().st_size} for k in page],
+                "CommonPrefixes": [{"Prefix": f} for f in folders] if start == 0 else [],
+            }
+
+
+def plan(manifest: Path, env: str, name: str | None, region: str, account: str) -> dict[str, Any]:
+    """The run the manifest would start: its requests, cost and schedule; or the refusal."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from stacks.config import load_config
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    config = load_config(context, env)
+    name = name or manifest.resolve().parent.name
+    bucket = f"{config.prefix}-{config.env_name}-datasets-{account}-{region}"
+    event = {
+        "detail": {"bucket": {"name": bucket}, "object": {"key": s3_layout.manifest_key(name), "version-id": "plan"}}
+    }
+    s3 = FolderS3(manifest.resolve().parent, bucket, name)
+    try:
+        run = validate_dataset(
+            event,
+            config.tuning.to_dict(),
+            s3,
+            region,
+            workflow_timeout_seconds=config.workflow_timeout_seconds,
+        )
+    except (DatasetError, BudgetExceeded) as exc:
+        return {"accepted": False, "error": type(exc).__name__, "message": str(exc)}
+    return {"accepted": True, **_requests_and_bounds(run, config, account, region)}
+
+
+def _requests_and_bounds(run: Run, config: Any, account: str, region: str) -> dict[str, Any]:
+    artifacts = f"{config.prefix}-{config.env_name}-artifacts-{account}-{region}"
+    dest = Destinations(
+        role_arn=f"arn:aws:iam::{account}:role/SageMakerRoleArn-output-of-{config.prefix}-{config.env_name}-pipeline",
+        image_uri=training_image_uri(region),
+        output_uri=s3_layout.tuning_output_uri(artifacts, run.dataset.name, run.run_id),
+        checkpoint_uri=s3_layout.checkpoint_uri(artifacts, run.dataset.name, run.run_id),
+        vpc_config=config.training_vpc,
+    )
+    execution = f"arn:aws:states:{region}:{account}:execution:{config.prefix}-{config.env_name}-pipeline:execution-name-at-run-time"
+    requests = build_tuning_requests(
+        run.run_id, run.settings, run.data, dest, tags=tags(run.dataset.name, run.run_id, execution)
+    )
+    return {
+        "run": run.to_dict(),
+        "requests": requests,
+        "worst_case_usd": run.cost.worst_case_usd,
+        "cost_basis": run.cost.basis,
+        "budget_usd": run.cost.budget_usd,
+        "max_tuning_seconds": run.schedule.max_tuning_seconds,
+        "workflow_timeout_seconds": config.workflow_timeout_seconds,
+        "poll_seconds": run.schedule.poll_seconds,
+    }
+
+
+def _text(result: dict[str, Any], manifest: Path) -> str:
+    if not result["accepted"]:
+        return f"REFUSED ({result['error']}): {result['message']}\n\nNothing would start. Fix it, then plan again.\n"
+    run, hours = result["run"], result["max_tuning_seconds"] / 3600
+    budget = "no cap" if result["budget_usd"] is None else f"cap ${result['budget_usd']:,.2f}"
+    lines = [
+        f"ACCEPTED: {manifest} would start run {run['run_id']}.",
+        f"Data: {run['data']['num_training_samples']} training / {run['data']['num_validation_samples']} "
+        f"validation images, {run['data']['num_classes']} classes ({run['data']['format']}).",
+        f"Worst case: ${result['worst_case_usd']:,.2f} ({budget}; {result['cost_basis']}); tuning up to "
+        f"{result['max_tuning_seconds']:,} s ({hours:.1f} h), within the workflow's "
+        f"{result['workflow_timeout_seconds']:,} s; polled every {result['poll_seconds']} s.",
+        f"{len(result['requests'])} CreateHyperParameterTuningJob request(s):",
+        json.dumps(result["requests"], indent=2),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.plan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("manifest", type=Path, help="the manifest.json, in the folder of the prepared dataset")
+    parser.add_argument("--env", default="dev", help="the cdk.json environment whose settings apply")
+    parser.add_argument("--name", help="the dataset's name (its S3 prefix); default: the folder's name")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--account", default="123456789012")
+    parser.add_argument("--json", action="store_true", help="the plan as JSON")
+    args = parser.parse_args(argv)
+    if not args.manifest.is_file():
+        sys.stderr.write(f"{args.manifest}: no such file. Give the path of a manifest.json.\n")
+        return 2
+    result = plan(args.manifest, args.env, args.name, args.region, args.account)
+    sys.stdout.write(json.dumps(result, indent=2) + "\n" if args.json else _text(result, args.manifest))
+    return 0 if result["accepted"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
