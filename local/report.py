@@ -1,96 +1,93 @@
-"""A self-contained HTML report of a finished run: leaderboard and plots (inline SVG)."""
+"""A self-contained HTML report of a finished run: leaderboard and plots (matplotlib, inline PNG)."""
 
 from __future__ import annotations
 
+import base64
 import html
-import math
+import io
 from typing import Any
 
-from pipeline.contract import BestJob, Registered, Run
-from tools.synth import ROOT
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from pipeline.contract import BestJob, Registered, Run  # noqa: E402
+from tools.synth import ROOT  # noqa: E402
 
 COLORS = {"sgd": "#1f77b4", "adam": "#d62728", "rmsprop": "#2ca02c", "nag": "#9467bd"}
-W, H, PAD = 420, 240, 36
+OTHER = "#777777"
 
 
 def _optimizer(row: dict[str, Any]) -> str:
-    return row["hyperparameters"].get("optimizer") or row.get("definition") or row["job"].split("-")[-3]
+    return str(row["hyperparameters"].get("optimizer") or row.get("definition") or row["job"].split("-")[-3])
 
 
-def _scale(values: list[float], lo_px: float, hi_px: float, log: bool = False) -> Any:
-    vals = [math.log10(v) if log else v for v in values]
-    lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
-    if hi == lo:
-        lo, hi = lo - 0.5, hi + 0.5
-
-    def f(v: float) -> float:
-        x = math.log10(v) if log else v
-        return lo_px + (x - lo) / (hi - lo) * (hi_px - lo_px)
-
-    return f
+def _figure(title: str, fig: Figure) -> str:
+    """A matplotlib figure as an inline PNG: the report stays one self-contained file."""
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    alt = html.escape(title)
+    return f'<figure><figcaption>{alt}</figcaption><img alt="{alt}" src="data:image/png;base64,{data}"></figure>'
 
 
-def _svg(
-    title: str,
-    points: list[tuple[float, float, str]],
-    *,
-    line: list[tuple[float, float]] | None = None,
-    x_label: str = "",
-    log_x: bool = False,
-) -> str:
-    xs = [p[0] for p in points] + [p[0] for p in line or []]
-    sx = _scale(xs, PAD, W - 10, log=log_x)
-    sy = _scale([0.0, 1.0], H - PAD, 10)
-    parts = [
-        f'<svg width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{html.escape(title)}">',
-        f'<rect x="{PAD}" y="10" width="{W - PAD - 10}" height="{H - PAD - 10}" fill="none" stroke="#ccc"/>',
-    ]
-    for tick in (0.0, 0.5, 1.0):
-        y = sy(tick)
-        parts.append(f'<text x="4" y="{y + 4:.0f}" font-size="10">{tick:.1f}</text>')
-    if line:
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line)
-        parts.append(f'<polyline points="{path}" fill="none" stroke="#333" stroke-width="1.5"/>')
-    for x, y, color in points:
-        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}" fill-opacity="0.8"/>')
-    parts.append(f'<text x="{W / 2:.0f}" y="{H - 6}" font-size="11" text-anchor="middle">{html.escape(x_label)}</text>')
-    parts.append("</svg>")
-    return f"<figure><figcaption>{html.escape(title)}</figcaption>{''.join(parts)}</figure>"
+def _leaderboard(rows: list[dict[str, Any]]) -> str:
+    """One bar per completed job, best at the top, labelled with its launch number and optimizer."""
+    launched = [(i, r) for i, r in enumerate(rows, start=1) if r["accuracy"] is not None]
+    ranked = sorted(launched, key=lambda ir: ir[1]["accuracy"])
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(ranked) + 1))
+    ax.barh(
+        [f"#{i} {_optimizer(r)}" for i, r in ranked],
+        [r["accuracy"] for _, r in ranked],
+        color=[COLORS.get(_optimizer(r), OTHER) for _, r in ranked],
+    )
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("validation accuracy")
+    return _figure("Leaderboard: validation accuracy per completed training job (colour: optimizer)", fig)
+
+
+def _per_job(rows: list[dict[str, Any]]) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    best, xs, ys = -1.0, [], []
+    for i, r in enumerate(rows, start=1):
+        if r["accuracy"] is not None:
+            ax.scatter(i, r["accuracy"], color=COLORS.get(_optimizer(r), OTHER), s=25)
+            best = max(best, r["accuracy"])
+        if best >= 0:
+            xs.append(i)
+            ys.append(best)
+    ax.step(xs, ys, where="post", color="#333333", label="best so far")
+    ax.set_ylim(0, 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training job, in launch order")
+    ax.set_ylabel("validation accuracy")
+    ax.legend(loc="lower right")
+    return _figure("Validation accuracy per training job, in launch order; line: best so far", fig)
+
+
+def _against(name: str, done: list[dict[str, Any]]) -> str:
+    points = [(float(r["hyperparameters"][name]), r) for r in done if name in r["hyperparameters"]]
+    fig, ax = plt.subplots(figsize=(4, 3))
+    for value, r in points:
+        ax.scatter(value, r["accuracy"], color=COLORS.get(_optimizer(r), OTHER), s=25)
+    values = [v for v, _ in points]
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        ax.set_xscale("log")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(name)
+    ax.set_ylabel("validation accuracy")
+    return _figure(f"accuracy vs {name}", fig)
 
 
 def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     done = [r for r in rows if r["accuracy"] is not None]
-    order = [
-        (float(i + 1), float(r["accuracy"]), COLORS.get(_optimizer(r), "#777"))
-        for i, r in enumerate(rows)
-        if r["accuracy"] is not None
-    ]
-    best_line, best_so_far = [], -1.0
-    for i, r in enumerate(rows, start=1):
-        if r["accuracy"] is not None:
-            best_so_far = max(best_so_far, r["accuracy"])
-        if best_so_far >= 0:
-            best_line.append((float(i), best_so_far))
-    figures = [
-        _svg(
-            "Validation accuracy per training job, in launch order; line: best so far",
-            order,
-            line=best_line,
-            x_label="training job",
-        )
-    ]
     names = sorted({k for r in done for k in r["hyperparameters"] if k != "optimizer"})
-    for name in names:
-        pts = []
-        for r in done:
-            value = r["hyperparameters"].get(name)
-            if value is not None:
-                pts.append((float(value), r["accuracy"], COLORS.get(_optimizer(r), "#777")))
-        positive = all(p[0] > 0 for p in pts)
-        spread = max(p[0] for p in pts) / min(p[0] for p in pts) if pts and positive else 0
-        figures.append(
-            _svg(f"accuracy vs {name}", pts, x_label=name + (" (log)" if spread > 100 else ""), log_x=spread > 100)
-        )
+    figures = [_leaderboard(rows), _per_job(rows), *(_against(name, done) for name in names)]
     legend = " ".join(f'<span style="color:{c}">&#9679; {o}</span>' for o, c in COLORS.items())
 
     def accuracy(r: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import re
 
 from local.report import render
 from tests.test_records import BEST, REGISTERED, RUN
@@ -36,10 +38,19 @@ ROWS = [
 
 def test_report_is_self_contained_with_leaderboard_and_plots() -> None:
     html = render(OUTPUT, ROWS)
-    assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")
-    # Plots: accuracy per job with best-so-far, and accuracy against each tuned hyperparameter.
-    assert html.count("<svg") == 1 + 3  # beta_1, learning_rate, momentum
-    assert "best so far" in html and "<polyline" in html
-    # Leaderboard best first, failed last.
+    assert "<script" not in html and "http" not in html and "<link" not in html
+    # Plots (matplotlib, inline PNG): the leaderboard, accuracy per job with best-so-far, and
+    # accuracy against each tuned hyperparameter of the completed jobs.
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
+    assert captions == [
+        "Leaderboard: validation accuracy per completed training job (colour: optimizer)",
+        "Validation accuracy per training job, in launch order; line: best so far",
+        "accuracy vs beta_1",
+        "accuracy vs learning_rate",
+        "accuracy vs momentum",
+    ]
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 5 and all(base64.b64decode(i).startswith(b"\x89PNG\r\n") for i in images)
+    # Leaderboard table best first, failed last.
     assert html.index("t-002</td>") < html.index("t-001</td>") < html.index("t-003</td>")
     assert "worst case allowed $29.44" in html and "5400 s, about $1.10" in html
