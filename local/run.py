@@ -47,7 +47,9 @@ class Progress:
         """A channel's images arriving from S3, once per run, as a progress bar."""
         bar = self.bars.get(channel)
         if bar is None:
-            bar = self.bars[channel] = tqdm(total=total, desc=f"fetching {channel}", unit="image", file=self.stream)
+            bar = self.bars[channel] = tqdm(
+                total=total, desc=f"fetching the images of {channel}", unit="image", file=self.stream
+            )
         bar.update(done - bar.n)
         if done >= total:
             bar.close()
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             tuning[{"jobs": "max_training_jobs", "parallel": "max_parallel_jobs"}.get(key, key)] = value
     if args.layout == "job_per_optimizer" or (args.early_stopping and args.layout in ("job_per_optimizer", "flat")):
         tuning["early_stopping"] = "Auto" if args.early_stopping else "Off"
-    prepared = dataset_cli.prepare(images, OUT / "dataset", tuning=tuning or None, progress=False)
+    prepared = dataset_cli.prepare(images, OUT / "dataset", tuning=tuning or None, progress=False, format=args.format)
     progress.write(
         f"prepared {prepared.train} training / {prepared.validation} validation images, {len(prepared.classes)} classes"
     )
@@ -192,6 +194,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=["Bayesian", "Random", "Hyperband"])
     p.add_argument(
         "--early-stopping", action="store_true", help="TrainingJobEarlyStoppingType=Auto (layouts jobs, flat)"
+    )
+    p.add_argument(
+        "--format",
+        choices=dataset_cli.FORMATS_WRITTEN,
+        default="image",
+        help="image files + .lst, or augmented manifests",
     )
     p.add_argument("--images", type=Path, help="a folder of class sub-folders instead of the sample digits")
     p.add_argument("--name", default="digits", help="dataset name (the S3 prefix datasets/<name>/)")

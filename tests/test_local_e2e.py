@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -255,8 +256,22 @@ def test_the_demo_shows_its_progress_and_results_and_no_function_logs(capsys) ->
     assert main(["--jobs", "2", "--parallel", "2", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "the rule matched, execution started" in out
-    assert "fetching s3://" in out and "datasets/digits/train/: 100%" in out
+    assert "fetching the images of s3://" in out and "train_lst/train.lst: 100%" in out
     assert "epoch 1: validation accuracy" in out
     for heading in ("Leaderboard (validation accuracy)", "Registered model version", "Notification: ", "Report: "):
         assert heading in out
     assert not [line for line in out.splitlines() if line.startswith('{"level"')]
+
+
+@pytest.mark.e2e
+def test_local_mode_trains_from_an_augmented_manifest(capsys) -> None:
+    """The third format end to end: prepared as JSON Lines, uploaded with s3:// source-refs,
+    validated, requested in Pipe mode, and trained from by the local SageMaker."""
+    from local.run import main
+
+    assert main(["--format", "augmented_manifest", "--jobs", "2", "--parallel", "2", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "fetching the images of s3://" in out and "/datasets/digits/train.manifest: 100%" in out
+    accuracies = [float(x) for x in re.findall(r"epoch 2: validation accuracy ([0-9.]+)", out)]
+    assert len(accuracies) == 2 and max(accuracies) > 0.5  # ten classes: chance is 0.1
+    assert "Registered model version" in out

@@ -41,17 +41,22 @@ class CountingS3:
         return {"Body": io.BytesIO(body)}
 
 
+def items(text: str) -> list[tuple[str, int]]:
+    return trainer.lst_items(text, LST_URI, CHANNEL)
+
+
 def test_a_channel_is_fetched_once_for_every_job_that_needs_it_with_its_progress() -> None:
     s3 = CountingS3()
     service = LocalSageMaker(s3_client=lambda: s3)
     events: list[dict[str, Any]] = []
     service.listeners.append(lambda event, detail: events.append(detail) if event == "fetch" else None)
     with ThreadPoolExecutor(max_workers=4) as pool:  # four jobs start at once
-        results = list(pool.map(lambda _: service._fetch(LST_URI, CHANNEL), range(4)))
+        results = list(pool.map(lambda _: service._fetch(LST_URI, items), range(4)))
     assert len(s3.calls) == 1 + IMAGES  # the .lst, then each image once
     assert all(r[1] is results[0][1] for r in results)  # one dict of images, shared
-    text, images = results[0]
-    assert images["c2/5.png"] == b"datasets/d/train/c2/5.png" and len(images) == IMAGES
+    listed, images = results[0]
+    assert listed[5] == (CHANNEL + "c2/5.png", 2)
+    assert images[CHANNEL + "c2/5.png"] == b"datasets/d/train/c2/5.png" and len(images) == IMAGES
     assert [e["done"] for e in events] == [50, 100, 120] and {e["total"] for e in events} == {IMAGES}
 
 
@@ -59,8 +64,8 @@ def test_a_failed_fetch_is_not_remembered_the_next_job_fetches_again() -> None:
     s3 = CountingS3(fail=1)
     service = LocalSageMaker(s3_client=lambda: s3)
     with pytest.raises(Exception, match="SlowDown"):
-        service._fetch(LST_URI, CHANNEL)
-    _, images = service._fetch(LST_URI, CHANNEL)
+        service._fetch(LST_URI, items)
+    _, images = service._fetch(LST_URI, items)
     assert len(images) == IMAGES and len(s3.calls) == 1 + 1 + IMAGES
 
 

@@ -62,7 +62,8 @@ def test_the_schema_offers_exactly_the_keys_a_manifest_may_set() -> None:
     ("manifest", "complaint"),
     [
         ({}, "'format' is a required property"),
-        ({"format": "png"}, "'png' is not one of ['image', 'recordio']"),
+        ({"format": "png"}, "'png' is not one of ['image', 'recordio', 'augmented_manifest']"),
+        ({"format": "image", "label_attribute": "source-ref"}, "should not be valid"),
         ({"format": "recordio", "num_classes": 3}, "'num_training_samples' is a required property"),
         ({"format": "image", "tuning": {"layout": "jobs"}}, "'jobs' is not one of"),
         ({"format": "image", "tuning": {"max_training_jobs": 0}}, "0 is less than the minimum of 1"),

@@ -22,7 +22,10 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from pipeline.augmented import DEFAULT_LABEL_ATTRIBUTE, MANIFEST_FILES, SOURCE_REF
 from pipeline.s3_layout import MANIFEST_NAME, dataset_prefix
+
+FORMATS_WRITTEN = ("image", "augmented_manifest")  # RecordIO is written by im2rec, not here
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 UPLOAD_WORKERS = 16
@@ -89,8 +92,15 @@ def prepare(
     seed: int = 0,
     progress: bool = True,
     tuning: dict[str, Any] | None = None,
+    format: str = "image",
 ) -> Prepared:
-    """Stratified split into train/ and validation/, .lst files, and the manifest."""
+    """Stratified split into train/ and validation/, the index files of `format`, and the manifest.
+
+    `image`: train_lst/train.lst and validation_lst/validation.lst. `augmented_manifest`:
+    train.manifest and validation.manifest, JSON Lines with `source-ref` and `class`; their
+    source-refs are relative here and become s3:// URIs of the dataset when uploaded."""
+    if format not in FORMATS_WRITTEN:
+        raise DatasetInputError(f"format must be one of {', '.join(FORMATS_WRITTEN)}, got {format!r}")
     if not 0 < validation_fraction < 1:
         raise DatasetInputError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
     classes = _scan(images)
@@ -115,14 +125,34 @@ def prepare(
                 shutil.copyfile(path, target)
                 lines[split].append(f"{label}\t{relative}")
     for split, entries in lines.items():
+        if format == "augmented_manifest":
+            (out / MANIFEST_FILES[split]).write_text("".join(_record(split, entry) for entry in entries))
+            continue
         lst = out / f"{split}_lst" / f"{split}.lst"
         lst.parent.mkdir(parents=True, exist_ok=True)
         lst.write_text("".join(f"{i}\t{entry}\n" for i, entry in enumerate(entries)))
-    manifest: dict[str, Any] = {"format": "image", "description": f"prepared from {images.name}"}
+    manifest: dict[str, Any] = {"format": format, "description": f"prepared from {images.name}"}
     if tuning:
         manifest["tuning"] = tuning
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Prepared(root=out, classes=list(classes), train=len(lines["train"]), validation=len(lines["validation"]))
+
+
+def _record(split: str, entry: str) -> str:
+    label, relative = entry.split("\t")
+    return json.dumps({SOURCE_REF: f"{split}/{relative}", DEFAULT_LABEL_ATTRIBUTE: int(label)}) + "\n"
+
+
+def with_dataset_uris(body: bytes, dataset_uri: str) -> bytes:
+    """An augmented manifest whose relative source-refs (as `prepare` writes them) point into the
+    dataset at `dataset_uri`; absolute ones (as Ground Truth writes them) are kept as they are."""
+    lines = []
+    for line in body.decode("utf-8").splitlines():
+        item = json.loads(line) if line.strip() else None
+        if isinstance(item, dict) and isinstance(item.get(SOURCE_REF), str) and "://" not in item[SOURCE_REF]:
+            line = json.dumps({**item, SOURCE_REF: dataset_uri + item[SOURCE_REF]})
+        lines.append(line + "\n")
+    return "".join(lines).encode()
 
 
 def upload(
@@ -141,7 +171,10 @@ def upload(
     prefix = dataset_prefix(name)
 
     def put(path: Path) -> None:
-        s3.put_object(Bucket=bucket, Key=prefix + path.relative_to(root).as_posix(), Body=path.read_bytes())
+        body = path.read_bytes()
+        if path.suffix == ".manifest" and path.parent == root:
+            body = with_dataset_uris(body, f"s3://{bucket}/{prefix}")
+        s3.put_object(Bucket=bucket, Key=prefix + path.relative_to(root).as_posix(), Body=body)
 
     # UPLOAD_WORKERS files side by side (boto3 clients are thread-safe); any failure stops the
     # upload before the manifest, so no run starts on a partial dataset.
@@ -170,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--validation-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--format", choices=FORMATS_WRITTEN, default="image", help="index files: .lst or augmented manifests"
+    )
     u = sub.add_parser("upload", help="upload a prepared dataset to the deployed bucket (manifest last)")
     u.add_argument("root", type=Path)
     u.add_argument("--bucket", required=True)
@@ -177,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
-            result = prepare(args.images, args.out, validation_fraction=args.validation_fraction, seed=args.seed)
+            result = prepare(
+                args.images, args.out, validation_fraction=args.validation_fraction, seed=args.seed, format=args.format
+            )
             sys.stdout.write(
                 f"{result.root}: {len(result.classes)} classes, {result.train} train, {result.validation} validation\n"
             )

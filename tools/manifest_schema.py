@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from pipeline.dataset import FORMATS
+from pipeline.dataset import DEFAULT_LABEL_ATTRIBUTE, FORMATS, LABEL_ATTRIBUTE_MAX
 from pipeline.search_space import DEFAULT_PRESET, PRESETS
 from pipeline.setting_values import KEYS
 from pipeline.trust import ALLOW_LIST, DEPLOYMENT, OWNERSHIP, TIGHTEN
@@ -51,6 +51,14 @@ def manifest_schema() -> dict[str, Any]:
             "description": {"type": "string"},
             "num_classes": {"type": "integer", "minimum": 1, "description": "Counted from train.lst when absent."},
             "num_training_samples": {"type": "integer", "minimum": 1},
+            "label_attribute": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": LABEL_ATTRIBUTE_MAX,
+                "not": {"const": "source-ref"},
+                "description": f"augmented_manifest only: the attribute holding the class (default "
+                f"{DEFAULT_LABEL_ATTRIBUTE!r}).",
+            },
             "tuning": tuning_schema(),
         },
         "required": ["format"],

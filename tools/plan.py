@@ -35,6 +35,7 @@ from pipeline.image_uri import training_image_uri
 from pipeline.ownership import tags
 from pipeline.tuning_request import Destinations, build_tuning_requests
 from pipeline.validation import validate_dataset
+from tools.dataset import with_dataset_uris
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = 1000  # ListObjectsV2's page size
@@ -68,7 +69,10 @@ class FolderS3:
     def get_object(self, Bucket: str, Key: str, VersionId: str | None = None) -> dict[str, Any]:  # noqa: N803
         if Bucket != self.bucket or Key not in self.files:
             raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
-        return {"Body": _Body(self.files[Key].read_bytes())}
+        body = self.files[Key].read_bytes()
+        if Key.endswith(".manifest") and Key.count("/") == self.prefix.count("/"):
+            body = with_dataset_uris(body, f"s3://{self.bucket}/{self.prefix}")  # as `upload` would
+        return {"Body": _Body(body)}
 
     def get_paginator(self, operation: str) -> FolderS3:
         assert operation == "list_objects_v2", operation

@@ -78,12 +78,16 @@ class Data:
     num_validation_samples: int
     content_type: str
     channels: tuple[Channel, ...]
+    # Augmented manifests: the attributes each record passes to the algorithm, image first.
+    attribute_names: tuple[str, ...] = ()
 
     def channel_uris(self) -> dict[str, str]:
         return {c.name: c.uri for c in self.channels}
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "channels": self.channel_uris()}
+        out = {**dataclasses.asdict(self), "channels": self.channel_uris()}
+        out["attribute_names"] = list(self.attribute_names)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Data:
@@ -94,6 +98,7 @@ class Data:
             num_validation_samples=d.get("num_validation_samples", 0),
             content_type=d["content_type"],
             channels=tuple(Channel(name, uri) for name, uri in d["channels"].items()),
+            attribute_names=tuple(d.get("attribute_names", ())),
         )
 
 

@@ -24,12 +24,29 @@ from pipeline.contract import DatasetRef
 from pipeline.settings import SettingsError, TuningSettings
 
 DATASET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
-FORMATS = ("image", "recordio")
+# Image files with .lst, RecordIO, or augmented manifests (JSON Lines, as Ground Truth writes them).
+FORMATS = ("image", "recordio", "augmented_manifest")
 IMAGE_CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 RECORDIO_CHANNELS = ("train", "validation")
-CONTENT_TYPES = {"image": "application/x-image", "recordio": "application/x-recordio"}
+CONTENT_TYPES = {
+    "image": "application/x-image",
+    "recordio": "application/x-recordio",
+    "augmented_manifest": "application/x-recordio",  # each record wrapped in RecordIO, in Pipe mode
+}
 # "$schema": where an editor finds schema/manifest.schema.json; validation ignores its value.
-MANIFEST_KEYS = ("$schema", "format", "description", "num_classes", "num_training_samples", "tuning")
+MANIFEST_KEYS = (
+    "$schema",
+    "format",
+    "description",
+    "num_classes",
+    "num_training_samples",
+    "label_attribute",
+    "tuning",
+)
+# The attribute of an augmented manifest's lines that holds the class (Ground Truth names it
+# after the labeling job); at most 256 characters, like each of the request's AttributeNames.
+DEFAULT_LABEL_ATTRIBUTE = "class"
+LABEL_ATTRIBUTE_MAX = 256
 
 
 class DatasetError(ValueError):
@@ -42,6 +59,7 @@ class Manifest:
     tuning: Mapping[str, Any]
     num_classes: int | None = None
     num_training_samples: int | None = None
+    label_attribute: str = DEFAULT_LABEL_ATTRIBUTE
 
 
 def dataset_ref_from_key(bucket: str, key: str, version_id: str) -> DatasetRef:
@@ -125,6 +143,7 @@ def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Man
             f"{where}: RecordIO datasets must state 'num_classes' and 'num_training_samples' "
             "(the pipeline cannot count records without reading them). Add both keys."
         )
+    label_attribute = _label_attribute(data, fmt, where, text)
     tuning = data.get("tuning", {})
     try:
         settings = TuningSettings.from_manifest(tuning, where=f"{where} 'tuning'", deployment=defaults)
@@ -137,5 +156,22 @@ def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Man
         tuning=tuning,
         num_classes=counts["num_classes"],
         num_training_samples=counts["num_training_samples"],
+        label_attribute=label_attribute,
     )
     return manifest, settings
+
+
+def _label_attribute(data: dict[str, Any], fmt: str, where: str, text: str) -> str:
+    if "label_attribute" not in data:
+        return DEFAULT_LABEL_ATTRIBUTE
+    value, line = data["label_attribute"], _line_of(text, "label_attribute")
+    if fmt != "augmented_manifest":
+        raise DatasetError(
+            f"{where}, line {line}: 'label_attribute' only applies to format 'augmented_manifest'. Remove it."
+        )
+    if not isinstance(value, str) or not value or len(value) > LABEL_ATTRIBUTE_MAX or value == "source-ref":
+        raise DatasetError(
+            f"{where}, line {line}: 'label_attribute' must name the attribute of the manifest lines that holds "
+            f"the class (1-{LABEL_ATTRIBUTE_MAX} characters, not 'source-ref'), got {value!r}."
+        )
+    return value

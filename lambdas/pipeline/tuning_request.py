@@ -87,8 +87,8 @@ def static_hyperparameters(settings: TuningSettings, data: Data, optimizer: str 
         "use_pretrained_model": "1" if settings.use_pretrained_model else "0",
         "precision_dtype": settings.precision_dtype,
     }
-    if data.format == "image":
-        # The shorter side after resizing, required when training from image files. The
+    if data.format != "recordio":
+        # Raw images (files, or records of an augmented manifest). The shorter side after resizing, required when training from image files. The
         # hyperparameters page asks for it to be larger than both sides of image_shape, so the
         # crop fits whatever the aspect ratio: 8/7 of the longer side, the ImageNet convention
         # of resizing to 256 to crop 224.
@@ -99,21 +99,26 @@ def static_hyperparameters(settings: TuningSettings, data: Data, optimizer: str 
 
 
 def _input_channels(data: Data) -> list[dict[str, Any]]:
-    return [
-        {
-            "ChannelName": channel.name,
-            "DataSource": {
-                "S3DataSource": {
-                    "S3DataType": "S3Prefix",
-                    "S3Uri": channel.uri,
-                    "S3DataDistributionType": "FullyReplicated",
-                }
-            },
-            "ContentType": data.content_type,
-            "CompressionType": "None",
+    channels = []
+    for channel in data.channels:
+        source: dict[str, Any] = {
+            "S3DataType": "S3Prefix",
+            "S3Uri": channel.uri,
+            "S3DataDistributionType": "FullyReplicated",
         }
-        for channel in data.channels
-    ]
+        entry: dict[str, Any] = {"ChannelName": channel.name, "DataSource": {"S3DataSource": source}}
+        if data.format == "augmented_manifest":
+            # "Image classification algorithm" page: the manifest file itself, the attributes
+            # image first and label second, each record wrapped in RecordIO, streamed (Pipe).
+            source.update(S3DataType="AugmentedManifestFile", AttributeNames=list(data.attribute_names))
+            entry.update(RecordWrapperType="RecordIO", InputMode="Pipe")
+        channels.append({**entry, "ContentType": data.content_type, "CompressionType": "None"})
+    return channels
+
+
+def input_mode(data: Data) -> str:
+    """Augmented manifests are read in Pipe mode; the other formats are copied (File)."""
+    return "Pipe" if data.format == "augmented_manifest" else "File"
 
 
 def training_definition(
@@ -131,7 +136,7 @@ def training_definition(
         output["KmsKeyId"] = dest.kms_key_arn
     definition: dict[str, Any] = {
         "StaticHyperParameters": static_hyperparameters(settings, data, optimizer),
-        "AlgorithmSpecification": {"TrainingImage": dest.image_uri, "TrainingInputMode": "File"},
+        "AlgorithmSpecification": {"TrainingImage": dest.image_uri, "TrainingInputMode": input_mode(data)},
         "RoleArn": dest.role_arn,
         "InputDataConfig": _input_channels(data),
         "OutputDataConfig": output,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -10,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificati
 from botocore.exceptions import ClientError
 
 from pipeline import limits
+from pipeline.augmented import MANIFEST_FILES, SOURCE_REF, scan_augmented
 from pipeline.contract import Channel, Cost, Data, DatasetRef, Run, Schedule
 from pipeline.cost import check_budget
 from pipeline.dataset import (
@@ -168,22 +170,62 @@ def _image_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str)
     """Counts of an image dataset, from its .lst files, checked against what the manifest says."""
     train, train_classes = _scan_split(s3, ref, "train")
     validation, validation_classes = _scan_split(s3, ref, "validation")
-    if validation_classes > train_classes:
-        raise DatasetError(
-            f"{ref.uri}validation_lst/: validation has labels up to {validation_classes - 1} "
-            f"but training only {train_classes - 1}. Every class must appear in training."
-        )
-    if manifest.num_classes is not None and manifest.num_classes != train_classes:
-        raise DatasetError(
-            f"{manifest_uri}: 'num_classes' is {manifest.num_classes} but train.lst has "
-            f"{train_classes} classes. Remove the key or correct it."
-        )
-    if manifest.num_training_samples is not None and manifest.num_training_samples != train:
-        raise DatasetError(
-            f"{manifest_uri}: 'num_training_samples' is {manifest.num_training_samples} but train.lst lists "
-            f"{train} images. Remove the key (it is counted for image datasets) or correct it."
-        )
+    _check_counts(ref, manifest, manifest_uri, (train, train_classes), validation_classes, ("train.lst", "_lst/"))
     return _data(ref, manifest.format, train_classes, train, validation, IMAGE_CHANNELS)
+
+
+def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str) -> Data:
+    """Counts of an augmented-manifest dataset, from train.manifest and validation.manifest, whose
+    every line must name an image of the dataset that exists."""
+    present = list_channel(s3, ref.bucket, ref.prefix)
+    summaries = {}
+    for split, name in MANIFEST_FILES.items():
+        if name not in present:
+            raise DatasetError(
+                f"{ref.uri}{name}: missing. Upload the {split} augmented manifest (JSON Lines: source-ref and "
+                f"'{manifest.label_attribute}') before manifest.json."
+            )
+        summaries[split] = scan_augmented(
+            _stream_lines(s3, ref.bucket, ref.prefix + name),
+            ref.uri + name,
+            label_attribute=manifest.label_attribute,
+            dataset_uri=ref.uri,
+            exists=present.__contains__,
+        )
+    train, validation = summaries["train"], summaries["validation"]
+    _check_counts(ref, manifest, manifest_uri, (train.images, train.classes), validation.classes, (".manifest", "."))
+    data = _data(ref, manifest.format, train.classes, train.images, validation.images, ())
+    channels = tuple(Channel(split, ref.uri + name) for split, name in MANIFEST_FILES.items())
+    return dataclasses.replace(data, channels=channels, attribute_names=(SOURCE_REF, manifest.label_attribute))
+
+
+def _check_counts(
+    ref: DatasetRef,
+    manifest: Manifest,
+    manifest_uri: str,
+    train: tuple[int, int],
+    validation_classes: int,
+    files: tuple[str, str],
+) -> None:
+    """Every validation class is a training class; what the manifest states matches what was counted.
+    `files`: how the train file is named and how the validation file's name ends, for the messages."""
+    images, classes = train
+    train_file, suffix = files
+    if validation_classes > classes:
+        raise DatasetError(
+            f"{ref.uri}validation{suffix}: validation has labels up to {validation_classes - 1} "
+            f"but training only {classes - 1}. Every class must appear in training."
+        )
+    if manifest.num_classes is not None and manifest.num_classes != classes:
+        raise DatasetError(
+            f"{manifest_uri}: 'num_classes' is {manifest.num_classes} but {train_file} has "
+            f"{classes} classes. Remove the key or correct it."
+        )
+    if manifest.num_training_samples is not None and manifest.num_training_samples != images:
+        raise DatasetError(
+            f"{manifest_uri}: 'num_training_samples' is {manifest.num_training_samples} but {train_file} lists "
+            f"{images} images. Remove the key (it is counted for image datasets) or correct it."
+        )
 
 
 def _recordio_data(s3: Any, ref: DatasetRef, manifest: Manifest) -> Data:
@@ -236,6 +278,8 @@ def validate_dataset(
     manifest, settings = parse_manifest(_read(s3, ref.bucket, ref.manifest_key, ref.version_id), manifest_uri, base)
     if manifest.format == "image":
         data = _image_data(s3, ref, manifest, manifest_uri)
+    elif manifest.format == "augmented_manifest":
+        data = _augmented_data(s3, ref, manifest, manifest_uri)
     else:
         data = _recordio_data(s3, ref, manifest)
     _check_batch_fits(settings, data, manifest_uri)

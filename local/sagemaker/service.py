@@ -90,8 +90,8 @@ class LocalSageMaker:
         self.tokens: dict[str, str] = {}
         self.listeners: list[Listener] = []
         self._data_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
-        # (lst uri, channel uri) -> the .lst text and the bytes of every image it lists
-        self._fetched: dict[tuple[str, str], Future[tuple[str, dict[str, bytes]]]] = {}
+        # index uri (.lst or augmented manifest) -> its (image uri, label) items and every image's bytes
+        self._fetched: dict[str, Future[tuple[list[tuple[str, int]], dict[str, bytes]]]] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults: dict[str, list[tuple[str, int]]] = {}
         self.threads: list[threading.Thread] = []
@@ -458,36 +458,53 @@ class LocalSageMaker:
     def _channel(
         self, request: dict[str, Any], split: str, hp: trainer.Hyperparameters
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in request["InputDataConfig"]}
-        if f"{split}_lst" not in channels:
-            raise trainer.AlgorithmError(
-                f"local mode trains from image files with .lst channels; no {split}_lst channel"
-            )
-        lst_keys = [k for k in self._list_s3(channels[f"{split}_lst"]) if k.endswith(".lst")]
-        if not lst_keys:
-            raise trainer.AlgorithmError(f'No S3 objects found under S3 URL "{channels[f"{split}_lst"]}"')
-        bucket = channels[f"{split}_lst"].removeprefix("s3://").partition("/")[0]
-        lst_uri, channel_uri = f"s3://{bucket}/{lst_keys[0]}", channels[split]
-        cache_key = (lst_uri + channel_uri, f"{hp.image_shape}{hp.resize}")
+        """A channel's images and labels, decoded for these hyperparameters: from an augmented
+        manifest (S3DataType AugmentedManifestFile) or from image files and their `.lst`."""
+        sources = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in request["InputDataConfig"]}
+        if split not in sources:
+            raise trainer.AlgorithmError(f"no {split} channel")
+        source = sources[split]
+        if source["S3DataType"] == "AugmentedManifestFile":
+            index_uri, names = source["S3Uri"], list(source.get("AttributeNames", []))
+
+            def items(text: str) -> list[tuple[str, int]]:
+                return trainer.manifest_items(text, index_uri, names)
+        else:
+            index_uri, channel_uri = self._lst_of(sources, split), source["S3Uri"]
+
+            def items(text: str) -> list[tuple[str, int]]:
+                return trainer.lst_items(text, index_uri, channel_uri)
+
+        cache_key = (index_uri, f"{hp.image_shape}{hp.resize}")
         with self.lock:
             cached = self._data_cache.get(cache_key)
         if cached is None:
-            lst_text, images = self._fetch(lst_uri, channel_uri)
-            cached = trainer.load_images(
-                lambda uri: images[uri.removeprefix(channel_uri)], lst_text, lst_uri, channel_uri, hp
-            )
+            listed, images = self._fetch(index_uri, items)
+            cached = trainer.decode_images(images.__getitem__, listed, hp)
             with self.lock:
                 self._data_cache[cache_key] = cached
         return cached
 
-    def _fetch(self, lst_uri: str, channel_uri: str) -> tuple[str, dict[str, bytes]]:
-        """A channel's .lst and every image it lists, read once for all the run's training jobs,
-        FETCH_WORKERS objects at a time; the jobs that need it meanwhile wait for the same fetch."""
+    def _lst_of(self, sources: dict[str, Any], split: str) -> str:
+        if f"{split}_lst" not in sources:
+            raise trainer.AlgorithmError(f"image files need a {split}_lst channel with their .lst file")
+        prefix = sources[f"{split}_lst"]["S3Uri"]
+        lst_keys = [k for k in self._list_s3(prefix) if k.endswith(".lst")]
+        if not lst_keys:
+            raise trainer.AlgorithmError(f'No S3 objects found under S3 URL "{prefix}"')
+        return f"s3://{prefix.removeprefix('s3://').partition('/')[0]}/{lst_keys[0]}"
+
+    def _fetch(
+        self, index_uri: str, items: Callable[[str], list[tuple[str, int]]]
+    ) -> tuple[list[tuple[str, int]], dict[str, bytes]]:
+        """A channel's index (a .lst or an augmented manifest) and every image it names, read once
+        for all the run's training jobs, FETCH_WORKERS objects at a time; the jobs that need it
+        meanwhile wait for the same fetch."""
         with self.lock:
-            pending = self._fetched.get((lst_uri, channel_uri))
+            pending = self._fetched.get(index_uri)
             mine = pending is None
             if pending is None:
-                pending = self._fetched[(lst_uri, channel_uri)] = Future()
+                pending = self._fetched[index_uri] = Future()
         if not mine:
             return pending.result()
         try:
@@ -497,22 +514,21 @@ class LocalSageMaker:
                 bucket, _, key = uri.removeprefix("s3://").partition("/")
                 return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-            text = read(lst_uri).decode()
-            paths = [entry.path for entry in trainer.parse_lst(text, lst_uri)]
+            listed = items(read(index_uri).decode())
+            uris = sorted({uri for uri, _ in listed})
             images: dict[str, bytes] = {}
             with ThreadPoolExecutor(max_workers=FETCH_WORKERS, thread_name_prefix="fetch") as pool:
-                bodies = pool.map(lambda path: read(channel_uri + path), paths)
-                for done, (path, body) in enumerate(zip(paths, bodies, strict=True), start=1):
-                    images[path] = body
-                    if done % FETCH_EVENT_EVERY == 0 or done == len(paths):
-                        self.emit("fetch", channel=channel_uri, done=done, total=len(paths))
+                for done, (uri, body) in enumerate(zip(uris, pool.map(read, uris), strict=True), start=1):
+                    images[uri] = body
+                    if done % FETCH_EVENT_EVERY == 0 or done == len(uris):
+                        self.emit("fetch", channel=index_uri, done=done, total=len(uris))
         except BaseException as exc:
             with self.lock:
-                del self._fetched[(lst_uri, channel_uri)]  # a later job tries again
+                del self._fetched[index_uri]  # a later job tries again
             pending.set_exception(exc)
             raise
-        pending.set_result((text, images))
-        return text, images
+        pending.set_result((listed, images))
+        return listed, images
 
     def _run_tuning(self, job: TuningJob) -> None:
         try:

@@ -139,14 +139,14 @@ def small_resnet(channels: int, num_classes: int) -> nn.Module:
     )
 
 
-def load_images(
-    read: Callable[[str], bytes], lst_text: str, lst_uri: str, channel_uri: str, hp: Hyperparameters
+def decode_images(
+    read: Callable[[str], bytes], items: list[tuple[str, int]], hp: Hyperparameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode the images a `.lst` file lists: resize the shorter side, centre-crop, scale."""
+    """Decode (image URI, label) items: resize the shorter side, centre-crop, scale."""
     channels, height, width = hp.image_shape
     images, labels = [], []
-    for entry in parse_lst(lst_text, lst_uri):
-        image: Image.Image = Image.open(io.BytesIO(read(channel_uri + entry.path)))
+    for uri, label in items:
+        image: Image.Image = Image.open(io.BytesIO(read(uri)))
         image = image.convert("RGB" if channels == 3 else "L")
         if hp.resize:
             scale = hp.resize / min(image.size)
@@ -157,8 +157,31 @@ def load_images(
         if array.ndim == 2:
             array = array[:, :, None]
         images.append(array.transpose(2, 0, 1))
-        labels.append(entry.label)
+        labels.append(label)
     return torch.tensor(np.stack(images)), torch.tensor(labels, dtype=torch.long)
+
+
+def lst_items(lst_text: str, lst_uri: str, channel_uri: str) -> list[tuple[str, int]]:
+    """The images a `.lst` lists, as (S3 URI, label)."""
+    return [(channel_uri + entry.path, entry.label) for entry in parse_lst(lst_text, lst_uri)]
+
+
+def manifest_items(text: str, manifest_uri: str, attribute_names: list[str]) -> list[tuple[str, int]]:
+    """The records of an augmented manifest, as (S3 URI, label): AttributeNames name the image
+    attribute first and the label second, as the algorithm reads them."""
+    if len(attribute_names) != 2:
+        raise AlgorithmError(f"AttributeNames must name the image and the label, got {attribute_names}")
+    image, label = attribute_names
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            items.append((str(record[image]), int(record[label])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AlgorithmError(f"{manifest_uri}, line {number}: cannot read {image!r} and {label!r}: {exc}") from None
+    return items
 
 
 _GLOBAL_RNG = threading.Lock()

@@ -1,0 +1,147 @@
+"""The third input format: augmented manifests (JSON Lines with source-ref and a class attribute),
+validated as thoroughly as `.lst` files and sent to SageMaker as the algorithm's page documents.
+
+Expected values come from the "Image classification algorithm" page (DOMAIN.md section 3 and 8):
+S3DataType AugmentedManifestFile, AttributeNames image first and label second, RecordWrapperType
+RecordIO, Pipe input mode, content type application/x-recordio.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.api_model import request_errors
+from pipeline.augmented import scan_augmented
+from pipeline.dataset import DatasetError, parse_manifest
+from pipeline.lst import text_lines
+from pipeline.settings import TuningSettings
+from pipeline.tuning_request import build_tuning_requests
+from pipeline.validation import validate_dataset
+from tests.sample_request import DEST
+from tools.dataset import prepare, upload
+from tools.plan import plan
+
+URI = "s3://ds/datasets/cats/"
+WHERE = URI + "train.manifest"
+
+
+def scan(*lines: str, exists: Any = None, attribute: str = "class") -> Any:
+    text = "\n".join(lines)
+    return scan_augmented(text_lines(text, WHERE), WHERE, label_attribute=attribute, dataset_uri=URI, exists=exists)
+
+
+def line(ref: str = "img/a.jpg", **extra: Any) -> str:
+    return json.dumps({"source-ref": URI + ref if "://" not in ref else ref, "class": 0, **extra})
+
+
+def test_a_ground_truth_style_manifest_is_counted() -> None:
+    lines = [
+        json.dumps({"source-ref": f"{URI}img/{i}.jpg", "animal": i % 3, "animal-metadata": {"class-name": "x"}})
+        for i in range(7)
+    ]
+    summary = scan(*lines, "", attribute="animal", exists=lambda key: key.startswith("img/"))
+    assert (summary.images, summary.classes) == (7, 3)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("{not json", "line 2: not valid JSON (Expecting property name enclosed in double quotes). One JSON object"),
+        ("[1, 2]", "line 2: not a JSON object. One object per line, with 'source-ref'."),
+        (json.dumps({"class": 1}), "line 2: no 'source-ref'. Each line names its image's S3 URI there."),
+        (
+            line("s3://other/datasets/cats/a.jpg", **{"class": 1}),
+            "line 2: source-ref 's3://other/datasets/cats/a.jpg' is outside the dataset (s3://ds/datasets/cats/)",
+        ),
+        (line("img/../../dogs/a.jpg"), "is outside the dataset"),
+        (line(URI.replace("cats", "cats2") + "a.jpg"), "is outside the dataset"),
+        (line("img/a.gif"), "line 2: 's3://ds/datasets/cats/img/a.gif' is not a .jpg, .jpeg or .png image"),
+        (
+            json.dumps({"source-ref": URI + "b.png"}),
+            "line 2: no 'class' attribute. Add the class number, or set the manifest's 'label_attribute'",
+        ),
+        (json.dumps({"source-ref": URI + "b.png", "class": "1"}), "line 2: 'class' is '1', not a class number."),
+        (json.dumps({"source-ref": URI + "b.png", "class": 1.5}), "line 2: 'class' is 1.5, not a class number."),
+        (json.dumps({"source-ref": URI + "b.png", "class": True}), "line 2: 'class' is True, not a class number."),
+        (json.dumps({"source-ref": URI + "b.png", "class": -1}), "line 2: 'class' is -1, not a class number."),
+    ],
+)
+def test_each_bad_line_is_named_with_its_fix(bad: str, message: str) -> None:
+    with pytest.raises(DatasetError) as raised:
+        scan(line(), bad, line("c.png", **{"class": 1}))
+    assert str(raised.value).startswith(WHERE + ", line 2: ")  # the file and the line
+    assert message in str(raised.value)
+
+
+def test_missing_images_empty_files_and_gaps_in_the_labels_are_refused() -> None:
+    with pytest.raises(DatasetError, match=r"train.manifest, line 1: s3://ds/datasets/cats/img/a.jpg does not exist"):
+        scan(line(), exists=lambda key: False)
+    with pytest.raises(DatasetError, match=r"train.manifest: the file is empty"):
+        scan("", "")
+    with pytest.raises(DatasetError, match=r"labels must be contiguous from 0; missing \[1\]"):
+        scan(line(), line("b.png", **{"class": 2}))
+
+
+def test_the_manifest_names_its_label_attribute_for_augmented_manifests_only() -> None:
+    base = TuningSettings()
+    manifest, _ = parse_manifest('{"format": "augmented_manifest", "label_attribute": "animal"}', "m.json", base)
+    assert (manifest.format, manifest.label_attribute) == ("augmented_manifest", "animal")
+    with pytest.raises(DatasetError, match=r"line 1: 'label_attribute' only applies to format 'augmented_manifest'"):
+        parse_manifest('{"format": "image", "label_attribute": "animal"}', "m.json", base)
+    with pytest.raises(DatasetError, match=r"not 'source-ref'\), got 'source-ref'"):
+        parse_manifest('{"format": "augmented_manifest", "label_attribute": "source-ref"}', "m.json", base)
+
+
+@pytest.fixture(scope="module")
+def prepared(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("augmented") / "digits"
+    prepare(sample_images, out, format="augmented_manifest", tuning={"max_training_jobs": 4}, progress=False)
+    return out
+
+
+def test_validation_counts_an_uploaded_augmented_dataset_and_the_request_streams_it(prepared: Path) -> None:
+    bucket = "ic-tuning-dev-datasets-123456789012-us-east-1"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        put = upload(prepared, s3, bucket, "digits", progress=False)
+        first = json.loads(s3.get_object(Bucket=bucket, Key="datasets/digits/train.manifest")["Body"].readline())
+        event = {"detail": {"bucket": {"name": bucket}, "object": {"key": "datasets/digits/manifest.json"}}}
+        event["detail"]["object"]["version-id"] = put["VersionId"]
+        run = validate_dataset(event, TuningSettings().to_dict(), s3)
+    assert first["source-ref"].startswith(f"s3://{bucket}/datasets/digits/train/digit_")
+    assert (run.data.num_classes, run.data.num_training_samples, run.data.num_validation_samples) == (10, 1438, 359)
+    (request,) = build_tuning_requests(run.run_id, run.settings, run.data, DEST)
+    assert request_errors("sagemaker", "CreateHyperParameterTuningJob", request) == []
+    definition = request["TrainingJobDefinitions"][0]
+    assert definition["AlgorithmSpecification"]["TrainingInputMode"] == "Pipe"
+    for channel, name in zip(definition["InputDataConfig"], ("train", "validation"), strict=True):
+        assert channel == {
+            "ChannelName": name,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "AugmentedManifestFile",
+                    "S3Uri": f"s3://{bucket}/datasets/digits/{name}.manifest",
+                    "S3DataDistributionType": "FullyReplicated",
+                    "AttributeNames": ["source-ref", "class"],
+                }
+            },
+            "RecordWrapperType": "RecordIO",
+            "InputMode": "Pipe",
+            "ContentType": "application/x-recordio",
+            "CompressionType": "None",
+        }
+    assert definition["StaticHyperParameters"]["resize"] == "256"  # raw images: cropped like image files
+
+
+def test_the_plan_reads_a_prepared_augmented_dataset_as_the_upload_would_place_it(prepared: Path) -> None:
+    result = plan(prepared / "manifest.json", "dev", None, "us-east-1", "123456789012")
+    assert result["accepted"], result
+    assert result["run"]["data"]["attribute_names"] == ["source-ref", "class"]
