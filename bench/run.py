@@ -35,6 +35,11 @@ CHECKPOINTS = (5, 10, 20, 30)
 LOG_LR = {"learning_rate": {"scaling": "Logarithmic"}}
 LOG_EPS_GAMMA = {"eps": {"scaling": "Logarithmic"}, "gamma": {"scaling": "Logarithmic"}}
 COMPLETION_10 = {"max_jobs_not_improving": 10}
+PER_OPTIMIZER = {
+    "sgd": {"learning_rate": {"max": 0.1}, "weight_decay": {"max": 0.01}},
+    "nag": {"learning_rate": {"max": 0.1}, "weight_decay": {"max": 0.01}},
+    "rmsprop": {"eps": {"min": 0.01}},
+}
 
 # name -> tuning settings (the `tuning` block of a manifest). Every configuration names its
 # preset: the default preset may change, the reference may not. The first is the reference:
@@ -53,6 +58,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "preset": "measured",
         "layout": "definitions",
         "ranges": LOG_EPS_GAMMA,
+    },
+    # Candidate bounds from the near-chance regions of the committed trials
+    # (bench/results/results-10-seeds-shapes.regions.md); to be confirmed on held-out data.
+    "definitions, measured + per-optimizer bounds": {
+        "preset": "measured",
+        "layout": "definitions",
+        "optimizer_ranges": PER_OPTIMIZER,
     },
     "definitions, measured, Hyperband": {"preset": "measured", "layout": "definitions", "strategy": "Hyperband"},
     "job_per_optimizer, measured, early stopping": {

@@ -69,6 +69,10 @@ def test_the_schema_offers_exactly_the_keys_a_manifest_may_set() -> None:
         ({"format": "image", "tuning": {"max_training_jobs": 0}}, "0 is less than the minimum of 1"),
         ({"format": "image", "tuning": {"ranges": {"learning_rate": {"maxi": 1}}}}, "Additional properties"),
         ({"format": "image", "tuning": {"approval": {"mode": "auto"}}}, "Additional properties"),
+        (
+            {"format": "image", "tuning": {"optimizer_ranges": {"sgd": {"beta_1": {"max": 0.5}}}}},
+            "Additional properties",
+        ),
         ({"format": "image", "tuning": {"instance_type": "ml.m5.xlarge"}}, "'ml.m5.xlarge' is not one of"),
     ],
 )
@@ -136,6 +140,7 @@ VALID = {
     "optimizers": ["adam", "sgd"],
     "preset": "documented",
     "ranges": {"learning_rate": {"max": 0.1, "scaling": "Logarithmic"}},
+    "optimizer_ranges": {"sgd": {"weight_decay": {"max": 0.01}}, "rmsprop": {"eps": {"min": 0.01}}},
     "completion": {"target_accuracy": 0.95, "max_jobs_not_improving": None},
     "warm_start": {"warm_start": True, "layout": "flat"},
     "max_training_jobs": {"max_training_jobs": 10, "max_parallel_jobs": 2},

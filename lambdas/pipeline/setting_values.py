@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline import limits
-from pipeline.search_space import DOCUMENTED_RANGES, OPTIMIZERS, SCALING_TYPES, NumericRange, scaling_error
+from pipeline.search_space import (
+    DOCUMENTED_RANGES,
+    OPTIMIZERS,
+    SCALING_TYPES,
+    NumericRange,
+    hyperparameters_read_by,
+    scaling_error,
+)
 
 if TYPE_CHECKING:
     from pipeline.settings import TuningSettings
@@ -164,6 +171,24 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
     return tuple(current[n] for n in DOCUMENTED_RANGES)
 
 
+def _optimizer_ranges(value: Any, key: str, base: TuningSettings) -> tuple[tuple[str, tuple[NumericRange, ...]], ...]:
+    """optimizer -> its own ranges, over the run's: e.g. a learning_rate range for adam that is not sgd's."""
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{key} must be an object of optimizer -> {{hyperparameter -> {{min, max, scaling}}}}")
+    own: dict[str, tuple[NumericRange, ...]] = {}
+    for optimizer, spec in value.items():
+        where = _sub(key, str(optimizer))
+        choice(optimizer, where, OPTIMIZERS)
+        unread = sorted(set(spec) - set(hyperparameters_read_by(optimizer))) if isinstance(spec, Mapping) else []
+        if unread:
+            raise SettingsError(
+                f'{where}: {optimizer} does not read {", ".join(unread)} ("Image classification hyperparameters" '
+                f"page); its definition tunes {', '.join(hyperparameters_read_by(optimizer))}. Remove the others."
+            )
+        own[optimizer] = tuple(r for r in _ranges(spec, where, base) if r.name in spec)  # only what it sets
+    return tuple((o, own[o]) for o in OPTIMIZERS if o in own)
+
+
 def _completion(value: Any, key: str, base: TuningSettings) -> Completion:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{key} must be an object")
@@ -268,6 +293,21 @@ KEYS: dict[str, Key] = {
     "ranges": Key(
         _ranges,
         {"type": "object", "properties": {n: _RANGE_SCHEMA for n in DOCUMENTED_RANGES}, "additionalProperties": False},
+    ),
+    "optimizer_ranges": Key(
+        _optimizer_ranges,
+        {
+            "type": "object",
+            "properties": {
+                o: {
+                    "type": "object",
+                    "properties": {n: _RANGE_SCHEMA for n in hyperparameters_read_by(o)},
+                    "additionalProperties": False,
+                }
+                for o in OPTIMIZERS
+            },
+            "additionalProperties": False,
+        },
     ),
     "completion": Key(
         _completion,

@@ -56,6 +56,8 @@ class TuningSettings:
     # The ranges start from a named preset (search_space.PRESETS); `ranges` overrides on top.
     preset: str = DEFAULT_PRESET
     ranges: tuple[NumericRange, ...] = tuple(PRESETS[DEFAULT_PRESET].values())
+    # Ranges of one optimizer's definition (layouts definitions and job_per_optimizer), over `ranges`.
+    optimizer_ranges: tuple[tuple[str, tuple[NumericRange, ...]], ...] = ()
     completion: Completion = field(default_factory=Completion)
     warm_start: bool = False
     approval: Approval = field(default_factory=Approval)
@@ -83,12 +85,16 @@ class TuningSettings:
             )
         if "preset" in data:
             preset = choice(data["preset"], f"{where}: key 'preset'", tuple(PRESETS))
-            base = dataclasses.replace(base, preset=preset, ranges=tuple(PRESETS[preset].values()))
+            base = dataclasses.replace(base, preset=preset, ranges=tuple(PRESETS[preset].values()), optimizer_ranges=())
         values: dict[str, Any] = {}
         for name, value in data.items():
-            if name == "preset":
-                continue
-            values[name] = KEYS[name].parse(value, f"{where}: key '{name}'", base)
+            if name not in ("preset", "optimizer_ranges"):
+                values[name] = KEYS[name].parse(value, f"{where}: key '{name}'", base)
+        if "optimizer_ranges" in data:  # over this mapping's own `ranges`, whatever the keys' order
+            over = dataclasses.replace(base, **values)
+            values["optimizer_ranges"] = KEYS["optimizer_ranges"].parse(
+                data["optimizer_ranges"], f"{where}: key 'optimizer_ranges'", over
+            )
         settings = dataclasses.replace(base, **values)
         settings.check(where)
         return settings
@@ -127,6 +133,7 @@ class TuningSettings:
                 f"{where}: key 'max_parallel_jobs' ({self.max_parallel_jobs}) is greater than "
                 f"'max_training_jobs' ({self.max_training_jobs}). Lower max_parallel_jobs."
             )
+        self._check_optimizer_ranges(where)
         if self.layout == "job_per_optimizer" and self.max_parallel_jobs < len(self.optimizers):
             raise SettingsError(
                 f"{where}: key 'max_parallel_jobs' ({self.max_parallel_jobs}) must be at least the number of "
@@ -163,6 +170,21 @@ class TuningSettings:
                     f"{where}: key 'max_wait_seconds' ({self.max_wait_seconds}) must be >= "
                     f"'max_runtime_seconds' ({self.max_runtime_seconds})."
                 )
+
+    def _check_optimizer_ranges(self, where: str) -> None:
+        own = [optimizer for optimizer, _ in self.optimizer_ranges]
+        if own and self.layout == "flat":
+            raise SettingsError(
+                f"{where}: key 'optimizer_ranges' needs a definition per optimizer, and layout 'flat' has one for "
+                "all of them. Use layout 'definitions' (the default) or 'job_per_optimizer', or move the ranges to "
+                "'ranges'."
+            )
+        untuned = [o for o in own if o not in self.optimizers]
+        if untuned:
+            raise SettingsError(
+                f"{where}: key 'optimizer_ranges' sets ranges for {', '.join(untuned)}, which this run does not "
+                f"tune (optimizers: {', '.join(self.optimizers)}). Remove them or add them to 'optimizers'."
+            )
 
     def _check_algorithm(self, where: str) -> None:
         if self.use_pretrained_model and self.image_shape != limits.PRETRAINED_IMAGE_SHAPE:
@@ -227,8 +249,10 @@ class TuningSettings:
         c, h, w = (int(v) for v in self.image_shape.split(","))
         return c, h, w
 
-    def range_for(self, name: str) -> NumericRange:
-        for r in self.ranges:
+    def range_for(self, name: str, optimizer: str | None = None) -> NumericRange:
+        """The range of `name`: the optimizer's own when it has one, else the run's."""
+        own = dict(self.optimizer_ranges).get(optimizer or "", ())
+        for r in (*own, *self.ranges):
             if r.name == name:
                 return r
         raise KeyError(name)
@@ -243,6 +267,10 @@ class TuningSettings:
         out["optimizers"] = list(self.optimizers)
         out["allowed_instance_types"] = list(self.allowed_instance_types)
         out["ranges"] = {r.name: {"min": r.min_value, "max": r.max_value, "scaling": r.scaling} for r in self.ranges}
+        out["optimizer_ranges"] = {
+            optimizer: {r.name: {"min": r.min_value, "max": r.max_value, "scaling": r.scaling} for r in ranges}
+            for optimizer, ranges in self.optimizer_ranges
+        }
         return out
 
 

@@ -27,6 +27,7 @@ OWNERSHIP: dict[str, str] = {
     "optimizers": DATASET,
     "preset": DATASET,
     "ranges": DATASET,
+    "optimizer_ranges": DATASET,
     "completion": DATASET,
     "warm_start": DATASET,
     "max_training_jobs": TIGHTEN,

@@ -53,12 +53,18 @@ def effective_range(r: NumericRange, data: Data) -> NumericRange:
 
 
 def parameter_ranges(
-    settings: TuningSettings, data: Data, names: tuple[str, ...], optimizers: tuple[str, ...] | None
+    settings: TuningSettings,
+    data: Data,
+    names: tuple[str, ...],
+    optimizers: tuple[str, ...] | None,
+    *,
+    optimizer: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
+    """The ranges of `names` (`optimizer`'s own where it has them); `optimizers`: the categorical."""
     continuous: list[dict[str, Any]] = []
     integer: list[dict[str, Any]] = []
     for name in names:
-        r = effective_range(settings.range_for(name), data)
+        r = effective_range(settings.range_for(name, optimizer), data)
         entry = {
             "Name": name,
             "MinValue": format_bound(r.kind, r.min_value),
@@ -230,7 +236,7 @@ def build_tuning_requests(
                 dest,
                 optimizer=opt,
                 definition_name=opt,
-                ranges=parameter_ranges(settings, data, hyperparameters_read_by(opt), None),
+                ranges=parameter_ranges(settings, data, hyperparameters_read_by(opt), None, optimizer=opt),
             )
             for opt in settings.optimizers
         ]
@@ -240,7 +246,9 @@ def build_tuning_requests(
         for opt, (share, parallel) in zip(settings.optimizers, budgets, strict=True):
             config = _job_config(settings, share, parallel)
             config["HyperParameterTuningJobObjective"] = objective
-            config["ParameterRanges"] = parameter_ranges(settings, data, hyperparameters_read_by(opt), None)
+            config["ParameterRanges"] = parameter_ranges(
+                settings, data, hyperparameters_read_by(opt), None, optimizer=opt
+            )
             body = {"TrainingJobDefinition": training_definition(settings, data, dest, optimizer=opt)}
             finish(tuning_job_name(run_id, opt), config, body)
     else:  # flat: the documented table literally

@@ -248,7 +248,7 @@ def _data(ref: DatasetRef, fmt: str, classes: int, train: int, validation: int, 
 
 
 def _check_batch_fits(settings: TuningSettings, data: Data, manifest_uri: str) -> None:
-    smallest_batch = int(settings.range_for("mini_batch_size").min_value)
+    smallest_batch = int(min(settings.range_for("mini_batch_size", o).min_value for o in settings.optimizers))
     if data.num_training_samples < smallest_batch:
         raise DatasetError(
             f"{manifest_uri}: {data.num_training_samples} training images, fewer than the smallest "
