@@ -71,6 +71,10 @@ class Progress:
             shown = "n/a" if accuracy is None else f"{accuracy:.4f}"
             best = "n/a" if self.best is None else f"{self.best:.4f}"
             self.write(f"end   {d['job']}: {d['status']}, accuracy {shown}, best so far {best}{tail}")
+        elif event == "transform_progress" and d["done"] == d["total"]:
+            self.write(f"test split: {d['total']} held-out images answered by the best model ({d['job']})")
+        elif event == "transform_ended" and d["status"] != "Completed":
+            self.write(f"test evaluation {d['job']}: {d['status']} {d.get('reason') or ''}".rstrip())
         elif event == "tuning_ended":
             self.write(f"tuning job {d['job']}: {d['status']} {d.get('reason') or ''}".rstrip())
         elif event == "model_registered":
@@ -82,6 +86,12 @@ def _short(value: str) -> str:
         return f"{float(value):.4g}"
     except ValueError:
         return value
+
+
+def _tested(tested: dict[str, Any] | None) -> str:
+    if not tested or tested.get("accuracy") is None:
+        return "no test split: the accuracy above is the best validation score (optimistic)"
+    return f"accuracy {tested['accuracy']:.4f} on {tested['samples']} held-out images ({tested['evaluation_uri']})"
 
 
 def leaderboard(pipeline: LocalPipeline, job_names: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -125,9 +135,17 @@ def run(args: argparse.Namespace) -> int:
             tuning[{"jobs": "max_training_jobs", "parallel": "max_parallel_jobs"}.get(key, key)] = value
     if args.layout == "job_per_optimizer" or (args.early_stopping and args.layout in ("job_per_optimizer", "flat")):
         tuning["early_stopping"] = "Auto" if args.early_stopping else "Off"
-    prepared = dataset_cli.prepare(images, OUT / "dataset", tuning=tuning or None, progress=False, format=args.format)
+    prepared = dataset_cli.prepare(
+        images,
+        OUT / "dataset",
+        tuning=tuning or None,
+        progress=False,
+        format=args.format,
+        test_fraction=args.test_fraction,
+    )
     progress.write(
-        f"prepared {prepared.train} training / {prepared.validation} validation images, {len(prepared.classes)} classes"
+        f"prepared {prepared.train} training / {prepared.validation} validation / {prepared.test} test images, "
+        f"{len(prepared.classes)} classes"
     )
 
     with LocalPipeline(OUT / "cdk.out", prefix, seed=args.seed) as pipeline:
@@ -170,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
             f"  accuracy:   {meta['validation_accuracy']}\n"
             f"  optimizer:  {meta['optimizer']}\n"
             f"  hyperparameters: {json.dumps(best.hyperparameters)}\n"
+            f"  test:       {_tested(output.get('tested'))}\n"
             f"  artifact:   {package['InferenceSpecification']['Containers'][0]['ModelDataUrl']}\n"
             f"  metrics:    {registered.metrics_uri}\n"
             f"  cost:       {best.bill.billable_seconds if best.bill else 'n/a'} s billed, about "
@@ -194,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=["Bayesian", "Random", "Hyperband"])
     p.add_argument(
         "--early-stopping", action="store_true", help="TrainingJobEarlyStoppingType=Auto (layouts jobs, flat)"
+    )
+    p.add_argument(
+        "--test-fraction", type=float, default=0.15, help="held-out test split evaluated after tuning (0: none)"
     )
     p.add_argument(
         "--format",

@@ -89,7 +89,10 @@ class PipelineConfig:
         """Worst-case tuning time plus two poll intervals and slack for validation and registration.
 
         The validation step gets this number too and refuses a run whose manifest would outlive it."""
-        return limits.workflow_seconds(self.tuning.worst_case_tuning_seconds(), self.tuning.poll_seconds)
+        tuning = self.tuning
+        return limits.workflow_seconds(
+            tuning.worst_case_tuning_seconds(), tuning.poll_seconds, tuning.evaluation_max_seconds
+        )
 
 
 def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:

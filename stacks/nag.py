@@ -59,9 +59,16 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
     )
     _ack(
         sm_role,
-        f"IAM5[Resource::arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/TrainingJobs:*]",
-        "Training writes log streams (named per job) in SageMaker's TrainingJobs log group only.",
+        s3_objects("artifacts", s3_layout.everything_under(s3_layout.EVALUATION)),
+        "The test split's batch transform reads its input manifest and writes its answers under "
+        "evaluation/<dataset>/<run>/.",
     )
+    for kind in ("TrainingJobs", "TransformJobs"):
+        _ack(
+            sm_role,
+            f"IAM5[Resource::arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/{kind}:*]",
+            f"Training and the test transform write log streams (named per job) in SageMaker's {kind} log group only.",
+        )
     _ack(
         sm_role,
         "IAM5[Resource::*]",

@@ -112,7 +112,8 @@ def test_timeout_covers_the_worst_case_tuning_time() -> None:
     config = load_config(
         with_tuning(max_training_jobs=10, max_parallel_jobs=2, max_runtime_seconds=1800, use_spot=False), "dev"
     )
-    assert config.workflow_timeout_seconds == 5 * 1800 + 2 * 60 + 3600  # waves, two polls, slack
+    # waves, two polls; the test evaluation's limit (evaluation_max_seconds) and its two polls; slack
+    assert config.workflow_timeout_seconds == 5 * 1800 + 2 * 60 + 3600 + 2 * 60 + 3600
 
 
 def test_training_vpc_is_validated() -> None:

@@ -59,12 +59,12 @@ def test_no_managed_policies_on_pipeline_roles(template: Template) -> None:
 
 def test_pass_role_only_for_the_sagemaker_role_and_only_to_sagemaker(template: Template) -> None:
     passes = [(lid, s) for lid, s in _statements(template) if "iam:PassRole" in _as_list(s["Action"])]
-    assert len(passes) == 1
-    logical_id, statement = passes[0]
-    assert logical_id.startswith("StartTuningRole")
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    role_id, attribute = statement["Resource"]["Fn::GetAtt"]
-    assert role_id.startswith("SageMakerExecutionRole") and attribute == "Arn"
+    # StartTuning hands it to the training jobs, StartEvaluation to the test split's model.
+    assert sorted(lid.split("Role")[0] for lid, _ in passes) == ["StartEvaluation", "StartTuning"]
+    for _, statement in passes:
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+        role_id, attribute = statement["Resource"]["Fn::GetAtt"]
+        assert role_id.startswith("SageMakerExecutionRole") and attribute == "Arn"
 
 
 def test_sagemaker_role_is_assumable_by_sagemaker_of_this_account_only(template: Template) -> None:
@@ -98,7 +98,7 @@ def test_sagemaker_role_reads_datasets_and_writes_only_its_output_prefixes(templ
 def test_each_lambda_has_its_own_role(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(roles) == 8 and len(set(roles)) == 8
+    assert len(roles) == 10 and len(set(roles)) == 10
 
 
 def test_lambdas_are_traced_and_log_to_their_own_encrypted_group(template: Template) -> None:
@@ -186,7 +186,20 @@ def test_workflow_order(definition: dict) -> None:
         "Completed": "ChooseBest",
     }
     assert choice["Default"] == "TuningFailed"
-    assert states["ChooseBest"]["Next"] == "RegisterModel"
+    assert states["ChooseBest"]["Next"] == "TestSplit?"
+    split = states["TestSplit?"]
+    assert split["Choices"] == [{"Variable": "$.run.data.test", "IsNull": False, "Next": "StartEvaluation"}]
+    assert split["Default"] == "NoTestSplit"
+    assert states["NoTestSplit"]["Next"] == "RegisterModel"
+    assert states["StartEvaluation"]["Next"] == "WaitForEvaluation"
+    assert states["WaitForEvaluation"]["SecondsPath"] == "$.run.schedule.evaluation_poll_seconds"
+    assert states["CheckEvaluation"]["Next"] == "EvaluationDone?"
+    done = states["EvaluationDone?"]
+    assert {c["StringEquals"]: c["Next"] for c in done["Choices"]} == {
+        "InProgress": "WaitForEvaluation",
+        "Completed": "RegisterModel",
+    }
+    assert done["Default"] == "EvaluationFailed" and states["EvaluationFailed"]["Next"] == "HandleFailure"
     assert states["RegisterModel"]["Next"] == "ComposeSuccess"
 
 
@@ -199,14 +212,14 @@ def test_tasks_pass_references_not_describe_responses(definition: dict) -> None:
 def test_alarms_notify_the_topic(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    # The README's list: failed, timed-out, aborted and throttled executions; errors of each of 8 functions.
+    # The README's list: failed, timed-out, aborted and throttled executions; errors of each of 10 functions.
     assert metrics == sorted(
-        ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"] + ["Errors"] * 8
+        ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"] + ["Errors"] * 10
     )
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert template.to_json()["Resources"][action["Ref"]]["Type"] == "AWS::SNS::Topic"
-    assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 8
+    assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 10
 
 
 def test_alarms_of_this_account_may_publish_to_the_topic_and_use_its_key(template: Template) -> None:
@@ -289,7 +302,7 @@ def test_functions_bundle_powertools_and_need_no_layer(template: Template, synth
     """A public layer exists in one account per partition and not in every region; the bundle does."""
     functions = template.find_resources("AWS::Lambda::Function")
     pipeline_functions = [f for f in functions.values() if f["Properties"].get("Handler", "").startswith("handlers.")]
-    assert len(pipeline_functions) == 8
+    assert len(pipeline_functions) == 10
     assert all("Layers" not in f["Properties"] for f in pipeline_functions)
     (key,) = {f["Properties"]["Code"]["S3Key"] for f in pipeline_functions}  # one asset: "<hash>.zip"
     bundle = synth.outdir / f"asset.{key.removesuffix('.zip')}"

@@ -125,8 +125,9 @@ def test_dataset_settings_stay_the_manifests_to_choose() -> None:
 
 
 def test_dev_deployment_times_out_after_its_worst_case_two_polls_and_an_hour() -> None:
-    # 20 jobs / 2 parallel = 10 waves x (spot: 2 x 3600 s) = 72,000 s, + 2 x 60 s + 3,600 s.
-    assert DEV.workflow_timeout_seconds == 75_720
+    # 20 jobs / 2 parallel = 10 waves x (spot: 2 x 3600 s) = 72,000 s, + 2 x 60 s; the test
+    # evaluation's limit of 3,600 s + 2 x 60 s; + 3,600 s of slack.
+    assert DEV.workflow_timeout_seconds == 79_440
 
 
 def test_a_manifest_that_would_outlive_the_workflow_is_refused_before_any_job() -> None:
@@ -135,7 +136,7 @@ def test_a_manifest_that_would_outlive_the_workflow_is_refused_before_any_job() 
         schedule(slower, URI, DEV.workflow_timeout_seconds)
     message = str(raised.value)
     assert message.startswith(URI)
-    assert "up to 144,000 s" in message and "timeout of 75,720 s" in message
+    assert "up to 144,000 s" in message and "timeout of 79,440 s" in message
     assert "Lower tuning.max_training_jobs" in message
 
 
@@ -143,6 +144,18 @@ def test_a_run_exactly_as_long_as_the_workflow_allows_is_accepted() -> None:
     assert schedule(DEV.tuning, URI, 75_720).max_tuning_seconds == 72_000
     with pytest.raises(DatasetError):
         schedule(DEV.tuning, URI, 75_719)
+    # With a test split, its evaluation (3,600 s and two 60 s polls) must fit too.
+    assert schedule(DEV.tuning, URI, 79_440, evaluation=True).evaluation_poll_seconds == 60
+    with pytest.raises(DatasetError):
+        schedule(DEV.tuning, URI, 79_439, evaluation=True)
+
+
+@pytest.mark.parametrize("evaluation_seconds", [300, 3600, 86_400])
+def test_the_longest_run_and_its_evaluation_fit_the_history_together(evaluation_seconds: int) -> None:
+    tuning = limits.poll_interval(60, TUNING_MAX_RUNTIME_SECONDS)
+    evaluation = limits.evaluation_poll_interval(60, evaluation_seconds)
+    polls = (TUNING_MAX_RUNTIME_SECONDS // tuning + 1) + (evaluation_seconds // evaluation + 1)
+    assert polls * 9 + 400 <= 0.9 * HISTORY_EVENTS_QUOTA
 
 
 @pytest.mark.parametrize("configured", [1, 60, 300, 3600])

@@ -17,7 +17,17 @@ from handlers.handle_failure import stop_running, uploaded_dataset
 from handlers.start_tuning import warm_start_parents
 from handlers.stop_orphans import run_of_execution
 from pipeline.best_job import Best, job_summary, optimizer_of
-from pipeline.contract import BestJob, Bill, Cost, DatasetRef, Notification, Registered, Run, Schedule
+from pipeline.contract import (
+    BestJob,
+    Bill,
+    Cost,
+    DatasetRef,
+    Notification,
+    Registered,
+    Run,
+    Schedule,
+    Tested,
+)
 from pipeline.errors import is_transient, quota_message
 from pipeline.messages import failure_message, success_message
 from pipeline.naming import run_id
@@ -90,6 +100,8 @@ def test_the_success_notice_names_everything_a_reader_needs() -> None:
         "Tuning run digits-0123456789 finished.\n\n"
         "Dataset: s3://ds/datasets/digits/ (manifest version v7)\n"
         "Best validation accuracy: 0.9731\n"
+        "Test accuracy: no test split (the validation accuracy above is the best of the run's scores: optimistic; "
+        "add test/ + test_lst/ to the dataset for an unbiased one)\n"
         "Optimizer: sgd\n"
         "Training job: digits-0123456789-004-abcdef12 (tuning job digits-0123456789)\n"
         "Hyperparameters:\n"
@@ -173,6 +185,7 @@ def test_the_metrics_document_is_sagemakers_model_quality_shape_plus_provenance(
 
 def test_registry_metadata_holds_the_run_and_its_hyperparameters() -> None:
     assert customer_metadata(BEST, RUN) == {
+        "approval_accuracy": "0.973140",  # no test split: the validation accuracy
         "validation_accuracy": "0.973140",
         "tuning_job": "digits-0123456789",
         "training_job": "digits-0123456789-004-abcdef12",
@@ -440,3 +453,42 @@ def test_the_duplicate_index_names_its_first_line_even_far_apart() -> None:
         DatasetError, match=r"^x.lst, line 8: index 3 already used on line 4\. Indexes must be unique\.$"
     ):
         parse_lst(text, "x.lst")
+
+
+TESTED = Tested(
+    status="Completed",
+    accuracy=0.9125,
+    samples=240,
+    evaluation_uri="s3://art/evaluation/digits/digits-0123456789/evaluation.json",
+)
+
+
+def test_with_a_test_split_the_records_lead_with_the_held_out_accuracy() -> None:
+    note = success_message(RUN, BEST, REGISTERED, "eu-west-1", TESTED)
+    assert note.subject == "Tuning succeeded: digits test accuracy 0.912"
+    assert (
+        "Best validation accuracy: 0.9731\n"
+        "Test accuracy: 0.9125 on 240 held-out images (s3://art/evaluation/digits/digits-0123456789/evaluation.json)\n"
+    ) in note.message
+    meta = customer_metadata(BEST, RUN, TESTED)
+    assert (meta["approval_accuracy"], meta["test_accuracy"], meta["validation_accuracy"]) == (
+        "0.912500",
+        "0.912500",
+        "0.973140",
+    )
+    document = metrics_document(BEST, RUN, TESTED)
+    assert document["multiclass_classification_metrics"]["accuracy"]["value"] == 0.9125  # what Studio shows
+    assert (document["validation_accuracy"], document["test_accuracy"], document["test_samples"]) == (
+        0.97314,
+        0.9125,
+        240,
+    )
+    assert document["evaluation_uri"] == TESTED.evaluation_uri
+
+
+@pytest.mark.parametrize("status", ["NotEvaluated", "Failed", "InProgress"])
+def test_without_a_completed_evaluation_the_validation_accuracy_stands(status: str) -> None:
+    tested = Tested(status=status)
+    assert customer_metadata(BEST, RUN, tested)["approval_accuracy"] == "0.973140"
+    assert "test_accuracy" not in metrics_document(BEST, RUN, tested)
+    assert success_message(RUN, BEST, REGISTERED, "x", tested).subject == "Tuning succeeded: digits accuracy 0.973"

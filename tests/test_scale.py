@@ -196,6 +196,7 @@ def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_ch
         "content_type": "application/x-recordio",
         "channels": {c: f"s3://{BUCKET}/datasets/rec/{c}/" for c in ("train", "validation")},
         "attribute_names": [],
+        "test": None,
     }
 
 

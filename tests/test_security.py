@@ -53,6 +53,26 @@ EXPECTED: dict[str, dict[str, str]] = {
         "sagemaker:DescribeTrainingJob": "its model artifact; billable seconds of each job",
         "sagemaker:ListTrainingJobsForHyperParameterTuningJob": "the run's training jobs, for the bill",
     },
+    "StartEvaluationRole": {
+        **LAMBDA_BASE,
+        **READ_GROUP,  # datasets/*: the test split's index
+        **PUT_GROUP,  # evaluation/*: the transform's input manifest
+        "sagemaker:CreateModel": "the best training job as a model",
+        "sagemaker:CreateTransformJob": "the batch transform of the test split",
+        "sagemaker:AddTags": "the run's tags on its model and transform job",
+        "sagemaker:DescribeTransformJob": "on ResourceInUse: the job's ARN, to read its owner",
+        "sagemaker:ListTags": "on ResourceInUse: whether this execution started it",
+        "iam:PassRole": "hand the SageMaker role to the model (condition: PassedToService)",
+        "kms:CreateGrant": "output encryption key named in the request",
+    },
+    "CheckEvaluationRole": {
+        **LAMBDA_BASE,
+        **READ_GROUP,  # datasets/* (the index) and evaluation/* (the answers)
+        **PUT_GROUP,  # evaluation/*: the evaluation document
+        "s3:DeleteObject*": "CDK's read-write grant, evaluation/* only",
+        "sagemaker:DescribeTransformJob": "the transform's status",
+        "sagemaker:StopTransformJob": "stop it after evaluation_max_seconds",
+    },
     "RegisterModelRole": {
         **LAMBDA_BASE,
         **PUT_GROUP,  # metrics/* and runs/* only
@@ -65,12 +85,16 @@ EXPECTED: dict[str, dict[str, str]] = {
         **LAMBDA_BASE,
         "sagemaker:DescribeHyperParameterTuningJob": "which jobs still run",
         "sagemaker:StopHyperParameterTuningJob": "stop them",
+        "sagemaker:DescribeTransformJob": "whether the test transform still runs",
+        "sagemaker:StopTransformJob": "stop it",
     },
     "StopOrphansRole": {
         **LAMBDA_BASE,
         "sagemaker:ListHyperParameterTuningJobs": "find the run's running jobs",
+        "sagemaker:ListTransformJobs": "find the run's running test transform",
         "sagemaker:ListTags": "stop only those the ended execution created",
         "sagemaker:StopHyperParameterTuningJob": "stop them",
+        "sagemaker:StopTransformJob": "stop it",
     },
     "SageMakerExecutionRole": {
         **READ_GROUP,  # datasets/* and its own output prefixes
@@ -134,6 +158,7 @@ def test_only_actions_without_resource_types_use_a_wildcard_resource(granted) ->
         "xray:GetSamplingTargets",
         "cloudwatch:PutMetricData",
         "sagemaker:ListHyperParameterTuningJobs",
+        "sagemaker:ListTransformJobs",
         "logs:CreateLogDelivery",
         "logs:GetLogDelivery",
         "logs:UpdateLogDelivery",

@@ -22,7 +22,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from pipeline.augmented import DEFAULT_LABEL_ATTRIBUTE, MANIFEST_FILES, SOURCE_REF
+from pipeline.augmented import DEFAULT_LABEL_ATTRIBUTE, SOURCE_REF
 from pipeline.s3_layout import MANIFEST_NAME, dataset_prefix
 
 FORMATS_WRITTEN = ("image", "augmented_manifest")  # RecordIO is written by im2rec, not here
@@ -41,6 +41,7 @@ class Prepared:
     classes: list[str]
     train: int
     validation: int
+    test: int = 0
 
 
 def _scan(images: Path) -> dict[str, list[Path]]:
@@ -93,31 +94,42 @@ def prepare(
     progress: bool = True,
     tuning: dict[str, Any] | None = None,
     format: str = "image",
+    test_fraction: float = 0.0,
 ) -> Prepared:
-    """Stratified split into train/ and validation/, the index files of `format`, and the manifest.
+    """Stratified split into train/, validation/ and (with `test_fraction`) a held-out test/ split,
+    the index files of `format`, and the manifest.
 
     `image`: train_lst/train.lst and validation_lst/validation.lst. `augmented_manifest`:
     train.manifest and validation.manifest, JSON Lines with `source-ref` and `class`; their
     source-refs are relative here and become s3:// URIs of the dataset when uploaded."""
     if format not in FORMATS_WRITTEN:
         raise DatasetInputError(f"format must be one of {', '.join(FORMATS_WRITTEN)}, got {format!r}")
-    if not 0 < validation_fraction < 1:
-        raise DatasetInputError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
+    if not 0 < validation_fraction < 1 or not 0 <= test_fraction < 1 or validation_fraction + test_fraction >= 1:
+        raise DatasetInputError(
+            f"the validation fraction ({validation_fraction}) must be in (0, 1), the test fraction "
+            f"({test_fraction}) in [0, 1), and together below 1"
+        )
     classes = _scan(images)
     _check_images(classes, progress)
     rng = random.Random(seed)
     if out.exists():
         shutil.rmtree(out)
-    lines: dict[str, list[str]] = {"train": [], "validation": []}
+    lines: dict[str, list[str]] = {"train": [], "validation": [], **({"test": []} if test_fraction else {})}
     for label, (name, files) in enumerate(classes.items()):
         shuffled = files[:]
         rng.shuffle(shuffled)
+        n_test = max(1, round(len(shuffled) * test_fraction)) if test_fraction else 0
         n_val = max(1, round(len(shuffled) * validation_fraction))
-        if len(shuffled) - n_val < 1:
+        if len(shuffled) - n_val - n_test < 1:
             raise DatasetInputError(
-                f"{images / name}: {len(files)} image(s); each class needs at least 2 (one per split)."
+                f"{images / name}: {len(files)} image(s); each class needs at least {len(lines)} (one per split)."
             )
-        for split, chunk in (("validation", shuffled[:n_val]), ("train", shuffled[n_val:])):
+        chunks = (
+            ("test", shuffled[:n_test]),
+            ("validation", shuffled[n_test : n_test + n_val]),
+            ("train", shuffled[n_test + n_val :]),
+        )
+        for split, chunk in chunks if test_fraction else chunks[1:]:
             for path in chunk:
                 relative = f"{name}/{path.name}"
                 target = out / split / relative
@@ -126,7 +138,7 @@ def prepare(
                 lines[split].append(f"{label}\t{relative}")
     for split, entries in lines.items():
         if format == "augmented_manifest":
-            (out / MANIFEST_FILES[split]).write_text("".join(_record(split, entry) for entry in entries))
+            (out / f"{split}.manifest").write_text("".join(_record(split, entry) for entry in entries))
             continue
         lst = out / f"{split}_lst" / f"{split}.lst"
         lst.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +147,13 @@ def prepare(
     if tuning:
         manifest["tuning"] = tuning
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return Prepared(root=out, classes=list(classes), train=len(lines["train"]), validation=len(lines["validation"]))
+    return Prepared(
+        root=out,
+        classes=list(classes),
+        train=len(lines["train"]),
+        validation=len(lines["validation"]),
+        test=len(lines.get("test", [])),
+    )
 
 
 def _record(split: str, entry: str) -> str:
@@ -203,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--validation-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-fraction", type=float, default=0.0, help="a held-out test split (default: none)")
     p.add_argument(
         "--format", choices=FORMATS_WRITTEN, default="image", help="index files: .lst or augmented manifests"
     )
@@ -214,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "prepare":
             result = prepare(
-                args.images, args.out, validation_fraction=args.validation_fraction, seed=args.seed, format=args.format
+                args.images,
+                args.out,
+                validation_fraction=args.validation_fraction,
+                seed=args.seed,
+                format=args.format,
+                test_fraction=args.test_fraction,
             )
             sys.stdout.write(
                 f"{result.root}: {len(result.classes)} classes, {result.train} train, {result.validation} validation\n"

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline.contract import BestJob, Registered, Run
+from pipeline.contract import BestJob, Registered, Run, Tested
 from pipeline.messages import success_message
 from pipeline.observe import logger, tracer
 
@@ -18,7 +18,8 @@ from pipeline.observe import logger, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     run = Run.from_dict(event["run"])
     logger.append_keys(run_id=run.run_id)
+    tested = Tested(**event["tested"]) if event.get("tested") else None
     notice = success_message(
-        run, BestJob.from_dict(event["best"]), Registered(**event["registered"]), os.environ["AWS_REGION"]
+        run, BestJob.from_dict(event["best"]), Registered(**event["registered"]), os.environ["AWS_REGION"], tested
     )
     return dataclasses.asdict(notice)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from pipeline import clients, s3_layout
-from pipeline.contract import DatasetRef, Tuning
+from pipeline.contract import DatasetRef, Evaluation, Tuning
 from pipeline.messages import failure_message
 from pipeline.observe import logger, tracer
 
@@ -30,6 +30,22 @@ def stop_running(job_names: tuple[str, ...], sm: Any) -> list[str]:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFound":
                 raise
     return stopped
+
+
+def stop_evaluation(evaluation: dict[str, Any] | None, sm: Any) -> list[str]:
+    """Stop the run's test-split transform when this execution started it and it still runs."""
+    if not evaluation:
+        return []
+    name = Evaluation(**evaluation).transform_job_name
+    try:
+        if sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] != "InProgress":
+            return []
+        sm.stop_transform_job(TransformJobName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFound", "ValidationException"):
+            raise
+        return []
+    return [name]
 
 
 def uploaded_dataset(event: dict[str, Any]) -> tuple[str, str]:
@@ -58,7 +74,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     # Only the jobs this execution started: a failing duplicate delivery must not stop the
     # jobs the first execution of the same upload is following.
     owned = Tuning.from_dict(event["tuning"]).started if event.get("tuning") else ()
-    stopped = stop_running(owned, clients.client("sagemaker")) if owned else []
+    sm = clients.client("sagemaker")
+    stopped = (stop_running(owned, sm) if owned else []) + stop_evaluation(event.get("evaluation"), sm)
     logger.error("run failed", extra={"error": event.get("error"), "stopped": stopped})
     name, uri = uploaded_dataset(event)
     notice = failure_message(

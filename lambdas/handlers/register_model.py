@@ -10,10 +10,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients, s3_layout
-from pipeline.contract import BestJob, Registered, Run, Tuning
+from pipeline.contract import BestJob, Registered, Run, Tested, Tuning
 from pipeline.errors import classified_aws_errors
 from pipeline.observe import logger, tracer
-from pipeline.registry import approval_status, metrics_document, model_package_request
+from pipeline.registry import approval_accuracy, approval_status, metrics_document, model_package_request
 
 
 def current_approved_accuracy(sm: Any, group: str) -> float | None:
@@ -27,11 +27,23 @@ def current_approved_accuracy(sm: Any, group: str) -> float | None:
     if not listed:
         return None
     package = sm.describe_model_package(ModelPackageName=listed[0]["ModelPackageArn"])
-    value = package.get("CustomerMetadataProperties", {}).get("validation_accuracy")
+    # What its own approval compared (test accuracy when it had one); older versions: validation.
+    properties = package.get("CustomerMetadataProperties", {})
+    value = properties.get("approval_accuracy", properties.get("validation_accuracy"))
     return float(value) if value is not None else None
 
 
-def register(run: Run, tuning: Tuning, best: BestJob, sm: Any, s3: Any, *, group: str, bucket: str) -> Registered:
+def register(
+    run: Run,
+    tuning: Tuning,
+    best: BestJob,
+    sm: Any,
+    s3: Any,
+    *,
+    group: str,
+    bucket: str,
+    tested: Tested | None = None,
+) -> Registered:
     """Write the metrics document, register the model version, and record the run for warm start."""
     name, rid = run.dataset.name, run.run_id
     metrics_key = s3_layout.metrics_key(name, rid)
@@ -40,13 +52,15 @@ def register(run: Run, tuning: Tuning, best: BestJob, sm: Any, s3: Any, *, group
         s3.put_object(
             Bucket=bucket,
             Key=metrics_key,
-            Body=json.dumps(metrics_document(best, run), indent=2).encode(),
+            Body=json.dumps(metrics_document(best, run, tested), indent=2).encode(),
             ContentType="application/json",
         )
         approval = run.settings.approval
         current = current_approved_accuracy(sm, group) if approval.mode == "auto" else None
-        status = approval_status(approval.mode, approval.threshold, best.accuracy, current)
-        request = model_package_request(group_name=group, best=best, run=run, metrics_uri=metrics_uri, status=status)
+        status = approval_status(approval.mode, approval.threshold, approval_accuracy(best, tested), current)
+        request = model_package_request(
+            group_name=group, best=best, run=run, metrics_uri=metrics_uri, status=status, tested=tested
+        )
         # The same run retried registers once: the run id is the idempotency token.
         arn = sm.create_model_package(ClientToken=rid, **request)["ModelPackageArn"]
         latest = {"run_id": rid, "layout": run.settings.layout, "tuning_jobs": list(tuning.job_names)}
@@ -72,6 +86,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         clients.client("s3"),
         group=os.environ["MODEL_PACKAGE_GROUP"],
         bucket=os.environ["ARTIFACTS_BUCKET"],
+        tested=Tested(**event["tested"]) if event.get("tested") else None,
     )
     logger.info("model registered", extra=dataclasses.asdict(result))
     return dataclasses.asdict(result)

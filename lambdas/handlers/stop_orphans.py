@@ -49,6 +49,19 @@ def stop_run(run: str, sm: Any, execution: str) -> list[str]:
     return stopped
 
 
+def stop_run_evaluation(run: str, sm: Any, execution: str) -> list[str]:
+    """Stop the run's InProgress test-split transform that `execution` created."""
+    stopped = []
+    with classified_aws_errors():
+        listed = sm.list_transform_jobs(NameContains=run, StatusEquals="InProgress", MaxResults=100)
+        for job in listed["TransformJobSummaries"]:
+            name = job["TransformJobName"]
+            if name.startswith(f"{run}-") and owner(sm, job["TransformJobArn"]) == execution:
+                sm.stop_transform_job(TransformJobName=name)
+                stopped.append(name)
+    return stopped
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_source(data_class=EventBridgeEvent)
@@ -60,7 +73,8 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
         logger.info("execution did not work on a dataset run", extra={"execution": detail.get("executionArn")})
         return {"run_id": None, "stopped": []}
     logger.append_keys(run_id=run)
-    stopped = stop_run(run, clients.client("sagemaker"), detail.get("executionArn", ""))
+    sm, execution = clients.client("sagemaker"), detail.get("executionArn", "")
+    stopped = stop_run(run, sm, execution) + stop_run_evaluation(run, sm, execution)
     (logger.warning if stopped else logger.info)(
         "execution ended; stopped its running tuning jobs" if stopped else "execution ended; no tuning job running",
         extra={"status": detail.get("status"), "execution": detail.get("executionArn"), "stopped": stopped},

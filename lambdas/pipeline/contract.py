@@ -10,6 +10,8 @@ dataclasses are what the code works with.
     tuning      StartTuning       Tuning: the run's tuning job names and which this execution owns
     poll        PollTuning        Poll: overall status and a few counters per tuning job
     best        ChooseBest        BestJob: the best training job, its artifact, and the bill
+    evaluation  StartEvaluation   Evaluation: the model and batch transform of the test split
+    tested      CheckEvaluation   Tested: the transform's status, then the test accuracy
     registered  RegisterModel     Registered: the model package and its approval status
 """
 
@@ -29,6 +31,8 @@ STATE = {
     "tuning": "tuning",
     "poll": "poll",
     "best": "best",
+    "evaluation": "evaluation",
+    "tested": "tested",
     "registered": "registered",
     "notification": "notification",
     "error": "error",
@@ -69,6 +73,18 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class TestSplit:
+    """Held-out images no training job sees: their index (a .lst or an augmented manifest), the
+    prefix the index's entries are relative to, and how many there are."""
+
+    index_uri: str
+    prefix_uri: str
+    num_samples: int
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+
+@dataclass(frozen=True)
 class Data:
     """What validation learned from the dataset."""
 
@@ -80,6 +96,7 @@ class Data:
     channels: tuple[Channel, ...]
     # Augmented manifests: the attributes each record passes to the algorithm, image first.
     attribute_names: tuple[str, ...] = ()
+    test: TestSplit | None = None
 
     def channel_uris(self) -> dict[str, str]:
         return {c.name: c.uri for c in self.channels}
@@ -87,6 +104,7 @@ class Data:
     def to_dict(self) -> dict[str, Any]:
         out = {**dataclasses.asdict(self), "channels": self.channel_uris()}
         out["attribute_names"] = list(self.attribute_names)
+        out["test"] = dataclasses.asdict(self.test) if self.test else None
         return out
 
     @classmethod
@@ -99,6 +117,7 @@ class Data:
             content_type=d["content_type"],
             channels=tuple(Channel(name, uri) for name, uri in d["channels"].items()),
             attribute_names=tuple(d.get("attribute_names", ())),
+            test=TestSplit(**d["test"]) if d.get("test") else None,
         )
 
 
@@ -108,6 +127,7 @@ class Schedule:
 
     poll_seconds: int
     max_tuning_seconds: int
+    evaluation_poll_seconds: int = 0  # the test split's transform, when there is one
 
 
 @dataclass(frozen=True)
@@ -232,6 +252,31 @@ class BestJob:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """The test split's batch transform: the model it serves, where its answers go, when it began."""
+
+    model_name: str
+    transform_job_name: str
+    output_uri: str
+    started_at: float  # epoch seconds: CheckEvaluation stops the transform after evaluation_max_seconds
+
+
+@dataclass(frozen=True)
+class Tested:
+    """InProgress while the transform runs; then Completed with the test accuracy (the full metrics,
+    per class and the confusion matrix, are in the document at `evaluation_uri`), or Failed.
+    NotEvaluated: the dataset has no test split."""
+
+    status: str
+    failure_reason: str = ""
+    accuracy: float | None = None
+    samples: int = 0
+    evaluation_uri: str = ""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+
+@dataclass(frozen=True)
 class Registered:
     model_package_arn: str
     approval_status: str
@@ -279,6 +324,8 @@ RESULTS: dict[str, type] = {
     "tuning": Tuning,
     "poll": Poll,
     "best": BestJob,
+    "evaluation": Evaluation,
+    "tested": Tested,
     "registered": Registered,
     "notification": Notification,
     "error": ErrorInfo,

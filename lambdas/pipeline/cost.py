@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.settings import TuningSettings
 
 _PRICES = Path(__file__).parent / "data" / "training-prices.json"
+_TRANSFORM_PRICES = Path(__file__).parent / "data" / "transform-prices.json"
 
 
 class BudgetExceeded(ValueError):
@@ -64,15 +65,26 @@ def hourly_price(settings: TuningSettings, region: str) -> tuple[float, str]:
     return price, basis
 
 
-def worst_case(settings: TuningSettings, region: str) -> Estimate:
-    """Every training job running to its MaxRuntimeInSeconds (billed time cannot exceed it)."""
+def evaluation_cost(settings: TuningSettings) -> float:
+    """The test split's batch transform running to evaluation_max_seconds on its one instance."""
+    prices: dict[str, float] = json.loads(_TRANSFORM_PRICES.read_text())["prices"]
+    return prices[settings.evaluation_instance_type] * settings.evaluation_max_seconds / 3600
+
+
+def worst_case(settings: TuningSettings, region: str, *, evaluation: bool = False) -> Estimate:
+    """Every training job running to its MaxRuntimeInSeconds (billed time cannot exceed it), and
+    the test split's evaluation to its limit when the dataset has one."""
     price, basis = hourly_price(settings, region)
     hours = settings.max_training_jobs * settings.max_runtime_seconds / 3600
-    return Estimate(worst_case_usd=hours * price, price_per_hour_usd=round(price, 4), basis=basis, instance_hours=hours)
+    total = hours * price
+    if evaluation:
+        total += evaluation_cost(settings)
+        basis += f"; with the test split's batch transform ({settings.evaluation_instance_type})"
+    return Estimate(worst_case_usd=total, price_per_hour_usd=round(price, 4), basis=basis, instance_hours=hours)
 
 
-def check_budget(settings: TuningSettings, region: str, where: str) -> Estimate:
-    estimate = worst_case(settings, region)
+def check_budget(settings: TuningSettings, region: str, where: str, *, evaluation: bool = False) -> Estimate:
+    estimate = worst_case(settings, region, evaluation=evaluation)
     budget = settings.max_cost_usd
     if budget is not None and estimate.worst_case_usd > budget:
         raise BudgetExceeded(

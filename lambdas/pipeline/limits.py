@@ -93,7 +93,38 @@ def poll_interval(configured: int, tuning_seconds: int) -> int:
     return max(configured, -(-tuning_seconds // max_polls()))
 
 
-def workflow_seconds(tuning_seconds: int, configured_poll: int) -> int:
+# Batch transform instance types the evaluation may use (botocore's TransformInstanceType enum,
+# the families the algorithm's inference runs on: CPU m5/c5, GPU g4dn/p3).
+TRANSFORM_INSTANCE_TYPES = (
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.m5.2xlarge",
+    "ml.m5.4xlarge",
+    "ml.c5.xlarge",
+    "ml.c5.2xlarge",
+    "ml.c5.4xlarge",
+    "ml.g4dn.xlarge",
+    "ml.g4dn.2xlarge",
+    "ml.p3.2xlarge",
+)
+
+
+# Polls of the test evaluation (Wait + Task + Choice, 9 events each) fit in 10% of the history,
+# inside the 20% the tuning's polls leave free.
+EVALUATION_POLLS = int(HISTORY_EVENTS.value * 0.1) // EVENTS_PER_POLL
+
+
+def evaluation_poll_interval(configured: int, evaluation_seconds: int) -> int:
+    """The configured interval, lengthened so a transform that runs to its limit stays within its polls."""
+    return max(configured, -(-evaluation_seconds // EVALUATION_POLLS))
+
+
+def workflow_seconds(tuning_seconds: int, configured_poll: int, evaluation_seconds: int = 0) -> int:
     """How long an execution may need: the tuning, two poll intervals (the poll that sees the
-    tuning job `Stopping` at its own limit, and the one that sees it stopped), and the slack."""
-    return tuning_seconds + 2 * poll_interval(configured_poll, tuning_seconds) + WORKFLOW_SLACK_SECONDS
+    tuning job `Stopping` at its own limit, and the one that sees it stopped), the test split's
+    evaluation with its own two polls when there is one, and the slack."""
+    poll = poll_interval(configured_poll, tuning_seconds)
+    evaluation = 0
+    if evaluation_seconds:
+        evaluation = evaluation_seconds + 2 * evaluation_poll_interval(configured_poll, evaluation_seconds)
+    return tuning_seconds + 2 * poll + evaluation + WORKFLOW_SLACK_SECONDS

@@ -7,7 +7,7 @@ import unicodedata
 from typing import Any
 
 from pipeline.best_job import NoSuccessfulTrainingJob, TuningFailed
-from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run
+from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run, Tested
 from pipeline.cost import BudgetExceeded
 from pipeline.dataset import DatasetError
 from pipeline.errors import WORKFLOW_TIMEOUT, QuotaExceeded, TransientAwsError
@@ -26,6 +26,9 @@ ADVICE = {
     "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.",
     BudgetExceeded.__name__: "Lower the budget drivers named above in the manifest's tuning block (or raise "
     "max_cost_usd), then upload the manifest again. No training job was started.",
+    "EvaluationFailed": "The held-out test evaluation failed (reason above); the tuning's models are in S3. "
+    "Fix the cause (e.g. the evaluation instance quota, or raise evaluation_max_seconds in cdk.json) and "
+    "upload the manifest again.",
     TransientAwsError.__name__: "AWS kept throttling or failing after all retries. Upload the manifest again later.",
 }
 DEFAULT_ADVICE = (
@@ -64,13 +67,25 @@ def _cost_line(cost: Cost, bill: Bill | None) -> str:
     )
 
 
-def success_message(run: Run, best: BestJob, registered: Registered, region: str) -> Notification:
+def _test_line(tested: Tested | None) -> str:
+    if tested is None or tested.status != "Completed" or tested.accuracy is None:
+        return (
+            "Test accuracy: no test split (the validation accuracy above is the best of the run's scores: "
+            "optimistic; add test/ + test_lst/ to the dataset for an unbiased one)\n"
+        )
+    return f"Test accuracy: {tested.accuracy:.4f} on {tested.samples} held-out images ({tested.evaluation_uri})\n"
+
+
+def success_message(
+    run: Run, best: BestJob, registered: Registered, region: str, tested: Tested | None = None
+) -> Notification:
     base = console_base(region)
     hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best.hyperparameters.items()))
     message = (
         f"Tuning run {run.run_id} finished.\n\n"
         f"Dataset: {run.dataset.uri} (manifest version {run.dataset.version_id})\n"
         f"Best validation accuracy: {best.accuracy:.4f}\n"
+        f"{_test_line(tested)}"
         f"Optimizer: {best.optimizer}\n"
         f"Training job: {best.training_job_name} (tuning job {best.tuning_job_name})\n"
         f"Hyperparameters:\n{hps}\n"
@@ -81,7 +96,9 @@ def success_message(run: Run, best: BestJob, registered: Registered, region: str
         f"Tuning job: {base}#/hyper-tuning-jobs/{best.tuning_job_name}\n"
         f"Model registry: {base}#/model-registry\n"
     )
-    subject = f"Tuning succeeded: {run.dataset.name} accuracy {best.accuracy:.3f}"
+    held_out = tested is not None and tested.status == "Completed" and tested.accuracy is not None
+    measure = f"test accuracy {tested.accuracy:.3f}" if held_out and tested else f"accuracy {best.accuracy:.3f}"
+    subject = f"Tuning succeeded: {run.dataset.name} {measure}"
     return Notification(subject=subject_safe(subject), message=message)
 
 

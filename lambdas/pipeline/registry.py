@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from pipeline.contract import BestJob, Run
+from pipeline.contract import BestJob, Run, Tested
 
 CONTENT_TYPES = ["image/jpeg", "image/png", "application/x-image"]
 RESPONSE_TYPES = ["application/json"]
@@ -21,11 +21,25 @@ def metadata_safe(text: str, limit: int) -> str:
     return (out or "_")[:limit]
 
 
-def metrics_document(best: BestJob, run: Run) -> dict[str, Any]:
-    """SageMaker model-quality JSON (read by Studio) plus where the model came from."""
-    return {
+def test_metrics(tested: Tested | None) -> Tested | None:
+    """The held-out evaluation, when there was one and it completed."""
+    return tested if tested is not None and tested.status == "Completed" and tested.accuracy is not None else None
+
+
+def approval_accuracy(best: BestJob, tested: Tested | None) -> float:
+    """What auto-approval compares: the test accuracy when there is one (unbiased), else the best
+    validation accuracy (the best of many noisy scores: optimistic)."""
+    held_out = test_metrics(tested)
+    return held_out.accuracy if held_out is not None and held_out.accuracy is not None else best.accuracy
+
+
+def metrics_document(best: BestJob, run: Run, tested: Tested | None = None) -> dict[str, Any]:
+    """SageMaker model-quality JSON (read by Studio: the test accuracy when there is one) plus
+    where the model came from."""
+    held_out = test_metrics(tested)
+    document: dict[str, Any] = {
         "multiclass_classification_metrics": {
-            "accuracy": {"value": best.accuracy, "standard_deviation": "NaN"},
+            "accuracy": {"value": approval_accuracy(best, tested), "standard_deviation": "NaN"},
         },
         "validation_accuracy": best.accuracy,
         "hyperparameters": best.hyperparameters,
@@ -35,10 +49,20 @@ def metrics_document(best: BestJob, run: Run) -> dict[str, Any]:
         "dataset_uri": run.dataset.uri,
         "dataset_version": run.dataset.version_id,
     }
+    if held_out is not None:
+        document |= {
+            "test_accuracy": held_out.accuracy,
+            "test_samples": held_out.samples,
+            "evaluation_uri": held_out.evaluation_uri,
+        }
+    return document
 
 
-def customer_metadata(best: BestJob, run: Run) -> dict[str, str]:
+def customer_metadata(best: BestJob, run: Run, tested: Tested | None = None) -> dict[str, str]:
+    held_out = test_metrics(tested)
     raw: dict[str, str] = {
+        "approval_accuracy": f"{approval_accuracy(best, tested):.6f}",
+        **({"test_accuracy": f"{held_out.accuracy:.6f}"} if held_out and held_out.accuracy is not None else {}),
         "validation_accuracy": f"{best.accuracy:.6f}",
         "tuning_job": best.tuning_job_name,
         "training_job": best.training_job_name,
@@ -65,10 +89,14 @@ def approval_status(mode: str, threshold: float, accuracy: float, current_approv
     return "PendingManualApproval"
 
 
-def model_package_request(*, group_name: str, best: BestJob, run: Run, metrics_uri: str, status: str) -> dict[str, Any]:
+def model_package_request(
+    *, group_name: str, best: BestJob, run: Run, metrics_uri: str, status: str, tested: Tested | None = None
+) -> dict[str, Any]:
+    held_out = test_metrics(tested)
+    test = f", test accuracy {held_out.accuracy:.4f}" if held_out and held_out.accuracy is not None else ""
     description = (
         f"Best of tuning run {run.run_id} on {run.dataset.uri} "
-        f"(version {run.dataset.version_id}): validation accuracy {best.accuracy:.4f}"
+        f"(version {run.dataset.version_id}): validation accuracy {best.accuracy:.4f}{test}"
     )
     return {
         "ModelPackageGroupName": group_name,
@@ -80,6 +108,6 @@ def model_package_request(*, group_name: str, best: BestJob, run: Run, metrics_u
         },
         "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         "ModelApprovalStatus": status,
-        "CustomerMetadataProperties": customer_metadata(best, run),
+        "CustomerMetadataProperties": customer_metadata(best, run, tested),
         # Versioned packages cannot be tagged: no Tags here, on purpose.
     }

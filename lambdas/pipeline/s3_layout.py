@@ -11,6 +11,7 @@ Artifacts bucket (written by the pipeline only):
     checkpoints/<name>/<run>/              spot checkpoints (expire after 14 days)
     metrics/<name>/<run>/metrics.json      the registered model's metrics document
     runs/<name>/latest.json                the latest registered run, for warm start
+    evaluation/<name>/<run>/               the test split's transform input, answers and scores
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ TUNING = "tuning/"
 CHECKPOINTS = "checkpoints/"
 METRICS = "metrics/"
 RUNS = "runs/"
+EVALUATION = "evaluation/"
 # The upload that starts a run, as an EventBridge wildcard pattern on the object key.
 MANIFEST_KEY_PATTERN = f"{DATASETS}*/{MANIFEST_NAME}"
 
@@ -48,6 +50,10 @@ def checkpoint_uri(bucket: str, name: str, run_id: str) -> str:
 
 def metrics_key(name: str, run_id: str) -> str:
     return f"{METRICS}{name}/{run_id}/metrics.json"
+
+
+def evaluation_prefix(name: str, run_id: str) -> str:
+    return f"{EVALUATION}{name}/{run_id}/"
 
 
 def previous_run_key(name: str) -> str:

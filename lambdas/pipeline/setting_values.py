@@ -331,6 +331,8 @@ KEYS: dict[str, Key] = {
         },
     ),
     "poll_seconds": _integer(1, 3600),
+    "evaluation_instance_type": _one_of(limits.TRANSFORM_INSTANCE_TYPES),
+    "evaluation_max_seconds": _integer(300, 86_400),
     "max_cost_usd": _positive_or_null(),
     "price_per_hour_usd": _positive_or_null(),
     "allowed_instance_types": Key(

@@ -68,6 +68,9 @@ class TuningSettings:
     max_cost_usd: float | None = None
     # Override the price table (data/training-prices.json) for this instance type and region.
     price_per_hour_usd: float | None = None
+    # The test split's batch transform (deployment settings): its instance, and the longest it may run.
+    evaluation_instance_type: str = "ml.m5.xlarge"
+    evaluation_max_seconds: int = 3600
 
     # ------------------------------------------------------------------ parsing
 

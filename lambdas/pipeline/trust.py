@@ -42,6 +42,8 @@ OWNERSHIP: dict[str, str] = {
     "price_per_hour_usd": DEPLOYMENT,
     "approval": DEPLOYMENT,
     "poll_seconds": DEPLOYMENT,
+    "evaluation_instance_type": DEPLOYMENT,
+    "evaluation_max_seconds": DEPLOYMENT,
 }
 
 

@@ -196,6 +196,26 @@ def _job_config(settings: TuningSettings, max_jobs: int, max_parallel: int) -> d
     return config
 
 
+def _request(
+    name: str,
+    config: dict[str, Any],
+    body: dict[str, Any],
+    settings: TuningSettings,
+    parents: list[str] | None,
+    tags: list[dict[str, str]] | None,
+) -> dict[str, Any]:
+    request = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobConfig": config, **body}
+    if parents and settings.warm_start and settings.layout != "definitions":
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents[:5]],
+            # A new version of the dataset is new data: transfer what was learnt.
+            "WarmStartType": "TransferLearning",
+        }
+    if tags:
+        request["Tags"] = tags
+    return request
+
+
 def build_tuning_requests(
     run_id: str,
     settings: TuningSettings,
@@ -210,21 +230,10 @@ def build_tuning_requests(
     `warm_start_parents` maps each tuning job name of this run to the finished tuning jobs of
     the previous run it should learn from (layouts `job_per_optimizer` and `flat` only).
     """
-    warm = warm_start_parents or {}
     requests: list[dict[str, Any]] = []
 
     def finish(name: str, config: dict[str, Any], body: dict[str, Any]) -> None:
-        request = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobConfig": config, **body}
-        parents = warm.get(name)
-        if parents and settings.warm_start and settings.layout != "definitions":
-            request["WarmStartConfig"] = {
-                "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents[:5]],
-                # A new version of the dataset is new data: transfer what was learnt.
-                "WarmStartType": "TransferLearning",
-            }
-        if tags:
-            request["Tags"] = tags
-        requests.append(request)
+        requests.append(_request(name, config, body, settings, (warm_start_parents or {}).get(name), tags))
 
     objective = {"Type": OBJECTIVE_TYPE, "MetricName": OBJECTIVE_METRIC}
     if settings.layout == "definitions":

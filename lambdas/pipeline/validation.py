@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import limits
 from pipeline.augmented import MANIFEST_FILES, SOURCE_REF, scan_augmented
-from pipeline.contract import Channel, Cost, Data, DatasetRef, Run, Schedule
+from pipeline.contract import Channel, Cost, Data, DatasetRef, Run, Schedule, TestSplit
 from pipeline.cost import check_budget
 from pipeline.dataset import (
     CONTENT_TYPES,
@@ -23,6 +23,7 @@ from pipeline.dataset import (
     dataset_ref_from_key,
     parse_manifest,
 )
+from pipeline.evaluation import TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
 from pipeline.lst import Lines, chunk_lines, scan_lst
 from pipeline.naming import run_id
 from pipeline.settings import SettingsError, TuningSettings
@@ -121,14 +122,18 @@ def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> set[str]:
     return objects
 
 
-def schedule(settings: TuningSettings, manifest_uri: str, workflow_timeout_seconds: int | None) -> Schedule:
+def schedule(
+    settings: TuningSettings, manifest_uri: str, workflow_timeout_seconds: int | None, *, evaluation: bool = False
+) -> Schedule:
     """When the run must end and how often to poll, or DatasetError if the workflow cannot hold it.
 
     The state machine's timeout is fixed at deploy time; a manifest that lowers the parallelism
     or turns on spot can make its worst case longer than that, and would time out after the GPU
     time is paid. The poll interval grows for long runs so the history stays within its quota."""
     tuning = settings.worst_case_tuning_seconds()
-    needed = limits.workflow_seconds(tuning, settings.poll_seconds)
+    needed = limits.workflow_seconds(
+        tuning, settings.poll_seconds, settings.evaluation_max_seconds if evaluation else 0
+    )
     if workflow_timeout_seconds is not None and needed > workflow_timeout_seconds:
         raise DatasetError(
             f"{manifest_uri}: this run's tuning may take up to {tuning:,} s ({settings.max_training_jobs} jobs, "
@@ -138,7 +143,12 @@ def schedule(settings: TuningSettings, manifest_uri: str, workflow_timeout_secon
             f"{workflow_timeout_seconds:,} s, fixed when the stack was deployed. Lower tuning.max_training_jobs or "
             "tuning.max_runtime_seconds in the manifest, or keep the deployment's max_parallel_jobs; nothing was started."
         )
-    return Schedule(poll_seconds=limits.poll_interval(settings.poll_seconds, tuning), max_tuning_seconds=tuning)
+    evaluation_poll = limits.evaluation_poll_interval(settings.poll_seconds, settings.evaluation_max_seconds)
+    return Schedule(
+        poll_seconds=limits.poll_interval(settings.poll_seconds, tuning),
+        max_tuning_seconds=tuning,
+        evaluation_poll_seconds=evaluation_poll if evaluation else 0,
+    )
 
 
 def _scan_split(s3: Any, ref: DatasetRef, split: str) -> tuple[int, int]:
@@ -171,7 +181,27 @@ def _image_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str)
     train, train_classes = _scan_split(s3, ref, "train")
     validation, validation_classes = _scan_split(s3, ref, "validation")
     _check_counts(ref, manifest, manifest_uri, (train, train_classes), validation_classes, ("train.lst", "_lst/"))
-    return _data(ref, manifest.format, train_classes, train, validation, IMAGE_CHANNELS)
+    data = _data(ref, manifest.format, train_classes, train, validation, IMAGE_CHANNELS)
+    return dataclasses.replace(data, test=_image_test_split(s3, ref, train_classes))
+
+
+def _image_test_split(s3: Any, ref: DatasetRef, classes: int) -> TestSplit | None:
+    """The optional test split of image files (test/ and test_lst/), checked like the others."""
+    present = list_channel(s3, ref.bucket, f"{ref.prefix}{TEST_LST_CHANNEL}/")
+    if not present:
+        return None
+    images, test_classes = _scan_split(s3, ref, TEST_CHANNEL)
+    _check_test_classes(f"{ref.uri}{TEST_LST_CHANNEL}/", test_classes, classes)
+    (lst,) = [k for k in present if k.endswith(".lst")]  # exactly one: _scan_split checked
+    return TestSplit(f"{ref.uri}{TEST_LST_CHANNEL}/{lst}", f"{ref.uri}{TEST_CHANNEL}/", images)
+
+
+def _check_test_classes(where: str, test_classes: int, classes: int) -> None:
+    if test_classes > classes:
+        raise DatasetError(
+            f"{where}: the test split has labels up to {test_classes - 1} but training only {classes - 1}. "
+            "Every class must appear in training."
+        )
 
 
 def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str) -> Data:
@@ -196,7 +226,20 @@ def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: 
     _check_counts(ref, manifest, manifest_uri, (train.images, train.classes), validation.classes, (".manifest", "."))
     data = _data(ref, manifest.format, train.classes, train.images, validation.images, ())
     channels = tuple(Channel(split, ref.uri + name) for split, name in MANIFEST_FILES.items())
-    return dataclasses.replace(data, channels=channels, attribute_names=(SOURCE_REF, manifest.label_attribute))
+    test = None
+    if TEST_MANIFEST in present:
+        where = ref.uri + TEST_MANIFEST
+        summary = scan_augmented(
+            _stream_lines(s3, ref.bucket, ref.prefix + TEST_MANIFEST),
+            where,
+            label_attribute=manifest.label_attribute,
+            dataset_uri=ref.uri,
+            exists=present.__contains__,
+        )
+        _check_test_classes(where, summary.classes, train.classes)
+        test = TestSplit(where, ref.uri, summary.images)
+    attributes = (SOURCE_REF, manifest.label_attribute)
+    return dataclasses.replace(data, channels=channels, attribute_names=attributes, test=test)
 
 
 def _check_counts(
@@ -283,12 +326,13 @@ def validate_dataset(
     else:
         data = _recordio_data(s3, ref, manifest)
     _check_batch_fits(settings, data, manifest_uri)
-    estimate = check_budget(settings, region, manifest_uri)
+    evaluation = data.test is not None
+    estimate = check_budget(settings, region, manifest_uri, evaluation=evaluation)
     return Run(
         run_id=run_id(ref.bucket, ref.name, ref.version_id),
         dataset=ref,
         data=data,
         settings=settings,
-        schedule=schedule(settings, manifest_uri, workflow_timeout_seconds),
+        schedule=schedule(settings, manifest_uri, workflow_timeout_seconds, evaluation=evaluation),
         cost=Cost(**estimate.to_dict(), budget_usd=settings.max_cost_usd),
     )

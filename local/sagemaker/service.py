@@ -21,6 +21,7 @@ import torch
 
 from local.api_model import request_errors
 from local.sagemaker import search, trainer
+from local.sagemaker.transform import TransformJob, TransformJobs
 
 # Objects read side by side when a channel is fetched (boto3 clients are thread-safe), and how
 # often the fetch reports its progress.
@@ -77,7 +78,7 @@ class TuningJob:
 Listener = Callable[[str, dict[str, Any]], None]
 
 
-class LocalSageMaker:
+class LocalSageMaker(TransformJobs):
     def __init__(self, *, s3_client: Callable[[], Any], region: str = "us-east-1", seed: int = 0) -> None:
         self._s3 = s3_client
         self.region = region
@@ -85,6 +86,8 @@ class LocalSageMaker:
         self.lock = threading.RLock()
         self.tuning_jobs: dict[str, TuningJob] = {}
         self.training_jobs: dict[str, TrainingJob] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.transform_jobs: dict[str, TransformJob] = {}
         self.groups: dict[str, dict[str, Any]] = {}
         self.packages: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, str] = {}
@@ -137,6 +140,8 @@ class LocalSageMaker:
                 job.stop.set()
                 for t in job.jobs:
                     t.stop.set()
+            for transform in self.transform_jobs.values():
+                transform.stop.set()
             threads = list(self.threads)
         deadline = time.time() + timeout
         for thread in threads:
@@ -214,9 +219,15 @@ class LocalSageMaker:
                 ),
                 None,
             )
-        if job is None:
+        if job is not None:
+            return {"Tags": list(job.request.get("Tags", []))}
+        tags = self.tags_of(p["ResourceArn"])
+        if tags is None:
             raise ApiError("ValidationException", f"resource {p['ResourceArn']} not found")
-        return {"Tags": list(job.request.get("Tags", []))}
+        return {"Tags": tags}
+
+    def _api_error(self, code: str, message: str) -> Exception:
+        return ApiError(code, message)
 
     def op_ListTrainingJobsForHyperParameterTuningJob(self, p: dict[str, Any]) -> dict[str, Any]:
         job = self._tuning(p["HyperParameterTuningJobName"])
@@ -664,7 +675,8 @@ class LocalSageMaker:
             output = t.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
             t.model_uri = f"{output}/{t.name}/output/model.tar.gz"
             bucket, _, key = t.model_uri.removeprefix("s3://").partition("/")
-            self._s3().put_object(Bucket=bucket, Key=key, Body=trainer.model_archive(model, hp, history))
+            mean = train_data[0].mean(dim=(0, 2, 3))
+            self._s3().put_object(Bucket=bucket, Key=key, Body=trainer.model_archive(model, hp, history, mean))
             with self.lock:
                 t.status = "Stopped" if t.secondary == "Stopped" else "Completed"
                 t.secondary = "Completed" if t.status == "Completed" else "Stopped"

@@ -139,26 +139,28 @@ def small_resnet(channels: int, num_classes: int) -> nn.Module:
     )
 
 
+def decode_image(body: bytes, image_shape: tuple[int, int, int], resize: int | None) -> np.ndarray:
+    """One image as the algorithm prepares it: resize the shorter side, centre-crop, scale to [0, 1]."""
+    channels, height, width = image_shape
+    image: Image.Image = Image.open(io.BytesIO(body))
+    image = image.convert("RGB" if channels == 3 else "L")
+    if resize:
+        scale = resize / min(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    left, top = max(0, (image.width - width) // 2), max(0, (image.height - height) // 2)
+    image = image.crop((left, top, left + width, top + height))
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return array.transpose(2, 0, 1)
+
+
 def decode_images(
     read: Callable[[str], bytes], items: list[tuple[str, int]], hp: Hyperparameters
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode (image URI, label) items: resize the shorter side, centre-crop, scale."""
-    channels, height, width = hp.image_shape
-    images, labels = [], []
-    for uri, label in items:
-        image: Image.Image = Image.open(io.BytesIO(read(uri)))
-        image = image.convert("RGB" if channels == 3 else "L")
-        if hp.resize:
-            scale = hp.resize / min(image.size)
-            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
-        left, top = max(0, (image.width - width) // 2), max(0, (image.height - height) // 2)
-        image = image.crop((left, top, left + width, top + height))
-        array = np.asarray(image, dtype=np.float32) / 255.0
-        if array.ndim == 2:
-            array = array[:, :, None]
-        images.append(array.transpose(2, 0, 1))
-        labels.append(label)
-    return torch.tensor(np.stack(images)), torch.tensor(labels, dtype=torch.long)
+    """Decode (image URI, label) items for training."""
+    images = [decode_image(read(uri), hp.image_shape, hp.resize) for uri, _ in items]
+    return torch.tensor(np.stack(images)), torch.tensor([label for _, label in items], dtype=torch.long)
 
 
 def lst_items(lst_text: str, lst_uri: str, channel_uri: str) -> list[tuple[str, int]]:
@@ -251,27 +253,46 @@ def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], mean: to
     return correct / len(x)
 
 
-def model_archive(model: nn.Module, hp: Hyperparameters, accuracy_history: list[float]) -> bytes:
-    """`model.tar.gz`: the weights and what a loader needs to rebuild the network."""
+def model_archive(
+    model: nn.Module, hp: Hyperparameters, accuracy_history: list[float], mean: torch.Tensor | None = None
+) -> bytes:
+    """`model.tar.gz`: the weights and what inference needs to rebuild the network and its input."""
     buffer = io.BytesIO()
+    shapes = {
+        "image_shape": list(hp.image_shape),
+        "num_classes": hp.num_classes,
+        "resize": hp.resize,
+        "mean": [] if mean is None else [float(v) for v in mean.flatten()],
+        "validation_accuracy": accuracy_history[-1] if accuracy_history else None,
+    }
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, payload in (
             ("model.pt", _torch_bytes(model.state_dict())),
-            (
-                "model-shapes.json",
-                json.dumps(
-                    {
-                        "image_shape": list(hp.image_shape),
-                        "num_classes": hp.num_classes,
-                        "validation_accuracy": accuracy_history[-1] if accuracy_history else None,
-                    }
-                ).encode(),
-            ),
+            ("model-shapes.json", json.dumps(shapes).encode()),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     return buffer.getvalue()
+
+
+def predictor(archive: bytes) -> Callable[[bytes], list[float]]:
+    """The algorithm's inference for one model: an image in, its class probabilities out."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        shapes = json.loads(tar.extractfile("model-shapes.json").read())  # type: ignore[union-attr]
+        state = torch.load(io.BytesIO(tar.extractfile("model.pt").read()), weights_only=True)  # type: ignore[union-attr]
+    shape = tuple(shapes["image_shape"])
+    model = small_resnet(shape[0], shapes["num_classes"])
+    model.load_state_dict(state)
+    model.eval()
+    mean = torch.tensor(shapes["mean"] or [0.0] * shape[0]).reshape(1, -1, 1, 1)
+
+    @torch.no_grad()
+    def predict(body: bytes) -> list[float]:
+        x = torch.tensor(decode_image(body, shape, shapes.get("resize")))[None]  # type: ignore[arg-type]
+        return [float(p) for p in torch.softmax(model(x - mean), dim=1)[0]]
+
+    return predict
 
 
 def _torch_bytes(state: dict[str, Any]) -> bytes:

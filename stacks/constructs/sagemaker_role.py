@@ -10,7 +10,11 @@ from constructs import Construct
 from pipeline import s3_layout
 
 DATASETS_PREFIX = s3_layout.everything_under(s3_layout.DATASETS)
-OUTPUT_PREFIXES = (s3_layout.everything_under(s3_layout.TUNING), s3_layout.everything_under(s3_layout.CHECKPOINTS))
+# Training writes models and checkpoints; the test split's batch transform reads its input
+# manifest and writes its answers under evaluation/.
+OUTPUT_PREFIXES = tuple(
+    s3_layout.everything_under(p) for p in (s3_layout.TUNING, s3_layout.CHECKPOINTS, s3_layout.EVALUATION)
+)
 
 
 class SageMakerExecutionRole(Construct):
@@ -37,17 +41,20 @@ class SageMakerExecutionRole(Construct):
         datasets.grant_read(self.role, DATASETS_PREFIX)
         for prefix in OUTPUT_PREFIXES:
             artifacts.grant_read_write(self.role, prefix)
-        training_logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/TrainingJobs:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        training_logs = [
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"/aws/sagemaker/{kind}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for kind in ("TrainingJobs", "TransformJobs")
+        ]
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="TrainingLogs",
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[training_logs],
+                resources=training_logs,
             )
         )
         self.role.add_to_policy(

@@ -1,4 +1,4 @@
-"""The tuning workflow: validate -> start -> poll -> choose best -> register -> notify.
+"""The tuning workflow: validate -> start -> poll -> choose best -> [evaluate on the test split] -> register -> notify.
 
 Every task retries throttling and transient errors with backoff and catches everything else
 into one failure path that stops running tuning jobs, notifies in plain words, and fails.
@@ -120,19 +120,58 @@ class TuningWorkflow(Construct):
         )
         register = invoke(
             "RegisterModel",
-            {"run.$": path("run"), "tuning.$": path("tuning"), "best.$": path("best")},
+            {"run.$": path("run"), "tuning.$": path("tuning"), "best.$": path("best"), "tested.$": path("tested")},
             path("registered"),
         )
         notify = invoke(
             "ComposeSuccess",
-            {"run.$": path("run"), "best.$": path("best"), "registered.$": path("registered")},
+            {
+                "run.$": path("run"),
+                "best.$": path("best"),
+                "registered.$": path("registered"),
+                "tested.$": path("tested"),
+            },
             path("notification"),
+        )
+        # The held-out test split, when the dataset has one: a batch transform of the best model.
+        start_evaluation = invoke(
+            "StartEvaluation",
+            {"run.$": path("run"), "best.$": path("best"), "execution.$": "$$.Execution.Id"},
+            path("evaluation"),
+        )
+        wait_evaluation = sfn.Wait(
+            self,
+            "WaitForEvaluation",
+            time=sfn.WaitTime.seconds_path(path("run", "schedule", "evaluation_poll_seconds")),
+        )
+        check_evaluation = invoke(
+            "CheckEvaluation", {"run.$": path("run"), "evaluation.$": path("evaluation")}, path("tested")
+        )
+        not_evaluated = sfn.Pass(
+            self, "NoTestSplit", result=sfn.Result.from_object({"status": "NotEvaluated"}), result_path=path("tested")
+        )
+        evaluation_failed = sfn.Pass(
+            self,
+            "EvaluationFailed",
+            parameters={"Error": "EvaluationFailed", "Cause.$": path("tested", "failure_reason")},
+            result_path=path("error"),
         )
         publish_success = publish("NotifySuccess")
 
-        for step in (validate, start, poll, choose, register, notify, publish_success):
+        for step in (
+            validate,
+            start,
+            poll,
+            choose,
+            start_evaluation,
+            check_evaluation,
+            register,
+            notify,
+            publish_success,
+        ):
             step.add_catch(on_failure, errors=["States.ALL"], result_path=path("error"))
 
+        register.next(notify).next(publish_success).next(sfn.Succeed(self, "Registered"))
         definition = (
             validate.next(start)
             .next(wait)
@@ -142,7 +181,23 @@ class TuningWorkflow(Construct):
                 .when(sfn.Condition.string_equals(path("poll", "status"), "InProgress"), wait)
                 .when(
                     sfn.Condition.string_equals(path("poll", "status"), "Completed"),
-                    choose.next(register).next(notify).next(publish_success).next(sfn.Succeed(self, "Registered")),
+                    choose.next(
+                        sfn.Choice(self, "TestSplit?")
+                        .when(
+                            sfn.Condition.is_not_null(path("run", "data", "test")),
+                            start_evaluation.next(wait_evaluation)
+                            .next(check_evaluation)
+                            .next(
+                                sfn.Choice(self, "EvaluationDone?")
+                                .when(
+                                    sfn.Condition.string_equals(path("tested", "status"), "InProgress"), wait_evaluation
+                                )
+                                .when(sfn.Condition.string_equals(path("tested", "status"), "Completed"), register)
+                                .otherwise(evaluation_failed.next(on_failure))
+                            ),
+                        )
+                        .otherwise(not_evaluated.next(register))
+                    ),
                 )
                 .otherwise(tuning_failed.next(failure_chain))
             )

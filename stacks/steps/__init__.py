@@ -5,11 +5,13 @@ them by name. A step's class name is its state's name and, in snake case, its ha
 """
 
 from stacks.steps.base import StepClass
+from stacks.steps.check_evaluation import CheckEvaluation
 from stacks.steps.choose_best import ChooseBest
 from stacks.steps.compose_success import ComposeSuccess
 from stacks.steps.handle_failure import HandleFailure
 from stacks.steps.poll_tuning import PollTuning
 from stacks.steps.register_model import RegisterModel
+from stacks.steps.start_evaluation import StartEvaluation
 from stacks.steps.start_tuning import StartTuning
 from stacks.steps.stop_orphans import StopOrphans
 from stacks.steps.validate_dataset import ValidateDataset
@@ -19,6 +21,8 @@ STEPS: tuple[StepClass, ...] = (
     StartTuning,
     PollTuning,
     ChooseBest,
+    StartEvaluation,
+    CheckEvaluation,
     RegisterModel,
     ComposeSuccess,
     HandleFailure,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from constructs import Construct
 
 from stacks.steps.base import Step, StepResources
+from stacks.steps.evaluation_grants import allow_transform_jobs
 
 
 class HandleFailure(Step):
@@ -18,3 +19,4 @@ class HandleFailure(Step):
         self.allow_tuning_jobs(
             "StopTuningJobs", "sagemaker:DescribeHyperParameterTuningJob", "sagemaker:StopHyperParameterTuningJob"
         )
+        allow_transform_jobs(self, "StopTransform", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob")

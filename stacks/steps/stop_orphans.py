@@ -9,11 +9,13 @@ from __future__ import annotations
 from constructs import Construct
 
 from stacks.steps.base import Step, StepResources
+from stacks.steps.evaluation_grants import allow_transform_jobs
 
 
 class StopOrphans(Step):
     wildcard_reason = (
-        "; sagemaker:ListHyperParameterTuningJobs (finding a run's running jobs) has no resource type either"
+        "; sagemaker:ListHyperParameterTuningJobs and ListTransformJobs (finding a run's running jobs) have no "
+        "resource type either"
     )
 
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
@@ -25,4 +27,5 @@ class StopOrphans(Step):
         )
         # ListTags: stop only the jobs tagged with the execution that ended.
         self.allow_tuning_jobs("StopOwnTuningJobs", "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTags")
-        self.allow("FindRunningTuningJobs", ["sagemaker:ListHyperParameterTuningJobs"], ["*"])
+        self.allow("FindRunningJobs", ["sagemaker:ListHyperParameterTuningJobs", "sagemaker:ListTransformJobs"], ["*"])
+        allow_transform_jobs(self, "StopOwnTransform", "sagemaker:StopTransformJob", "sagemaker:ListTags")

@@ -1,0 +1,90 @@
+"""Follow the test split's batch transform; when it is done, score its answers against the test
+labels and write the evaluation document. Stops a transform that outlives evaluation_max_seconds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handlers.start_evaluation import read_test_items
+from pipeline import clients, s3_layout
+from pipeline.contract import Evaluation, Run, Tested
+from pipeline.errors import classified_aws_errors
+from pipeline.evaluation import OUTPUT_SUFFIX, predicted_class, score
+from pipeline.observe import logger, metrics, tracer
+
+READ_WORKERS = 32  # answers read side by side: one object per test image
+
+
+def follow(run: Run, evaluation: Evaluation, sm: Any, now: float) -> Tested | None:
+    """The transform's state, or None when it completed and its answers can be scored."""
+    described = sm.describe_transform_job(TransformJobName=evaluation.transform_job_name)
+    status, limit = described["TransformJobStatus"], run.settings.evaluation_max_seconds
+    overdue = now - evaluation.started_at > limit
+    if status == "InProgress" and overdue:
+        sm.stop_transform_job(TransformJobName=evaluation.transform_job_name)
+    if status in ("InProgress", "Stopping"):
+        return Tested(status="InProgress")
+    if status == "Completed":
+        return None
+    reason = described.get("FailureReason", "")
+    if status == "Stopped" and overdue:
+        reason = f"stopped after evaluation_max_seconds ({limit:,} s, cdk.json). Raise it, or use a faster instance"
+    return Tested(status="Failed", failure_reason=f"{evaluation.transform_job_name}: {status}. {reason}".strip())
+
+
+def scored(run: Run, evaluation: Evaluation, s3: Any, bucket: str) -> Tested:
+    items = read_test_items(s3, run)
+    out_bucket, _, out_prefix = evaluation.output_uri.removeprefix("s3://").partition("/")
+
+    def answer(key: str) -> int:
+        where = f"s3://{out_bucket}/{out_prefix}{key}{OUTPUT_SUFFIX}"
+        body = s3.get_object(Bucket=out_bucket, Key=f"{out_prefix}{key}{OUTPUT_SUFFIX}")["Body"].read()
+        return predicted_class(body, where)
+
+    with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
+        predicted = list(pool.map(answer, [key for key, _ in items]))
+    result = score([label for _, label in items], predicted, run.data.num_classes)
+    key = s3_layout.evaluation_prefix(run.dataset.name, run.run_id) + "evaluation.json"
+    document = {**result, "transform_job": evaluation.transform_job_name, "model": evaluation.model_name}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json")
+    return Tested(
+        status="Completed",
+        accuracy=result["test_accuracy"],
+        samples=result["test_samples"],
+        evaluation_uri=f"s3://{bucket}/{key}",
+    )
+
+
+def check_evaluation(run: Run, evaluation: Evaluation, sm: Any, s3: Any, *, bucket: str, now: float) -> Tested:
+    with classified_aws_errors():
+        state = follow(run, evaluation, sm, now)
+        return state if state is not None else scored(run, evaluation, s3, bucket)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = Run.from_dict(event["run"])
+    logger.append_keys(run_id=run.run_id)
+    tested = check_evaluation(
+        run,
+        Evaluation(**event["evaluation"]),
+        clients.client("sagemaker"),
+        clients.client("s3", max_pool_connections=READ_WORKERS + 2),
+        bucket=os.environ["ARTIFACTS_BUCKET"],
+        now=time.time(),
+    )
+    if tested.accuracy is not None:
+        metrics.add_metric(name="TestAccuracy", unit=MetricUnit.NoUnit, value=tested.accuracy)
+    result = dataclasses.asdict(tested)
+    logger.info("evaluation", extra=result)
+    return result

@@ -1,0 +1,103 @@
+"""Start the held-out test evaluation: a SageMaker model of the best training job, and a batch
+transform of the test split's images, tagged with the execution that starts them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from pipeline import clients, s3_layout
+from pipeline.contract import BestJob, Evaluation, Run
+from pipeline.errors import classified_aws_errors
+from pipeline.evaluation import input_manifest, model_request, test_items, transform_job_name, transform_request
+from pipeline.lst import chunk_lines
+from pipeline.observe import logger, tracer
+from pipeline.ownership import EXECUTION_TAG, tags
+
+READ_CHUNK = 1 << 20
+
+
+class EvaluationInUse(RuntimeError):
+    """Another execution of the same upload is evaluating this run."""
+
+
+def read_test_items(s3: Any, run: Run) -> list[tuple[str, int]]:
+    test = run.data.test
+    assert test is not None, "the workflow starts an evaluation only for a run with a test split"
+    bucket, _, key = test.index_uri.removeprefix("s3://").partition("/")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    return test_items(chunk_lines(body.iter_chunks(READ_CHUNK), test.index_uri), test, run.data.attribute_names)
+
+
+def start_evaluation(
+    run: Run,
+    best: BestJob,
+    sm: Any,
+    s3: Any,
+    *,
+    role_arn: str,
+    bucket: str,
+    kms_key_arn: str | None,
+    execution: str,
+    vpc_config: dict[str, list[str]] | None = None,
+) -> Evaluation:
+    assert run.data.test is not None
+    prefix = s3_layout.evaluation_prefix(run.dataset.name, run.run_id)
+    keys = [key for key, _ in read_test_items(s3, run)]
+    labels = tags(run.dataset.name, run.run_id, execution)
+    manifest_uri, output_uri = f"s3://{bucket}/{prefix}input.manifest", f"s3://{bucket}/{prefix}output/"
+    with classified_aws_errors(run.settings.evaluation_instance_type):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}input.manifest", Body=input_manifest(run.data.test.prefix_uri, keys))
+        try:
+            sm.create_model(**model_request(run, best, role_arn=role_arn, vpc_config=vpc_config, tags=labels))
+        except ClientError as exc:  # a retry of this step finds its model: models are inert and free
+            if "already exist" not in exc.response.get("Error", {}).get("Message", ""):
+                raise
+        request = transform_request(
+            run, manifest_uri=manifest_uri, output_uri=output_uri, kms_key_arn=kms_key_arn, tags=labels
+        )
+        try:
+            sm.create_transform_job(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
+                raise
+            arn = sm.describe_transform_job(TransformJobName=request["TransformJobName"])["TransformJobArn"]
+            found = sm.list_tags(ResourceArn=arn, MaxResults=50)["Tags"]
+            if {"Key": EXECUTION_TAG, "Value": execution} not in found:
+                raise EvaluationInUse(
+                    f"{request['TransformJobName']} was started by another execution of the same upload; it "
+                    "evaluates and registers this run. Nothing else to do here."
+                ) from None
+    return Evaluation(
+        model_name=request["ModelName"],
+        transform_job_name=transform_job_name(run.run_id),
+        output_uri=output_uri,
+        started_at=time.time(),
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = Run.from_dict(event["run"])
+    logger.append_keys(run_id=run.run_id)
+    evaluation = start_evaluation(
+        run,
+        BestJob.from_dict(event["best"]),
+        clients.client("sagemaker"),
+        clients.client("s3"),
+        role_arn=os.environ["SAGEMAKER_ROLE_ARN"],
+        bucket=os.environ["ARTIFACTS_BUCKET"],
+        kms_key_arn=os.environ.get("KMS_KEY_ARN") or None,
+        execution=event["execution"],
+        vpc_config=json.loads(os.environ["TRAINING_VPC"]) if os.environ.get("TRAINING_VPC") else None,
+    )
+    result = dataclasses.asdict(evaluation)
+    logger.info("evaluation started", extra=result)
+    return result

@@ -1,0 +1,134 @@
+"""Held-out test evaluation of the chosen model: pure functions.
+
+When a dataset has a test split, the workflow turns the best training job into a SageMaker model,
+runs a batch transform over the test images (the algorithm's inference takes
+`application/x-image` and answers a JSON list of class probabilities, "Image classification
+algorithm" page), and scores the answers against the test labels. The test images were seen
+by no training job and by no choice of hyperparameters, so their accuracy is not inflated by
+picking the best of many validation scores.
+
+Dataset layout: image files `test/` + `test_lst/test.lst`, or an augmented manifest
+`test.manifest`; like the other splits, inside the dataset's prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pipeline.augmented import parse_record
+from pipeline.contract import BestJob, Run, TestSplit
+from pipeline.lst import parse_line
+
+Item = tuple[str, int]  # an image's key relative to the split's prefix, and its class
+
+TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST = "test", "test_lst", "test.manifest"
+IMAGE_CONTENT_TYPE = "application/x-image"
+ANSWER_CONTENT_TYPE = "application/json"
+OUTPUT_SUFFIX = ".out"  # batch transform: one answer per input object, its key + ".out"
+
+
+def model_name(run_id: str) -> str:
+    """The SageMaker model of the run's best training job (ModelName: at most 63 characters)."""
+    return f"{run_id}-best"
+
+
+def transform_job_name(run_id: str) -> str:
+    return f"{run_id}-test"
+
+
+def input_manifest(prefix_uri: str, relative_keys: list[str]) -> bytes:
+    """A batch transform ManifestFile: the common prefix, then each object's key below it."""
+    return json.dumps([{"prefix": prefix_uri}, *relative_keys]).encode()
+
+
+def model_request(
+    run: Run, best: BestJob, *, role_arn: str, vpc_config: dict[str, list[str]] | None, tags: list[dict[str, str]]
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "ModelName": model_name(run.run_id),
+        "PrimaryContainer": {"Image": best.training_image, "ModelDataUrl": best.model_data_url},
+        "ExecutionRoleArn": role_arn,
+        "EnableNetworkIsolation": True,
+        "Tags": tags,
+    }
+    if vpc_config is not None:
+        request["VpcConfig"] = vpc_config
+    return request
+
+
+def transform_request(
+    run: Run, *, manifest_uri: str, output_uri: str, kms_key_arn: str | None, tags: list[dict[str, str]]
+) -> dict[str, Any]:
+    output: dict[str, Any] = {"S3OutputPath": output_uri, "Accept": ANSWER_CONTENT_TYPE, "AssembleWith": "None"}
+    if kms_key_arn:
+        output["KmsKeyId"] = kms_key_arn
+    return {
+        "TransformJobName": transform_job_name(run.run_id),
+        "ModelName": model_name(run.run_id),
+        # One image per request: the algorithm's inference takes one image per invocation.
+        "BatchStrategy": "SingleRecord",
+        "MaxPayloadInMB": 6,
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": manifest_uri}},
+            "ContentType": IMAGE_CONTENT_TYPE,
+            "CompressionType": "None",
+            "SplitType": "None",
+        },
+        "TransformOutput": output,
+        "TransformResources": {"InstanceType": run.settings.evaluation_instance_type, "InstanceCount": 1},
+        "Tags": tags,
+    }
+
+
+def predicted_class(answer: bytes, where: str) -> int:
+    """The class with the highest probability in one answer of the algorithm's inference."""
+    try:
+        probabilities = json.loads(answer)
+        if isinstance(probabilities, dict):  # {"prediction": [...]} in some container versions
+            probabilities = probabilities.get("prediction", probabilities.get("predictions"))
+        values = [float(p) for p in probabilities]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: not a JSON list of class probabilities ({exc})") from None
+    if not values:
+        raise ValueError(f"{where}: an empty list of class probabilities")
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def score(truth: list[int], predicted: list[int], num_classes: int) -> dict[str, Any]:
+    """Test accuracy, accuracy per class (None for a class without test images) and the confusion
+    matrix, rows the true class and columns the predicted one."""
+    confusion = [[0] * num_classes for _ in range(num_classes)]
+    per_truth = [0] * num_classes
+    for t, p in zip(truth, predicted, strict=True):
+        per_truth[t] += 1
+        if 0 <= p < num_classes:  # an answer outside the classes is wrong, and has no column
+            confusion[t][p] += 1
+    correct = sum(confusion[c][c] for c in range(num_classes))
+    return {
+        "test_accuracy": correct / len(truth) if truth else 0.0,
+        "test_samples": len(truth),
+        "per_class_accuracy": [confusion[c][c] / per_truth[c] if per_truth[c] else None for c in range(num_classes)],
+        "confusion_matrix": confusion,
+    }
+
+
+def test_items(lines: Iterable[tuple[int, str]], test: TestSplit, attribute_names: tuple[str, ...]) -> list[Item]:
+    """The test split's (key relative to its prefix, label) pairs, from its `.lst` or its manifest.
+    Validation checked every line; a line that no longer parses fails loudly here."""
+    items: list[Item] = []
+    if test.index_uri.endswith(".manifest"):
+        label_attribute = attribute_names[1]
+        for number, line in lines:
+            record = parse_record(
+                number, line, test.index_uri, label_attribute=label_attribute, dataset_uri=test.prefix_uri
+            )
+            if record is not None:
+                items.append((record.source_ref.removeprefix(test.prefix_uri), record.label))
+        return items
+    for number, line in lines:
+        entry = parse_line(number, line, test.index_uri)
+        if entry is not None:
+            items.append((entry.path, entry.label))
+    return items

@@ -1,0 +1,24 @@
+"""CheckEvaluation: follows the test split's transform, then scores its answers against the labels."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from stacks.steps.base import Step, StepResources
+from stacks.steps.evaluation_grants import allow_transform_jobs, grant_evaluation_data
+
+
+class CheckEvaluation(Step):
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            description="Follows the test evaluation and scores it",
+            environment={"ARTIFACTS_BUCKET": resources.artifacts.bucket_name},
+            # Scoring reads one answer per test image, 32 at a time: ~50,000 images in about a minute.
+            timeout_seconds=300,
+            memory_mb=1024,
+        )
+        allow_transform_jobs(self, "FollowTransform", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob")
+        grant_evaluation_data(self, read_evaluation=True)

@@ -1,0 +1,48 @@
+"""StartEvaluation: a SageMaker model of the best training job and a batch transform of the test split."""
+
+from __future__ import annotations
+
+import json
+
+from constructs import Construct
+
+from stacks.findings import acknowledge, sagemaker
+from stacks.steps.base import Step, StepResources
+from stacks.steps.evaluation_grants import allow_transform_jobs, grant_evaluation_data
+
+
+class StartEvaluation(Step):
+    def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
+        config, role = resources.config, resources.sagemaker_role
+        super().__init__(
+            scope,
+            construct_id,
+            resources=resources,
+            description="Starts the held-out test evaluation of the best model",
+            environment={
+                "SAGEMAKER_ROLE_ARN": role.role_arn,
+                "ARTIFACTS_BUCKET": resources.artifacts.bucket_name,
+                "KMS_KEY_ARN": resources.data_key.key_arn,
+                **({"TRAINING_VPC": json.dumps(config.training_vpc)} if config.training_vpc else {}),
+            },
+            timeout_seconds=120,
+        )
+        self.allow("CreateModel", ["sagemaker:CreateModel", "sagemaker:AddTags"], [self.arn("model/*")])
+        acknowledge(self.role, sagemaker("model/*"), "Model names are derived per run at run time.")
+        # Describe + ListTags: on ResourceInUse, whether this execution started the transform.
+        allow_transform_jobs(
+            self,
+            "StartTransform",
+            "sagemaker:CreateTransformJob",
+            "sagemaker:AddTags",
+            "sagemaker:DescribeTransformJob",
+            "sagemaker:ListTags",
+        )
+        self.allow(
+            "PassOnlyTheTrainingRole",
+            ["iam:PassRole"],
+            [role.role_arn],
+            StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"},
+        )
+        resources.data_key.grant(self.role, "kms:DescribeKey", "kms:CreateGrant")
+        grant_evaluation_data(self, read_evaluation=False)
