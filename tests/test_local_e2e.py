@@ -261,6 +261,13 @@ def test_the_demo_shows_its_progress_and_results_and_no_function_logs(capsys) ->
     for heading in ("Leaderboard (validation accuracy)", "Registered model version", "Notification: ", "Report: "):
         assert heading in out
     assert not [line for line in out.splitlines() if line.startswith('{"level"')]
+    # The held-out test split (15% by default): answered by a batch transform of the best model,
+    # scored, and reported beside the validation accuracy.
+    held_out = int(re.search(r"/ (\d+) test images", out).group(1))
+    assert f"test split: {held_out} held-out images answered by the best model" in out
+    test_line = re.search(rf"Test accuracy: ([0-9.]+) on {held_out} held-out images \((s3://[^)]+)\)", out)
+    assert test_line is not None and 0.0 <= float(test_line.group(1)) <= 1.0
+    assert f"  test:       accuracy {test_line.group(1)} on {held_out} held-out images" in out
 
 
 @pytest.mark.e2e

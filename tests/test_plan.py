@@ -82,3 +82,22 @@ def test_a_manifest_over_the_budget_is_refused_as_the_workflow_would(prepared: P
     result = plan(dear / "manifest.json", "dev", None, "us-east-1", "123456789012")
     assert (result["accepted"], result["error"]) == (False, "BudgetExceeded")
     assert "max_cost_usd" in result["message"]
+
+
+def test_a_held_out_test_split_is_validated_counted_and_priced(sample_images: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "digits"
+    prepared_split = prepare(sample_images, folder, test_fraction=0.15, progress=False)
+    result = plan(folder / "manifest.json", "dev", None, "us-east-1", "123456789012")
+    assert result["accepted"], result
+    test = result["run"]["data"]["test"]
+    assert test["num_samples"] == prepared_split.test > 0
+    assert test["index_uri"].endswith("/datasets/digits/test_lst/test.lst")
+    assert "test split's batch transform" in result["cost_basis"]
+    lst = folder / "test_lst" / "test.lst"
+    _, _, path = lst.read_text().splitlines()[0].split("\t")
+    lst.write_text(lst.read_text() + f"99999\t10\t{path}\n")  # a class training never saw
+    refused = plan(folder / "manifest.json", "dev", None, "us-east-1", "123456789012")
+    assert refused["message"] == (
+        f"s3://{BUCKET}/datasets/digits/test_lst/: the test split has labels up to 10 but training only 9. "
+        "Every class must appear in training."
+    )

@@ -1,0 +1,176 @@
+"""The held-out test evaluation: the requests that reach SageMaker, the scores, the limits, and
+what a failure or an overdue transform leaves behind. Expected values are computed by hand here
+from the documented answer format (a JSON list of class probabilities per image)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from typing import Any
+
+import pytest
+
+from handlers.check_evaluation import follow
+from handlers.handle_failure import stop_evaluation
+from handlers.stop_orphans import stop_run_evaluation
+from local.api_model import request_errors
+from pipeline.contract import Evaluation, TestSplit
+from pipeline.cost import worst_case
+from pipeline.evaluation import input_manifest, model_request, predicted_class, score, transform_request
+from pipeline.ownership import tags
+from tests.sample_request import client_error
+from tests.test_records import BEST, RUN
+
+SPLIT = TestSplit("s3://ds/datasets/digits/test_lst/test.lst", "s3://ds/datasets/digits/test/", 3)
+TESTED_RUN = dataclasses.replace(RUN, data=dataclasses.replace(RUN.data, test=SPLIT))
+LABELS = tags("digits", RUN.run_id, "arn:aws:states:us-east-1:123456789012:execution:sm:e1")
+
+
+def test_the_model_and_transform_requests_satisfy_the_api_model_and_the_algorithm() -> None:
+    model = model_request(TESTED_RUN, BEST, role_arn="arn:aws:iam::123456789012:role/sm", vpc_config=None, tags=LABELS)
+    assert request_errors("sagemaker", "CreateModel", model) == []
+    assert model["PrimaryContainer"] == {"Image": BEST.training_image, "ModelDataUrl": BEST.model_data_url}
+    assert model["EnableNetworkIsolation"] is True
+    transform = transform_request(
+        TESTED_RUN,
+        manifest_uri="s3://art/evaluation/digits/r/input.manifest",
+        output_uri="s3://art/evaluation/digits/r/output/",
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        tags=LABELS,
+    )
+    assert request_errors("sagemaker", "CreateTransformJob", transform) == []
+    # "Image classification algorithm" page: inference takes application/x-image, one image per request.
+    assert transform["TransformInput"]["ContentType"] == "application/x-image"
+    assert transform["TransformInput"]["SplitType"] == "None" and transform["BatchStrategy"] == "SingleRecord"
+    assert transform["TransformInput"]["DataSource"]["S3DataSource"]["S3DataType"] == "ManifestFile"
+    assert transform["TransformResources"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}
+    assert transform["ModelName"] == model["ModelName"]
+
+
+def test_the_input_manifest_is_a_batch_transform_manifest_file() -> None:
+    # [{"prefix": ...}, relative keys...]: the ManifestFile shape of the S3DataSource docs.
+    assert json.loads(input_manifest("s3://ds/datasets/d/test/", ["a/1.png", "b/2.png"])) == [
+        {"prefix": "s3://ds/datasets/d/test/"},
+        "a/1.png",
+        "b/2.png",
+    ]
+
+
+def test_scores_accuracy_per_class_and_the_confusion_matrix() -> None:
+    truth = [0, 0, 0, 1, 1, 2]
+    predicted = [0, 0, 1, 1, 2, 7]  # 7: an answer outside the classes counts as wrong
+    result = score(truth, predicted, num_classes=4)
+    assert result["test_accuracy"] == 3 / 6
+    assert result["test_samples"] == 6
+    assert result["per_class_accuracy"] == [2 / 3, 1 / 2, 0.0, None]  # class 3 has no test image
+    assert result["confusion_matrix"] == [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_an_answer_is_the_class_of_highest_probability_or_a_clear_error() -> None:
+    assert predicted_class(b"[0.1, 0.7, 0.2]", "a.out") == 1
+    assert predicted_class(b'{"prediction": [0.6, 0.4]}', "a.out") == 0
+    with pytest.raises(ValueError, match=r"^s3://x/a.out: not a JSON list of class probabilities"):
+        predicted_class(b"cat", "s3://x/a.out")
+    with pytest.raises(ValueError, match="an empty list"):
+        predicted_class(b"[]", "a.out")
+
+
+class Transforms:
+    """DescribeTransformJob, StopTransformJob, ListTransformJobs and ListTags over one job."""
+
+    def __init__(self, status: str, owner: str = "e1", fail: str | None = None) -> None:
+        self.status, self.owner, self.fail = status, owner, fail
+        self.stopped: list[str] = []
+
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        if self.fail:
+            raise client_error(self.fail)
+        return {"TransformJobStatus": self.status, "FailureReason": "ClientError: out of memory"}
+
+    def stop_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        self.stopped.append(TransformJobName)
+        return {}
+
+    def list_transform_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        assert kwargs == {"NameContains": RUN.run_id, "StatusEquals": "InProgress", "MaxResults": 100}
+        name = f"{RUN.run_id}-test"
+        return {"TransformJobSummaries": [{"TransformJobName": name, "TransformJobArn": f"arn:t/{name}"}]}
+
+    def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
+        return {"Tags": [{"Key": "tuning-pipeline:execution", "Value": self.owner}]}
+
+
+EVALUATION = Evaluation(f"{RUN.run_id}-best", f"{RUN.run_id}-test", "s3://art/evaluation/digits/r/output/", 1000.0)
+
+
+def test_a_transform_past_its_limit_is_stopped_and_the_run_fails_saying_which_limit() -> None:
+    limit = TESTED_RUN.settings.evaluation_max_seconds
+    running = Transforms("InProgress")
+    assert follow(TESTED_RUN, EVALUATION, running, now=1000.0 + limit).status == "InProgress"
+    assert running.stopped == []  # exactly at the limit: still allowed
+    assert follow(TESTED_RUN, EVALUATION, running, now=1000.0 + limit + 1).status == "InProgress"
+    assert running.stopped == [EVALUATION.transform_job_name]
+    ended = follow(TESTED_RUN, EVALUATION, Transforms("Stopped"), now=1000.0 + limit + 61)
+    assert ended is not None and ended.status == "Failed"
+    assert ended.failure_reason.startswith(
+        f"{EVALUATION.transform_job_name}: Stopped. stopped after evaluation_max_seconds (3,600 s"
+    )
+    failed = follow(TESTED_RUN, EVALUATION, Transforms("Failed"), now=1001.0)
+    assert (
+        failed is not None
+        and failed.failure_reason == f"{EVALUATION.transform_job_name}: Failed. ClientError: out of memory"
+    )
+    assert follow(TESTED_RUN, EVALUATION, Transforms("Completed"), now=1001.0) is None  # time to score
+
+
+def test_the_failure_path_and_the_cleanup_stop_a_running_test_transform() -> None:
+    running = Transforms("InProgress")
+    assert stop_evaluation(dataclasses.asdict(EVALUATION), running) == [EVALUATION.transform_job_name]
+    assert stop_evaluation(None, running) == []  # failed before the evaluation started
+    assert stop_evaluation(dataclasses.asdict(EVALUATION), Transforms("Completed")) == []
+    assert stop_evaluation(dataclasses.asdict(EVALUATION), Transforms("x", fail="ResourceNotFound")) == []
+    mine, theirs = Transforms("InProgress", owner="e1"), Transforms("InProgress", owner="e2")
+    assert stop_run_evaluation(RUN.run_id, mine, "e1") == [f"{RUN.run_id}-test"]
+    assert stop_run_evaluation(RUN.run_id, theirs, "e1") == [] and theirs.stopped == []
+
+
+def test_the_worst_case_counts_the_transform_only_with_a_test_split() -> None:
+    settings = RUN.settings  # 20 jobs x 3,600 s at $0.736/h; transform: ml.m5.xlarge at $0.23/h for 3,600 s
+    assert worst_case(settings, "us-east-1").worst_case_usd == pytest.approx(20 * 0.736)
+    with_test = worst_case(settings, "us-east-1", evaluation=True)
+    assert with_test.worst_case_usd == pytest.approx(20 * 0.736 + 0.23)
+    assert "test split's batch transform (ml.m5.xlarge)" in with_test.basis
+
+
+def test_scoring_reads_each_answer_beside_its_image_key() -> None:
+    from handlers.check_evaluation import scored
+
+    lst = "0\t1\tb/1.png\n1\t0\ta/2.png\n2\t1\tb/3.png\n"
+    answers = {"b/1.png": [0.2, 0.8], "a/2.png": [0.9, 0.1], "b/3.png": [0.7, 0.3]}
+    written: dict[str, bytes] = {}
+
+    class S3:
+        def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+            if Key == "datasets/digits/test_lst/test.lst":
+                return {"Body": Chunked(lst.encode())}
+            relative = Key.removeprefix("evaluation/digits/r/output/").removesuffix(".out")
+            return {"Body": io.BytesIO(json.dumps(answers[relative]).encode())}
+
+        def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803
+            written[f"s3://{Bucket}/{Key}"] = Body
+
+    two_classes = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2))
+    tested = scored(
+        two_classes, dataclasses.replace(EVALUATION, output_uri="s3://art/evaluation/digits/r/output/"), S3(), "art"
+    )
+    assert (tested.status, tested.accuracy, tested.samples) == ("Completed", 2 / 3, 3)
+    document = json.loads(written[tested.evaluation_uri])
+    assert document["confusion_matrix"] == [[1, 0], [1, 1]]
+    assert tested.evaluation_uri == f"s3://art/evaluation/digits/{RUN.run_id}/evaluation.json"
+
+
+class Chunked(io.BytesIO):
+    def iter_chunks(self, size: int) -> Any:
+        while chunk := self.read(size):
+            yield chunk
