@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from typing import Any
 
 import matplotlib
@@ -84,10 +85,38 @@ def _against(name: str, done: list[dict[str, Any]]) -> str:
     return _figure(f"accuracy vs {name}", fig)
 
 
-def render(output: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def _confusion(evaluation: dict[str, Any]) -> str:
+    matrix = evaluation["confusion_matrix"]
+    size = len(matrix)
+    fig, ax = plt.subplots(figsize=(0.45 * size + 2.5, 0.45 * size + 2))
+    ax.imshow(matrix, cmap="Blues")
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=8)
+    per_class = evaluation["per_class_accuracy"]
+    ax.set_yticks(range(size), [f"{i} ({a:.0%})" if a is not None else f"{i} (-)" for i, a in enumerate(per_class)])
+    ax.set_xticks(range(size), [str(i) for i in range(size)])
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (accuracy)")
+    title = (
+        f"Confusion matrix on the held-out test split: {evaluation['test_samples']} images, "
+        f"accuracy {evaluation['test_accuracy']:.4f}"
+    )
+    return _figure(title, fig)
+
+
+def render(output: dict[str, Any], rows: list[dict[str, Any]], evaluation: dict[str, Any] | None = None) -> str:
     done = [r for r in rows if r["accuracy"] is not None]
     names = sorted({k for r in done for k in r["hyperparameters"] if k != "optimizer"})
     figures = [_leaderboard(rows), _per_job(rows), *(_against(name, done) for name in names)]
+    if evaluation is not None:
+        figures.insert(0, _confusion(evaluation))
+    test = (
+        f"test accuracy <b>{evaluation['test_accuracy']:.4f}</b> on {evaluation['test_samples']} held-out images; "
+        if evaluation
+        else "no test split (the validation accuracy is the best of the run's scores: optimistic); "
+    )
     legend = " ".join(f'<span style="color:{c}">&#9679; {o}</span>' for o, c in COLORS.items())
 
     def accuracy(r: dict[str, Any]) -> str:
@@ -108,7 +137,7 @@ figure{{display:inline-block;margin:0 1em 1em 0}}figcaption{{font-size:12px}}</s
 <h1>Tuning run {html.escape(run.run_id)}</h1>
 <p>Dataset {html.escape(run.dataset.uri)} (version {html.escape(run.dataset.version_id)}),
 layout <b>{html.escape(run.settings.layout)}</b>, strategy <b>{html.escape(run.settings.strategy)}</b>.</p>
-<p>Best: <b>{best.accuracy:.4f}</b> by {html.escape(best.training_job_name)} ({html.escape(best.optimizer)});
+<p>Best: validation accuracy <b>{best.accuracy:.4f}</b> by {html.escape(best.training_job_name)} ({html.escape(best.optimizer)}); {test}
 registered as {html.escape(registered.model_package_arn)} ({html.escape(registered.approval_status)}).</p>
 <p>Cost: worst case allowed ${run.cost.worst_case_usd:,.2f} ({html.escape(run.cost.basis)}); training billed
 {billed} at GPU prices.</p>
@@ -119,7 +148,11 @@ registered as {html.escape(registered.model_package_arn)} ({html.escape(register
 
 def write_report(pipeline: Any, output: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, str]:
     """Write report.html beside the metrics document (S3) and under local-run/."""
-    text = render(output, rows)
+    tested, evaluation = output.get("tested") or {}, None
+    if tested.get("evaluation_uri"):
+        where, _, key = tested["evaluation_uri"].removeprefix("s3://").partition("/")
+        evaluation = json.loads(pipeline.client("s3").get_object(Bucket=where, Key=key)["Body"].read())
+    text = render(output, rows, evaluation)
     metrics_uri = output["registered"]["metrics_uri"]
     bucket, _, key = metrics_uri.removeprefix("s3://").partition("/")
     report_key = key.rsplit("/", 1)[0] + "/report.html"

@@ -54,3 +54,18 @@ def test_report_is_self_contained_with_leaderboard_and_plots() -> None:
     # Leaderboard table best first, failed last.
     assert html.index("t-002</td>") < html.index("t-001</td>") < html.index("t-003</td>")
     assert "worst case allowed $29.44" in html and "5400 s, about $1.10" in html
+
+
+def test_with_a_test_split_the_report_draws_its_confusion_matrix_first() -> None:
+    evaluation = {
+        "test_accuracy": 0.75,
+        "test_samples": 4,
+        "per_class_accuracy": [1.0, 0.5],
+        "confusion_matrix": [[2, 0], [1, 1]],
+    }
+    html = render(OUTPUT, ROWS, evaluation)
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
+    assert captions[0] == "Confusion matrix on the held-out test split: 4 images, accuracy 0.7500"
+    assert len(captions) == 6
+    assert "test accuracy <b>0.7500</b> on 4 held-out images" in html
+    assert "no test split" in render(OUTPUT, ROWS)
