@@ -145,3 +145,42 @@ def test_the_plan_reads_a_prepared_augmented_dataset_as_the_upload_would_place_i
     result = plan(prepared / "manifest.json", "dev", None, "us-east-1", "123456789012")
     assert result["accepted"], result
     assert result["run"]["data"]["attribute_names"] == ["source-ref", "class"]
+
+
+def test_a_manifest_with_windows_line_endings_or_no_line_breaks_is_named_as_such() -> None:
+    from pipeline.lst import chunk_lines
+
+    with pytest.raises(DatasetError) as raised:
+        list(chunk_lines([line().encode() + b"\r\n" + line().encode()], WHERE))
+    assert str(raised.value) == (
+        f"{WHERE}, line 1: Windows (CRLF) line ending. Convert the file to LF line endings (e.g. dos2unix)."
+    )
+    with pytest.raises(DatasetError, match=r"line 1: longer than 64 KiB. A line is one JSON object; check the line"):
+        list(chunk_lines([b"x" * (65 * 1024)], WHERE))
+
+
+def test_a_count_the_manifest_contradicts_names_the_augmented_manifest(prepared: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "digits"
+    shutil.copytree(prepared, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "num_training_samples": 5}))
+    result = plan(folder / "manifest.json", "dev", None, "us-east-1", "123456789012")
+    assert result["message"].endswith(
+        "'num_training_samples' is 5 but train.manifest lists 1438 images. Remove the key (it is counted from "
+        "train.manifest) or correct it."
+    )
+
+
+def test_relative_source_refs_become_the_datasets_and_broken_lines_are_left_for_validation() -> None:
+    from tools.dataset import with_dataset_uris
+
+    body = b'{"source-ref": "train/a.png", "class": 0}\n{broken\n{"source-ref": "s3://b/x.png", "class": 1}\n'
+    assert with_dataset_uris(body, URI).split(b"\n") == [
+        json.dumps({"source-ref": URI + "train/a.png", "class": 0}).encode(),
+        b"{broken",
+        b'{"source-ref": "s3://b/x.png", "class": 1}',
+        b"",
+    ]
+    assert with_dataset_uris(b"\xff\xfe", URI) == b"\xff\xfe"

@@ -166,3 +166,14 @@ def test_production_data_cannot_be_set_to_be_deleted() -> None:
     context["environments"]["prod"]["retain_data"] = False
     with pytest.raises(ConfigError, match="'retain_data' is false but 'production' is true"):
         load_config(context, "prod")
+
+
+@pytest.mark.parametrize(
+    ("key", "old", "new"), [("layout", "jobs", "job_per_optimizer"), ("preset", "seed", "documented")]
+)
+def test_a_renamed_value_is_refused_with_its_new_name(key: str, old: str, new: str) -> None:
+    from pipeline.settings import SettingsError, TuningSettings
+
+    with pytest.raises(SettingsError) as raised:
+        TuningSettings.from_mapping({key: old}, where="m")
+    assert str(raised.value) == f"m: key '{key}': '{old}' was renamed to '{new}'. Use '{new}'."

@@ -164,13 +164,20 @@ def _record(split: str, entry: str) -> str:
 def with_dataset_uris(body: bytes, dataset_uri: str) -> bytes:
     """An augmented manifest whose relative source-refs (as `prepare` writes them) point into the
     dataset at `dataset_uri`; absolute ones (as Ground Truth writes them) are kept as they are."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body  # validation names the byte and the fix
     lines = []
-    for line in body.decode("utf-8").splitlines():
-        item = json.loads(line) if line.strip() else None
+    for line in text.split("\n"):
+        try:
+            item = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            item = None  # left as it is: validation names the line and the fix
         if isinstance(item, dict) and isinstance(item.get(SOURCE_REF), str) and "://" not in item[SOURCE_REF]:
             line = json.dumps({**item, SOURCE_REF: dataset_uri + item[SOURCE_REF]})
-        lines.append(line + "\n")
-    return "".join(lines).encode()
+        lines.append(line)
+    return "\n".join(lines).encode()
 
 
 def upload(

@@ -9,9 +9,10 @@ CreateHyperParameterTuningJob request(s) the run would send,
 the worst-case cost and duration, or, when the manifest would be refused, the refusal in the
 workflow's own words. Exit status 0: the run would start; 1: it would be refused.
 
-Placeholders: the account (123456789012 unless --account), the execution's ARN, and the
-training role (the pipeline stack's SageMakerRoleArn output). Warm start's parents are found at
-run time, from the dataset's previous run in the artifacts bucket.
+Placeholders: the account (123456789012 unless --account), the execution's ARN, the training
+role (the pipeline stack's SageMakerRoleArn output), the data key's id, and the run id (it is
+derived from the manifest's S3 version id, unknown before the upload; here "plan"). Warm
+start's parents are found at run time, from the dataset's previous run in the artifacts bucket.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def _requests_and_bounds(run: Run, config: Any, account: str, region: str) -> di
         image_uri=training_image_uri(region),
         output_uri=s3_layout.tuning_output_uri(artifacts, run.dataset.name, run.run_id),
         checkpoint_uri=s3_layout.checkpoint_uri(artifacts, run.dataset.name, run.run_id),
+        # StartTuning names the storage stack's data key; its id is known only once deployed.
+        kms_key_arn=f"arn:aws:kms:{region}:{account}:key/00000000-0000-0000-0000-000000000000",
         vpc_config=config.training_vpc,
     )
     execution = f"arn:aws:states:{region}:{account}:execution:{config.prefix}-{config.env_name}-pipeline:execution-name-at-run-time"

@@ -38,10 +38,16 @@ class LstSummary:
     classes: int
 
 
+def _is_manifest(where: str) -> bool:
+    """Augmented manifests (JSON Lines) stream through the same line reader as `.lst` files."""
+    return where.endswith(".manifest")
+
+
 def _crlf(where: str, number: int) -> DatasetError:
+    why = "" if _is_manifest(where) else "The algorithm reads the path with the '\\r' attached; "
     return DatasetError(
-        f"{where}, line {number}: Windows (CRLF) line ending. The algorithm reads the path "
-        "with the '\\r' attached; convert the file to LF line endings (e.g. dos2unix)."
+        f"{where}, line {number}: Windows (CRLF) line ending. {why}Convert the file to LF line endings "
+        "(e.g. dos2unix)."
     )
 
 
@@ -69,9 +75,10 @@ def chunk_lines(chunks: Iterable[bytes], where: str) -> Iterator[tuple[int, str]
             number += 1
             yield number, _decode(raw, where, number)
         if len(pending) > MAX_LINE_BYTES:
+            shape = "one JSON object" if _is_manifest(where) else "index<TAB>label<TAB>path"
             raise DatasetError(
-                f"{where}, line {number + 1}: longer than {MAX_LINE_BYTES // 1024} KiB. A .lst line is "
-                "index<TAB>label<TAB>path; check the line breaks (LF) of the file."
+                f"{where}, line {number + 1}: longer than {MAX_LINE_BYTES // 1024} KiB. A line is {shape}; "
+                "check the line breaks (LF) of the file."
             )
     number += 1
     yield number, _decode(pending, where, number)

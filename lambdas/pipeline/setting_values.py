@@ -246,8 +246,19 @@ def _integer(lo: int, hi: int | None = None, *, nullable: bool = False) -> Key:
     return Key(parse, schema if hi is None else {**schema, "maximum": hi})
 
 
+# Values renamed before the first release, named in the error so an old manifest is easy to fix.
+RENAMED = {"jobs": "job_per_optimizer", "seed": "documented"}
+
+
+def choose(value: Any, key: str, allowed: tuple[Any, ...]) -> Any:
+    """`choice`, naming the new name of a renamed value."""
+    if isinstance(value, str) and RENAMED.get(value) in allowed:
+        raise SettingsError(f"{key}: {value!r} was renamed to {RENAMED[value]!r}. Use {RENAMED[value]!r}.")
+    return choice(value, key, allowed)
+
+
 def _one_of(allowed: tuple[Any, ...]) -> Key:
-    return Key(lambda v, k, _: choice(v, k, allowed), {"enum": list(allowed)})
+    return Key(lambda v, k, _: choose(v, k, allowed), {"enum": list(allowed)})
 
 
 def _flag() -> Key:

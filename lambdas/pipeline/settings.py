@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline import limits
 from pipeline.search_space import DEFAULT_PRESET, OPTIMIZERS, PRESETS, NumericRange
-from pipeline.setting_values import GPU_FAMILIES, KEYS, Approval, Completion, SettingsError, choice
+from pipeline.setting_values import GPU_FAMILIES, KEYS, Approval, Completion, SettingsError, choose
 from pipeline.trust import ALLOW_LIST, DATASET, DEPLOYMENT, OWNERSHIP, TIGHTEN, loosens
 
 __all__ = [
@@ -87,7 +87,7 @@ class TuningSettings:
                 f"{where}: unknown key(s) {', '.join(unknown)}. Allowed keys: {', '.join(sorted(known))}"
             )
         if "preset" in data:
-            preset = choice(data["preset"], f"{where}: key 'preset'", tuple(PRESETS))
+            preset = choose(data["preset"], f"{where}: key 'preset'", tuple(PRESETS))
             base = dataclasses.replace(base, preset=preset, ranges=tuple(PRESETS[preset].values()), optimizer_ranges=())
         values: dict[str, Any] = {}
         for name, value in data.items():

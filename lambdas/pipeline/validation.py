@@ -223,7 +223,8 @@ def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: 
             exists=present.__contains__,
         )
     train, validation = summaries["train"], summaries["validation"]
-    _check_counts(ref, manifest, manifest_uri, (train.images, train.classes), validation.classes, (".manifest", "."))
+    files = ("train.manifest", ".manifest")
+    _check_counts(ref, manifest, manifest_uri, (train.images, train.classes), validation.classes, files)
     data = _data(ref, manifest.format, train.classes, train.images, validation.images, ())
     channels = tuple(Channel(split, ref.uri + name) for split, name in MANIFEST_FILES.items())
     test = None
@@ -267,7 +268,7 @@ def _check_counts(
     if manifest.num_training_samples is not None and manifest.num_training_samples != images:
         raise DatasetError(
             f"{manifest_uri}: 'num_training_samples' is {manifest.num_training_samples} but {train_file} lists "
-            f"{images} images. Remove the key (it is counted for image datasets) or correct it."
+            f"{images} images. Remove the key (it is counted from {train_file}) or correct it."
         )
 
 
