@@ -212,7 +212,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=["definitions", "job_per_optimizer", "flat"])
     p.add_argument("--strategy", choices=["Bayesian", "Random", "Hyperband"])
     p.add_argument(
-        "--early-stopping", action="store_true", help="TrainingJobEarlyStoppingType=Auto (layouts job_per_optimizer, flat)"
+        "--early-stopping",
+        action="store_true",
+        help="TrainingJobEarlyStoppingType=Auto (layouts job_per_optimizer, flat)",
     )
     p.add_argument(
         "--test-fraction", type=float, default=0.15, help="held-out test split evaluated after tuning (0: none)"
