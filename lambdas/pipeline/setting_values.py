@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,16 @@ from pipeline.search_space import (
     hyperparameters_read_by,
     scaling_error,
 )
+from pipeline.setting_checks import (
+    SettingsError,
+    choice,
+    choose,
+    flag,
+    integer,
+    number,
+    positive,
+    sub,
+)
 
 if TYPE_CHECKING:
     from pipeline.settings import TuningSettings
@@ -33,10 +42,6 @@ NUM_LAYERS = (18, 34, 50, 101, 152, 200)
 PRECISIONS = ("float32", "float16")
 # GPU families the image-classification algorithm documents for training.
 GPU_FAMILIES = ("ml.p2.", "ml.p3.", "ml.p3dn.", "ml.g4dn.", "ml.g5.")
-
-
-class SettingsError(ValueError):
-    """A setting is invalid. The message names where it came from, the key and the fix."""
 
 
 @dataclass(frozen=True)
@@ -53,40 +58,6 @@ class Completion:
 class Approval:
     mode: str = "manual"
     threshold: float = 0.9
-
-
-def _sub(key: str, name: str) -> str:
-    """ "...: key 'ranges'" + "learning_rate" -> "...: key 'ranges.learning_rate'"."""
-    return f"{key[:-1]}.{name}'" if key.endswith("'") else f"{key}.{name}"
-
-
-def _int(value: Any, key: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SettingsError(f"{key} must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
-        raise SettingsError(f"{key} must be {bound}, got {value}")
-    return value
-
-
-def _number(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SettingsError(f"{key} must be a number, got {value!r}")
-    return float(value)
-
-
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise SettingsError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
-def choice(value: Any, key: str, allowed: tuple[Any, ...]) -> Any:
-    # Same type too: 18.0 == 18, but the algorithm would receive "18.0".
-    if value not in allowed or isinstance(value, bool) or not any(type(value) is type(a) for a in allowed):
-        shown = ", ".join(str(a) for a in allowed)
-        raise SettingsError(f"{key} must be one of {shown}, got {value!r}")
-    return value
 
 
 def _instance_type(value: Any, key: str, _: TuningSettings) -> str:
@@ -137,7 +108,7 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
         raise SettingsError(f"{key} must be an object of hyperparameter -> {{min, max, scaling}}")
     current = {r.name: r for r in base.ranges}
     for name, spec in value.items():
-        where = _sub(key, name)
+        where = sub(key, name)
         if name not in DOCUMENTED_RANGES:
             raise SettingsError(
                 f"{where}: not a tunable numeric hyperparameter. Allowed: {', '.join(DOCUMENTED_RANGES)}"
@@ -148,9 +119,9 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
         if unknown:
             raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}; use min, max, scaling")
         old = current[name]
-        lo = _number(spec.get("min", old.min_value), _sub(where, "min"))
-        hi = _number(spec.get("max", old.max_value), _sub(where, "max"))
-        scaling = choice(spec.get("scaling", old.scaling), _sub(where, "scaling"), SCALING_TYPES)
+        lo = number(spec.get("min", old.min_value), sub(where, "min"))
+        hi = number(spec.get("max", old.max_value), sub(where, "max"))
+        scaling = choice(spec.get("scaling", old.scaling), sub(where, "scaling"), SCALING_TYPES)
         if old.kind == "Integer" and (lo != int(lo) or hi != int(hi)):
             raise SettingsError(f"{where}: {name} is an Integer range, bounds must be whole numbers")
         if lo >= hi:
@@ -177,7 +148,7 @@ def _optimizer_ranges(value: Any, key: str, base: TuningSettings) -> tuple[tuple
         raise SettingsError(f"{key} must be an object of optimizer -> {{hyperparameter -> {{min, max, scaling}}}}")
     own: dict[str, tuple[NumericRange, ...]] = {}
     for optimizer, spec in value.items():
-        where = _sub(key, str(optimizer))
+        where = sub(key, str(optimizer))
         choice(optimizer, where, OPTIMIZERS)
         unread = sorted(set(spec) - set(hyperparameters_read_by(optimizer))) if isinstance(spec, Mapping) else []
         if unread:
@@ -198,17 +169,17 @@ def _completion(value: Any, key: str, base: TuningSettings) -> Completion:
         raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
     out = base.completion
     if value.get("target_accuracy") is not None:
-        t = _number(value["target_accuracy"], _sub(key, "target_accuracy"))
+        t = number(value["target_accuracy"], sub(key, "target_accuracy"))
         if not 0 < t <= 1:
-            raise SettingsError(f"{_sub(key, 'target_accuracy')} must be in (0, 1], got {t}")
+            raise SettingsError(f"{sub(key, 'target_accuracy')} must be in (0, 1], got {t}")
         out = dataclasses.replace(out, target_accuracy=t)
     if "max_jobs_not_improving" in value:  # null turns the default off
         n = value["max_jobs_not_improving"]
-        n = None if n is None else _int(n, _sub(key, "max_jobs_not_improving"), 3)
+        n = None if n is None else integer(n, sub(key, "max_jobs_not_improving"), 3)
         out = dataclasses.replace(out, max_jobs_not_improving=n)
     if "complete_on_convergence" in value:
         out = dataclasses.replace(
-            out, complete_on_convergence=_bool(value["complete_on_convergence"], _sub(key, "complete_on_convergence"))
+            out, complete_on_convergence=flag(value["complete_on_convergence"], sub(key, "complete_on_convergence"))
         )
     return out
 
@@ -219,10 +190,10 @@ def _approval(value: Any, key: str, base: TuningSettings) -> Approval:
     unknown = sorted(set(value) - {"mode", "threshold"})
     if unknown:
         raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: mode, threshold")
-    mode = choice(value.get("mode", base.approval.mode), _sub(key, "mode"), APPROVAL_MODES)
-    threshold = _number(value.get("threshold", base.approval.threshold), _sub(key, "threshold"))
+    mode = choice(value.get("mode", base.approval.mode), sub(key, "mode"), APPROVAL_MODES)
+    threshold = number(value.get("threshold", base.approval.threshold), sub(key, "threshold"))
     if not 0 < threshold <= 1:
-        raise SettingsError(f"{_sub(key, 'threshold')} must be in (0, 1], got {threshold}")
+        raise SettingsError(f"{sub(key, 'threshold')} must be in (0, 1], got {threshold}")
     return Approval(mode=mode, threshold=threshold)
 
 
@@ -240,21 +211,10 @@ class Key:
 
 def _integer(lo: int, hi: int | None = None, *, nullable: bool = False) -> Key:
     def parse(value: Any, key: str, _: TuningSettings) -> int | None:
-        return None if nullable and value is None else _int(value, key, lo, hi)
+        return None if nullable and value is None else integer(value, key, lo, hi)
 
     schema: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer", "minimum": lo}
     return Key(parse, schema if hi is None else {**schema, "maximum": hi})
-
-
-# Values renamed before the first release, named in the error so an old manifest is easy to fix.
-RENAMED = {"jobs": "job_per_optimizer", "seed": "documented"}
-
-
-def choose(value: Any, key: str, allowed: tuple[Any, ...]) -> Any:
-    """`choice`, naming the new name of a renamed value."""
-    if isinstance(value, str) and RENAMED.get(value) in allowed:
-        raise SettingsError(f"{key}: {value!r} was renamed to {RENAMED[value]!r}. Use {RENAMED[value]!r}.")
-    return choice(value, key, allowed)
 
 
 def _one_of(allowed: tuple[Any, ...]) -> Key:
@@ -262,12 +222,12 @@ def _one_of(allowed: tuple[Any, ...]) -> Key:
 
 
 def _flag() -> Key:
-    return Key(lambda v, k, _: _bool(v, k), {"type": "boolean"})
+    return Key(lambda v, k, _: flag(v, k), {"type": "boolean"})
 
 
 def _positive_or_null() -> Key:
     return Key(
-        lambda v, k, _: None if v is None else _positive(v, k), {"type": ["number", "null"], "exclusiveMinimum": 0}
+        lambda v, k, _: None if v is None else positive(v, k), {"type": ["number", "null"], "exclusiveMinimum": 0}
     )
 
 
@@ -350,10 +310,3 @@ KEYS: dict[str, Key] = {
         _instance_types, {"type": "array", "items": {"enum": list(limits.TRAINING_INSTANCES)}}
     ),
 }
-
-
-def _positive(value: Any, key: str) -> float:
-    number = _number(value, key)
-    if number <= 0:
-        raise SettingsError(f"{key} must be a positive number, got {value!r}")
-    return number

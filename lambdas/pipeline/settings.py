@@ -17,7 +17,8 @@ from typing import Any
 
 from pipeline import limits
 from pipeline.search_space import DEFAULT_PRESET, OPTIMIZERS, PRESETS, NumericRange
-from pipeline.setting_values import GPU_FAMILIES, KEYS, Approval, Completion, SettingsError, choose
+from pipeline.setting_checks import SettingsError, choose
+from pipeline.setting_values import GPU_FAMILIES, KEYS, Approval, Completion
 from pipeline.trust import ALLOW_LIST, DATASET, DEPLOYMENT, OWNERSHIP, TIGHTEN, loosens
 
 __all__ = [
