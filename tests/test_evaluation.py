@@ -88,6 +88,10 @@ class Transforms:
             raise client_error(self.fail)
         return {"TransformJobStatus": self.status, "FailureReason": "ClientError: out of memory"}
 
+    def delete_model(self, ModelName: str) -> dict[str, Any]:  # noqa: N803
+        self.deleted = [*getattr(self, "deleted", []), ModelName]
+        return {}
+
     def stop_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
         self.stopped.append(TransformJobName)
         return {}
@@ -122,11 +126,18 @@ def test_a_transform_past_its_limit_is_stopped_and_the_run_fails_saying_which_li
         and failed.failure_reason == f"{EVALUATION.transform_job_name}: Failed. ClientError: out of memory"
     )
     assert follow(TESTED_RUN, EVALUATION, Transforms("Completed"), now=1001.0) is None  # time to score
+    followed = Transforms("InProgress")  # another delivery's transform: followed, never stopped
+    follow(TESTED_RUN, dataclasses.replace(EVALUATION, owned=False), followed, now=1000.0 + limit + 1)
+    assert followed.stopped == []
 
 
 def test_the_failure_path_and_the_cleanup_stop_a_running_test_transform() -> None:
     running = Transforms("InProgress")
     assert stop_evaluation(dataclasses.asdict(EVALUATION), running) == [EVALUATION.transform_job_name]
+    assert running.deleted == [EVALUATION.model_name]
+    theirs_running = Transforms("InProgress")
+    assert stop_evaluation(dataclasses.asdict(dataclasses.replace(EVALUATION, owned=False)), theirs_running) == []
+    assert theirs_running.stopped == [] and not hasattr(theirs_running, "deleted")
     assert stop_evaluation(None, running) == []  # failed before the evaluation started
     assert stop_evaluation(dataclasses.asdict(EVALUATION), Transforms("Completed")) == []
     assert stop_evaluation(dataclasses.asdict(EVALUATION), Transforms("x", fail="ResourceNotFound")) == []
@@ -152,10 +163,11 @@ def test_scoring_reads_each_answer_beside_its_image_key() -> None:
 
     class S3:
         def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
-            if Key == "datasets/digits/test_lst/test.lst":
+            if (Bucket, Key) == ("ds", "datasets/digits/test_lst/test.lst"):
                 return {"Body": Chunked(lst.encode())}
-            relative = Key.removeprefix("evaluation/digits/r/output/").removesuffix(".out")
-            return {"Body": io.BytesIO(json.dumps(answers[relative]).encode())}
+            # Batch transform's answer: the input's key below the manifest prefix, + ".out".
+            outputs = {("art", f"evaluation/digits/r/output/{key}.out"): value for key, value in answers.items()}
+            return {"Body": io.BytesIO(json.dumps(outputs[(Bucket, Key)]).encode())}
 
         def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803
             written[f"s3://{Bucket}/{Key}"] = Body
@@ -174,3 +186,91 @@ class Chunked(io.BytesIO):
     def iter_chunks(self, size: int) -> Any:
         while chunk := self.read(size):
             yield chunk
+
+
+class Starter:
+    """CreateModel, CreateTransformJob (optionally already there), DescribeTransformJob, ListTags."""
+
+    def __init__(self, existing_owner: str | None = None) -> None:
+        self.existing_owner = existing_owner
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def create_model(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("CreateModel", request))
+        if self.existing_owner is not None:
+            raise client_error("ValidationException")  # message below: "already existing model"
+        return {"ModelArn": "arn:m"}
+
+    def create_transform_job(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("CreateTransformJob", request))
+        if self.existing_owner is not None:
+            raise client_error("ResourceInUse")
+        return {"TransformJobArn": "arn:t"}
+
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        from datetime import UTC, datetime
+
+        return {"TransformJobArn": "arn:t", "CreationTime": datetime.fromtimestamp(500.0, UTC)}
+
+    def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
+        return {"Tags": [{"Key": "tuning-pipeline:execution", "Value": self.existing_owner}]}
+
+
+class Objects:
+    def __init__(self) -> None:
+        self.put: dict[str, bytes] = {}
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        assert (Bucket, Key) == ("ds", "datasets/digits/test_lst/test.lst")
+        return {"Body": Chunked(b"0\t1\tb/1.png\n1\t0\ta/2.png\n")}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes) -> None:  # noqa: N803
+        self.put[f"s3://{Bucket}/{Key}"] = Body
+
+
+def start(sm: Any, s3: Any, execution: str = "e1") -> Evaluation:
+    from handlers.start_evaluation import start_evaluation
+
+    return start_evaluation(
+        TESTED_RUN,
+        BEST,
+        sm,
+        s3,
+        role_arn="arn:aws:iam::123456789012:role/sm",
+        bucket="art",
+        kms_key_arn=None,
+        execution=execution,
+    )
+
+
+def test_starting_writes_the_input_manifest_then_the_model_and_the_transform_each_checked() -> None:
+    sm, s3 = Starter(), Objects()
+    evaluation = start(sm, s3)
+    prefix = f"s3://art/evaluation/digits/{RUN.run_id}/"
+    assert json.loads(s3.put[prefix + "input.manifest"]) == [{"prefix": SPLIT.prefix_uri}, "b/1.png", "a/2.png"]
+    assert [name for name, _ in sm.calls] == ["CreateModel", "CreateTransformJob"]
+    for operation, request in sm.calls:
+        assert request_errors("sagemaker", operation, request) == []
+    transform = sm.calls[1][1]
+    assert transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == prefix + "input.manifest"
+    assert evaluation.output_uri == prefix + "output/" and evaluation.owned
+
+
+def test_a_repeated_start_follows_the_existing_transform_and_owns_it_only_if_it_started_it() -> None:
+    import botocore.exceptions
+
+    def already(code: str) -> Any:
+        error = client_error(code)
+        error.response["Error"]["Message"] = 'Cannot create already existing model "arn:m".'
+        return error
+
+    class Again(Starter):
+        def create_model(self, **request: Any) -> dict[str, Any]:
+            raise already("ValidationException")
+
+    mine = start(Again(existing_owner="e1"), Objects(), execution="e1")
+    assert (mine.owned, mine.started_at) == (True, 500.0)  # the job's own creation time, not the retry's
+    theirs = start(Again(existing_owner="e2"), Objects(), execution="e1")
+    assert theirs.owned is False
+    with pytest.raises(botocore.exceptions.ClientError):  # any other CreateModel error is raised
+        start(Starter(existing_owner="e1"), Objects())

@@ -20,7 +20,7 @@ from handlers.register_model import register
 from handlers.start_tuning import start_tuning
 from local.api_model import request_errors
 from pipeline.best_job import NoSuccessfulTrainingJob
-from pipeline.contract import BestJob, Run, Tuning
+from pipeline.contract import BestJob, Run, Tested, Tuning
 from pipeline.errors import QuotaExceeded, TransientAwsError
 from pipeline.image_uri import training_image_uri
 from pipeline.messages import failure_message
@@ -391,11 +391,17 @@ BEST = BestJob.from_dict(
 
 @mock_aws
 @pytest.mark.parametrize(
-    ("mode", "current", "expected"),
-    [("manual", None, "PendingManualApproval"), ("auto", None, "Approved"), ("auto", 0.99, "PendingManualApproval")],
+    ("mode", "current", "expected", "tested"),
+    [
+        ("manual", None, "PendingManualApproval", None),
+        ("auto", None, "Approved", None),
+        ("auto", 0.99, "PendingManualApproval", None),
+        # The held-out evaluation failed: no unbiased number, so a person decides.
+        ("auto", None, "PendingManualApproval", Tested(status="Failed", failure_reason="t: Failed. x")),
+    ],
 )
 def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
-    mode: str, current: float | None, expected: str
+    mode: str, current: float | None, expected: str, tested: Tested | None
 ) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=ARTIFACTS)
@@ -464,7 +470,7 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
         },
     )
     with stub:
-        result = register(run, tuning, BEST, sm, s3, group="g", bucket=ARTIFACTS)
+        result = register(run, tuning, BEST, sm, s3, group="g", bucket=ARTIFACTS, tested=tested)
     assert result.approval_status == expected
     assert request_errors("sagemaker", "CreateModelPackage", captured) == []
     assert "ModelPackageName" not in captured and "Tags" not in captured

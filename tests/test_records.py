@@ -486,6 +486,14 @@ def test_with_a_test_split_the_records_lead_with_the_held_out_accuracy() -> None
     assert document["evaluation_uri"] == TESTED.evaluation_uri
 
 
+def test_a_failed_evaluation_is_said_with_its_reason_and_what_it_means() -> None:
+    failed = Tested(status="Failed", failure_reason="r-test: Failed. ClientError: out of memory")
+    assert (
+        "Test accuracy: the held-out evaluation failed (r-test: Failed. ClientError: out of memory); the model is "
+        "registered pending manual approval, judged by its validation accuracy only\n"
+    ) in success_message(RUN, BEST, REGISTERED, "x", failed).message
+
+
 @pytest.mark.parametrize("status", ["NotEvaluated", "Failed", "InProgress"])
 def test_without_a_completed_evaluation_the_validation_accuracy_stands(status: str) -> None:
     tested = Tested(status=status)

@@ -72,6 +72,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "s3:DeleteObject*": "CDK's read-write grant, evaluation/* only",
         "sagemaker:DescribeTransformJob": "the transform's status",
         "sagemaker:StopTransformJob": "stop it after evaluation_max_seconds",
+        "sagemaker:DeleteModel": "the model served the transform only",
     },
     "RegisterModelRole": {
         **LAMBDA_BASE,
@@ -87,6 +88,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "sagemaker:StopHyperParameterTuningJob": "stop them",
         "sagemaker:DescribeTransformJob": "whether the test transform still runs",
         "sagemaker:StopTransformJob": "stop it",
+        "sagemaker:DeleteModel": "and delete its model",
     },
     "StopOrphansRole": {
         **LAMBDA_BASE,

@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from handlers.start_evaluation import read_test_items
 from pipeline import clients, s3_layout
@@ -28,7 +29,7 @@ def follow(run: Run, evaluation: Evaluation, sm: Any, now: float) -> Tested | No
     described = sm.describe_transform_job(TransformJobName=evaluation.transform_job_name)
     status, limit = described["TransformJobStatus"], run.settings.evaluation_max_seconds
     overdue = now - evaluation.started_at > limit
-    if status == "InProgress" and overdue:
+    if status == "InProgress" and overdue and evaluation.owned:
         sm.stop_transform_job(TransformJobName=evaluation.transform_job_name)
     if status in ("InProgress", "Stopping"):
         return Tested(status="InProgress")
@@ -66,7 +67,20 @@ def scored(run: Run, evaluation: Evaluation, s3: Any, bucket: str) -> Tested:
 def check_evaluation(run: Run, evaluation: Evaluation, sm: Any, s3: Any, *, bucket: str, now: float) -> Tested:
     with classified_aws_errors():
         state = follow(run, evaluation, sm, now)
-        return state if state is not None else scored(run, evaluation, s3, bucket)
+        if state is not None and state.status == "InProgress":
+            return state
+        tested = state if state is not None else scored(run, evaluation, s3, bucket)
+        if evaluation.owned:  # the model served the transform only; the registry keeps its own record
+            delete_model(sm, evaluation.model_name)
+        return tested
+
+
+def delete_model(sm: Any, name: str) -> None:
+    try:
+        sm.delete_model(ModelName=name)
+    except ClientError as exc:  # already deleted by an earlier attempt
+        if "Could not find model" not in exc.response.get("Error", {}).get("Message", ""):
+            raise
 
 
 @logger.inject_lambda_context

@@ -34,18 +34,19 @@ def stop_running(job_names: tuple[str, ...], sm: Any) -> list[str]:
 
 def stop_evaluation(evaluation: dict[str, Any] | None, sm: Any) -> list[str]:
     """Stop the run's test-split transform when this execution started it and it still runs."""
-    if not evaluation:
+    if not evaluation or not Evaluation(**evaluation).owned:
         return []
-    name = Evaluation(**evaluation).transform_job_name
+    started = Evaluation(**evaluation)
+    stopped: list[str] = []
     try:
-        if sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] != "InProgress":
-            return []
-        sm.stop_transform_job(TransformJobName=name)
+        if sm.describe_transform_job(TransformJobName=started.transform_job_name)["TransformJobStatus"] == "InProgress":
+            sm.stop_transform_job(TransformJobName=started.transform_job_name)
+            stopped.append(started.transform_job_name)
+        sm.delete_model(ModelName=started.model_name)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFound", "ValidationException"):
             raise
-        return []
-    return [name]
+    return stopped
 
 
 def uploaded_dataset(event: dict[str, Any]) -> tuple[str, str]:

@@ -58,6 +58,8 @@ def register(
         approval = run.settings.approval
         current = current_approved_accuracy(sm, group) if approval.mode == "auto" else None
         status = approval_status(approval.mode, approval.threshold, approval_accuracy(best, tested), current)
+        if tested is not None and tested.status == "Failed":
+            status = "PendingManualApproval"  # no unbiased number: a person decides
         request = model_package_request(
             group_name=group, best=best, run=run, metrics_uri=metrics_uri, status=status, tested=tested
         )

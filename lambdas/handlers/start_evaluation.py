@@ -23,10 +23,6 @@ from pipeline.ownership import EXECUTION_TAG, tags
 READ_CHUNK = 1 << 20
 
 
-class EvaluationInUse(RuntimeError):
-    """Another execution of the same upload is evaluating this run."""
-
-
 def read_test_items(s3: Any, run: Run) -> list[tuple[str, int]]:
     test = run.data.test
     assert test is not None, "the workflow starts an evaluation only for a run with a test split"
@@ -62,23 +58,24 @@ def start_evaluation(
         request = transform_request(
             run, manifest_uri=manifest_uri, output_uri=output_uri, kms_key_arn=kms_key_arn, tags=labels
         )
+        started, owned = time.time(), True
         try:
             sm.create_transform_job(**request)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
                 raise
-            arn = sm.describe_transform_job(TransformJobName=request["TransformJobName"])["TransformJobArn"]
-            found = sm.list_tags(ResourceArn=arn, MaxResults=50)["Tags"]
-            if {"Key": EXECUTION_TAG, "Value": execution} not in found:
-                raise EvaluationInUse(
-                    f"{request['TransformJobName']} was started by another execution of the same upload; it "
-                    "evaluates and registers this run. Nothing else to do here."
-                ) from None
+            # A retry of this step, or another delivery of the same upload: follow the same job,
+            # from when it was created; stop or delete it only if this execution started it.
+            described = sm.describe_transform_job(TransformJobName=request["TransformJobName"])
+            started = described["CreationTime"].timestamp()
+            found = sm.list_tags(ResourceArn=described["TransformJobArn"], MaxResults=50)["Tags"]
+            owned = {"Key": EXECUTION_TAG, "Value": execution} in found
     return Evaluation(
         model_name=request["ModelName"],
         transform_job_name=transform_job_name(run.run_id),
         output_uri=output_uri,
-        started_at=time.time(),
+        started_at=started,
+        owned=owned,
     )
 
 

@@ -259,12 +259,15 @@ class Evaluation:
     transform_job_name: str
     output_uri: str
     started_at: float  # epoch seconds: CheckEvaluation stops the transform after evaluation_max_seconds
+    # False: another delivery of the same upload started it; this execution only follows it.
+    owned: bool = True
 
 
 @dataclass(frozen=True)
 class Tested:
     """InProgress while the transform runs; then Completed with the test accuracy (the full metrics,
-    per class and the confusion matrix, are in the document at `evaluation_uri`), or Failed.
+    per class and the confusion matrix, are in the document at `evaluation_uri`), or Failed: the
+    model is registered all the same, pending manual approval, with the reason.
     NotEvaluated: the dataset has no test split."""
 
     status: str

@@ -26,9 +26,6 @@ ADVICE = {
     "max_training_jobs or max_runtime_seconds, or raise max_parallel_jobs.",
     BudgetExceeded.__name__: "Lower the budget drivers named above in the manifest's tuning block (or raise "
     "max_cost_usd), then upload the manifest again. No training job was started.",
-    "EvaluationFailed": "The held-out test evaluation failed (reason above); the tuning's models are in S3. "
-    "Fix the cause (e.g. the evaluation instance quota, or raise evaluation_max_seconds in cdk.json) and "
-    "upload the manifest again.",
     TransientAwsError.__name__: "AWS kept throttling or failing after all retries. Upload the manifest again later.",
 }
 DEFAULT_ADVICE = (
@@ -68,6 +65,11 @@ def _cost_line(cost: Cost, bill: Bill | None) -> str:
 
 
 def _test_line(tested: Tested | None) -> str:
+    if tested is not None and tested.status == "Failed":
+        return (
+            f"Test accuracy: the held-out evaluation failed ({tested.failure_reason}); the model is registered "
+            "pending manual approval, judged by its validation accuracy only\n"
+        )
     if tested is None or tested.status != "Completed" or tested.accuracy is None:
         return (
             "Test accuracy: no test split (the validation accuracy above is the best of the run's scores: "

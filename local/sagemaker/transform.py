@@ -61,6 +61,14 @@ class TransformJobs:
             self.models[name] = {**p, "CreationTime": time.time()}
         return {"ModelArn": self.arn("model", name)}
 
+    def op_DeleteModel(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if self.models.pop(p["ModelName"], None) is None:
+                raise self._api_error(
+                    "ValidationException", f'Could not find model "{self.arn("model", p["ModelName"])}".'
+                )
+        return {}
+
     def op_CreateTransformJob(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["TransformJobName"]
         with self.lock:

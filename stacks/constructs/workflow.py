@@ -150,12 +150,6 @@ class TuningWorkflow(Construct):
         not_evaluated = sfn.Pass(
             self, "NoTestSplit", result=sfn.Result.from_object({"status": "NotEvaluated"}), result_path=path("tested")
         )
-        evaluation_failed = sfn.Pass(
-            self,
-            "EvaluationFailed",
-            parameters={"Error": "EvaluationFailed", "Cause.$": path("tested", "failure_reason")},
-            result_path=path("error"),
-        )
         publish_success = publish("NotifySuccess")
 
         for step in (
@@ -192,8 +186,9 @@ class TuningWorkflow(Construct):
                                 .when(
                                     sfn.Condition.string_equals(path("tested", "status"), "InProgress"), wait_evaluation
                                 )
-                                .when(sfn.Condition.string_equals(path("tested", "status"), "Completed"), register)
-                                .otherwise(evaluation_failed.next(on_failure))
+                                # Completed or Failed: the tuning is paid for, register either way
+                                # (a failed evaluation: pending manual approval, with the reason).
+                                .otherwise(register)
                             ),
                         )
                         .otherwise(not_evaluated.next(register))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from stacks.findings import acknowledge, sagemaker
 from stacks.steps.base import Step, StepResources
 from stacks.steps.evaluation_grants import allow_transform_jobs, grant_evaluation_data
 
@@ -22,3 +23,6 @@ class CheckEvaluation(Step):
         )
         allow_transform_jobs(self, "FollowTransform", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob")
         grant_evaluation_data(self, read_evaluation=True)
+        # The model served the transform only: deleted when the evaluation ends.
+        self.allow("DeleteModel", ["sagemaker:DeleteModel"], [self.arn("model/*")])
+        acknowledge(self.role, sagemaker("model/*"), "Model names are derived per run at run time.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from stacks.findings import acknowledge, sagemaker
 from stacks.steps.base import Step, StepResources
 from stacks.steps.evaluation_grants import allow_transform_jobs
 
@@ -20,3 +21,5 @@ class HandleFailure(Step):
             "StopTuningJobs", "sagemaker:DescribeHyperParameterTuningJob", "sagemaker:StopHyperParameterTuningJob"
         )
         allow_transform_jobs(self, "StopTransform", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob")
+        self.allow("DeleteModel", ["sagemaker:DeleteModel"], [self.arn("model/*")])
+        acknowledge(self.role, sagemaker("model/*"), "Model names are derived per run at run time.")
