@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -316,7 +317,7 @@ def test_functions_bundle_powertools_and_need_no_layer(template: Template, synth
     assert not list(bundle.rglob("__pycache__"))
 
 
-def test_every_handler_traces_its_aws_calls_in_lambda(template: Template, synth) -> None:
+def test_every_handler_traces_its_aws_calls_in_lambda(template: Template, synth, tmp_path: Path) -> None:
     """In Lambda (LAMBDA_TASK_ROOT set) the bundle alone turns the Tracer on and patches botocore:
     the X-Ray SDK is bundled, and wrapt without the extension compiled for this machine's Python."""
     functions = template.find_resources("AWS::Lambda::Function")
@@ -340,11 +341,21 @@ def test_every_handler_traces_its_aws_calls_in_lambda(template: Template, synth)
         "from aws_xray_sdk.core import patcher\n"
         "assert 'botocore' in patcher._PATCHED_MODULES, patcher._PATCHED_MODULES\n"
     )
-    # The bundle first on the path; boto3 and botocore come with the Lambda runtime, so the probe
-    # gets this environment's (site-packages, after the bundle: the bundle's modules win).
+    # Nothing but the bundle and what the Lambda runtime itself provides (boto3 and what it
+    # imports): -S keeps this environment's site-packages, where everything else is installed,
+    # off the path, so a module missing from the bundle fails the import here as it would there.
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for module in ("boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six"):
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None
+        origin = Path(spec.origin)
+        source = origin.parent if spec.submodule_search_locations else origin
+        (runtime / source.name).symlink_to(source)
     env = {"LAMBDA_TASK_ROOT": str(bundle), "AWS_REGION": "us-east-1"}
+    path = f"import sys; sys.path[:0] = [sys.argv[1], {str(runtime)!r}]\n"
     result = subprocess.run(
-        [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1])\n" + probe, str(bundle)],
+        [sys.executable, "-I", "-S", "-c", path + probe, str(bundle)],
         env=env,
         capture_output=True,
         text=True,
