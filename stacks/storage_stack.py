@@ -71,6 +71,9 @@ class StorageStack(Stack):
             "artifacts",
             lifecycle_rules=[
                 s3.LifecycleRule(id="checkpoints", prefix=s3_layout.CHECKPOINTS, expiration=Duration.days(14)),
+                # The test transform's input manifest and one answer per test image; the scores
+                # themselves are kept under metrics/.
+                s3.LifecycleRule(id="evaluation", prefix=s3_layout.EVALUATION, expiration=Duration.days(14)),
                 *common_rules,
             ],
         )

@@ -179,7 +179,7 @@ def test_scoring_reads_each_answer_beside_its_image_key() -> None:
     assert (tested.status, tested.accuracy, tested.samples) == ("Completed", 2 / 3, 3)
     document = json.loads(written[tested.evaluation_uri])
     assert document["confusion_matrix"] == [[1, 0], [1, 1]]
-    assert tested.evaluation_uri == f"s3://art/evaluation/digits/{RUN.run_id}/evaluation.json"
+    assert tested.evaluation_uri == f"s3://art/metrics/digits/{RUN.run_id}/evaluation.json"  # kept: metrics/
 
 
 class Chunked(io.BytesIO):

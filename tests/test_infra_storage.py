@@ -84,6 +84,8 @@ def test_checkpoints_expire_and_noncurrent_versions_expire(template: Template) -
     by_id = {r["Id"]: r for r in rules}
     assert by_id["checkpoints"]["Prefix"] == "checkpoints/"
     assert by_id["checkpoints"]["ExpirationInDays"] == 14
+    # The test transform's input and per-image answers; the scores are kept under metrics/.
+    assert (by_id["evaluation"]["Prefix"], by_id["evaluation"]["ExpirationInDays"]) == ("evaluation/", 14)
     assert by_id["noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
 
 

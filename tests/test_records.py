@@ -459,7 +459,7 @@ TESTED = Tested(
     status="Completed",
     accuracy=0.9125,
     samples=240,
-    evaluation_uri="s3://art/evaluation/digits/digits-0123456789/evaluation.json",
+    evaluation_uri="s3://art/metrics/digits/digits-0123456789/evaluation.json",
 )
 
 
@@ -468,7 +468,7 @@ def test_with_a_test_split_the_records_lead_with_the_held_out_accuracy() -> None
     assert note.subject == "Tuning succeeded: digits test accuracy 0.912"
     assert (
         "Best validation accuracy: 0.9731\n"
-        "Test accuracy: 0.9125 on 240 held-out images (s3://art/evaluation/digits/digits-0123456789/evaluation.json)\n"
+        "Test accuracy: 0.9125 on 240 held-out images (s3://art/metrics/digits/digits-0123456789/evaluation.json)\n"
     ) in note.message
     meta = customer_metadata(BEST, RUN, TESTED)
     assert (meta["approval_accuracy"], meta["test_accuracy"], meta["validation_accuracy"]) == (

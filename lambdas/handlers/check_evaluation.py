@@ -53,7 +53,7 @@ def scored(run: Run, evaluation: Evaluation, s3: Any, bucket: str) -> Tested:
     with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
         predicted = list(pool.map(answer, [key for key, _ in items]))
     result = score([label for _, label in items], predicted, run.data.num_classes)
-    key = s3_layout.evaluation_prefix(run.dataset.name, run.run_id) + "evaluation.json"
+    key = s3_layout.evaluation_key(run.dataset.name, run.run_id)
     document = {**result, "transform_job": evaluation.transform_job_name, "model": evaluation.model_name}
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode(), ContentType="application/json")
     return Tested(

@@ -10,8 +10,9 @@ Artifacts bucket (written by the pipeline only):
     tuning/<name>/<run>/                   the training jobs' model artifacts
     checkpoints/<name>/<run>/              spot checkpoints (expire after 14 days)
     metrics/<name>/<run>/metrics.json      the registered model's metrics document
+    metrics/<name>/<run>/evaluation.json   its held-out test scores (accuracy, per class, confusion)
     runs/<name>/latest.json                the latest registered run, for warm start
-    evaluation/<name>/<run>/               the test split's transform input, answers and scores
+    evaluation/<name>/<run>/               the test transform's input manifest and answers (expire after 14 days)
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def metrics_key(name: str, run_id: str) -> str:
 
 def evaluation_prefix(name: str, run_id: str) -> str:
     return f"{EVALUATION}{name}/{run_id}/"
+
+
+def evaluation_key(name: str, run_id: str) -> str:
+    """The test scores, beside the metrics document that links them (kept; evaluation/ expires)."""
+    return f"{METRICS}{name}/{run_id}/evaluation.json"
 
 
 def previous_run_key(name: str) -> str:

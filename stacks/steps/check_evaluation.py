@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from stacks.findings import acknowledge, sagemaker
+from pipeline import s3_layout
+from stacks.findings import acknowledge, s3_objects, sagemaker
 from stacks.steps.base import Step, StepResources
 from stacks.steps.evaluation_grants import allow_transform_jobs, grant_evaluation_data
 
@@ -23,6 +24,13 @@ class CheckEvaluation(Step):
         )
         allow_transform_jobs(self, "FollowTransform", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob")
         grant_evaluation_data(self, read_evaluation=True)
+        # The scores go beside the metrics document, under metrics/ (evaluation/ expires).
+        resources.artifacts.grant_put(self.role, s3_layout.everything_under(s3_layout.METRICS))
+        acknowledge(
+            self.role,
+            s3_objects(resources.config.bucket_name("artifacts"), s3_layout.everything_under(s3_layout.METRICS)),
+            "Writes metrics/<dataset>/<run>/evaluation.json for whichever dataset runs.",
+        )
         # The model served the transform only: deleted when the evaluation ends.
         self.allow("DeleteModel", ["sagemaker:DeleteModel"], [self.arn("model/*")])
         acknowledge(self.role, sagemaker("model/*"), "Model names are derived per run at run time.")
