@@ -111,13 +111,14 @@ class LatencyS3:
         assert operation == "list_objects_v2"
         return self
 
-    def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
-        token = None
+    def paginate(self, PaginationConfig: dict[str, int] | None = None, **params: Any) -> Iterator[dict[str, Any]]:  # noqa: N803
+        token, seen, limit = None, 0, (PaginationConfig or {}).get("MaxItems")
         while True:
             page = self.list_objects_v2(**params, **({"ContinuationToken": token} if token else {}))
             yield page
+            seen += len(page.get("Contents", [])) + len(page.get("CommonPrefixes", []))
             token = page.get("NextContinuationToken")
-            if not token:
+            if not token or (limit is not None and seen >= limit):
                 return
 
     def list_objects_v2(  # noqa: N803

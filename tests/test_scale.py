@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from handlers.choose_best import best_of_run, billable_seconds
-from pipeline.validation import list_channel
+from pipeline.listing import list_channel
 
 BUCKET = "scale-datasets"
 
@@ -206,3 +206,32 @@ def test_broken_deployment_defaults_are_named_as_such(s3) -> None:
 
     with pytest.raises(DatasetError, match=r"^deployment defaults \(cdk.json\): key 'epochs' must be an integer"):
         validate_dataset(event_for("datasets/rec/manifest.json"), {"epochs": "many"}, s3)
+
+
+def test_a_prefix_with_few_folders_is_still_listed_in_many_stretches(s3) -> None:
+    """Ground Truth datasets keep images in one folder (here images/<class>/): cut one level
+    deeper, the listing still runs side by side, and finds exactly what a flat listing finds."""
+    prefix = "datasets/gt/"
+    keys = [f"{prefix}images/class{c:02d}/{i}.jpg" for c in range(12) for i in range(30)]
+    keys += [f"{prefix}images/loose.jpg", f"{prefix}train.manifest", f"{prefix}validation.manifest"]
+    put(s3, keys)
+    starts: list[str] = []
+    real = s3.get_paginator
+
+    def recording(operation: str) -> Any:
+        paginator = real(operation)
+        original = paginator.paginate
+
+        def paginate(**kwargs: Any) -> Any:
+            if "StartAfter" in kwargs:
+                starts.append(kwargs["StartAfter"])
+            return original(**kwargs)
+
+        paginator.paginate = paginate
+        return paginator
+
+    s3.get_paginator = recording
+    listed = list_channel(s3, BUCKET, prefix)
+    s3.get_paginator = real
+    assert listed == flat_listing(s3, prefix) and len(listed) == 12 * 30 + 3
+    assert len(starts) == 13  # images/ and its 12 class folders, instead of 1 stretch

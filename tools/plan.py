@@ -85,6 +85,7 @@ class FolderS3:
         Prefix: str,
         Delimiter: str | None = None,
         StartAfter: str = "",  # noqa: N803
+        PaginationConfig: dict[str, int] | None = None,  # noqa: N803
     ) -> Iterator[dict[str, Any]]:
         keys = [k for k in self.keys if k.startswith(Prefix) and k > StartAfter] if Bucket == self.bucket else []
         folders: list[str] = []
@@ -97,6 +98,9 @@ class FolderS3:
                 }
             )
             keys = [k for k in keys if Delimiter not in k[len(Prefix) :]]
+        limit = (PaginationConfig or {}).get("MaxItems")
+        if limit is not None:  # enough for the boundaries' sake: a few keys or folders may be left out
+            keys, folders = keys[:limit], folders[:limit]
         for start in range(0, max(len(keys), 1), PAGE):
             page = keys[start : start + PAGE]
             yield {

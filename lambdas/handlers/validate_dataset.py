@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.errors import classified_aws_errors
+from pipeline.listing import LIST_WORKERS
 from pipeline.observe import logger, tracer
-from pipeline.validation import LIST_WORKERS, validate_dataset
+from pipeline.validation import validate_dataset
 
 
 @logger.inject_lambda_context

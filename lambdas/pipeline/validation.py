@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
@@ -24,6 +23,7 @@ from pipeline.dataset import (
     parse_manifest,
 )
 from pipeline.evaluation import TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
+from pipeline.listing import list_channel
 from pipeline.lst import Lines, chunk_lines, scan_lst
 from pipeline.naming import run_id
 from pipeline.settings import SettingsError, TuningSettings
@@ -43,9 +43,6 @@ def ref_from_event(event: dict[str, Any]) -> DatasetRef:
     return dataset_ref_from_key(bucket, key, version)
 
 
-# Stretches of a channel listed at once. S3 serves 1,000 keys per LIST and a call takes tens of
-# milliseconds from Lambda: one after another, 1.28M images take ~1,300 calls and ~100 s.
-LIST_WORKERS = 32
 READ_CHUNK = 1 << 20
 
 
@@ -76,40 +73,6 @@ def _read(s3: Any, bucket: str, key: str, version_id: str | None = None) -> str:
 def _stream_lines(s3: Any, bucket: str, key: str) -> Iterator[tuple[int, str]]:
     """The numbered lines of an object, read a megabyte at a time."""
     return chunk_lines(_get(s3, bucket, key).iter_chunks(READ_CHUNK), f"s3://{bucket}/{key}")
-
-
-def _stretch(s3: Any, bucket: str, prefix: str, first: str, stop: str | None) -> list[str]:
-    """Relative keys of the non-empty objects under prefix from folder `first` up to folder `stop`."""
-    found: list[str] = []
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, StartAfter=first.rstrip("/"))
-    for page in pages:
-        for obj in page.get("Contents", []):
-            if stop is not None and obj["Key"] >= stop:
-                return found
-            if obj["Size"] > 0:
-                found.append(obj["Key"][len(prefix) :])
-    return found
-
-
-def list_channel(s3: Any, bucket: str, prefix: str) -> set[str]:
-    """Relative keys of the non-empty objects under prefix.
-
-    One listing with a delimiter finds the folders (classes); the key space is then cut at
-    folder boundaries into up to LIST_WORKERS stretches listed side by side with StartAfter,
-    so the calls stay ~1 per 1,000 keys (plus one per stretch) and run concurrently."""
-    found: set[str] = set()
-    folders: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        found.update(o["Key"][len(prefix) :] for o in page.get("Contents", []) if o["Size"] > 0)
-        folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
-    stretches = min(LIST_WORKERS, len(folders))
-    starts = [folders[len(folders) * i // stretches] for i in range(stretches)]
-    bounds = list(zip(starts, [*starts[1:], None], strict=False))
-    with ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:  # boto3 clients are thread-safe
-        for keys in pool.map(lambda b: _stretch(s3, bucket, prefix, b[0], b[1]), bounds):
-            found.update(keys)
-    found.discard("")
-    return found
 
 
 def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> set[str]:
