@@ -78,10 +78,12 @@ def headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int, c
     lines = [
         f"Reference: `{reference}`, median best@{jobs} = {target:.4f} over {len(runs[reference])} seeds.\n",
         f"| configuration | seeds | epochs to the reference's median best@{jobs} (median; reached in) | "
-        f"ratio to the reference | median best@{jobs} | worst seed's best@{jobs} | near-chance jobs |",
-        "|---|---|---|---|---|---|---|",
+        f"ratio to the reference | epochs to 99% of it (median; reached in) | ratio | median best@{jobs} | "
+        f"worst seed's best@{jobs} | epochs spent (median) | near-chance jobs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     ref_epochs = statistics.median(epochs_to_reach(r["trials"], target) for r in runs[reference])
+    ref_near = statistics.median(epochs_to_reach(r["trials"], 0.99 * target) for r in runs[reference])
     for config, rows in runs.items():
         reach = [epochs_to_reach(r["trials"], target) for r in rows]
         median_reach = statistics.median(reach)
@@ -89,9 +91,14 @@ def headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int, c
         done = [t for r in rows for t in r["trials"] if not t["pruned"]]
         near = sum(t["accuracy"] <= NEAR_CHANCE * chance for t in done) / max(1, len(done))
         bests = [best_after(r["trials"], jobs) for r in rows]
+        close = [epochs_to_reach(r["trials"], 0.99 * target) for r in rows]
+        median_close = statistics.median(close)
+        close_ratio = median_close / ref_near if math.isfinite(median_close) and math.isfinite(ref_near) else math.inf
+        spent = statistics.median(sum(t["epochs"] for t in r["trials"]) for r in rows)
         lines.append(
             f"| {config} | {len(rows)} | {median_reach:g} ({sum(math.isfinite(x) for x in reach)}/{len(rows)}) | "
-            f"{ratio:.2f} | {statistics.median(bests):.4f} | {min(bests):.4f} | {near:.0%} |"
+            f"{ratio:.2f} | {median_close:g} ({sum(math.isfinite(x) for x in close)}/{len(rows)}) | "
+            f"{close_ratio:.2f} | {statistics.median(bests):.4f} | {min(bests):.4f} | {spent:g} | {near:.0%} |"
         )
     lines.append(
         "\n`inf`: the median seed never reached the target within the run. Ratio below 1: fewer epochs than the "
