@@ -10,23 +10,14 @@ from local.api_model import request_errors
 from pipeline.contract import Channel
 from pipeline.naming import TUNING_JOB_NAME_PATTERN, run_id, tuning_job_name
 from pipeline.settings import Completion, TuningSettings
-from pipeline.tuning_request import Destinations, build_tuning_requests, format_bound
+from pipeline.tuning_request import build_tuning_requests, format_bound
 from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, seed_table
-from tests.sample_request import facts
+from tests.sample_request import DATA
+from tests.sample_request import DEST as SAMPLE_DEST
 
-DATA = facts(
-    format="image",
-    num_classes=10,
-    num_training_samples=1437,
-    channels={c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")},
-    content_type="application/x-image",
-)
-DEST = Destinations(
-    role_arn="arn:aws:iam::123456789012:role/sm",
-    image_uri="811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1",
-    output_uri="s3://art/tuning/digits/r/",
-    checkpoint_uri="s3://art/checkpoints/digits/r/",
-    kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+# The shared sample dataset; the destinations add the output key the deployed stack names.
+DEST = dataclasses.replace(
+    SAMPLE_DEST, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 )
 RUN = run_id("ds", "digits", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")
 

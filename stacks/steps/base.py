@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,17 @@ class StepResources:
 def handler_module(step: str) -> str:
     """The handler module of a step: its name in snake case, "ChooseBest" -> "choose_best"."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", step).lower()
+
+
+def training_environment(resources: StepResources) -> dict[str, str]:
+    """What a step that hands work to SageMaker needs: the role, the bucket, the key, the VPC."""
+    vpc = resources.config.training_vpc
+    return {
+        "SAGEMAKER_ROLE_ARN": resources.sagemaker_role.role_arn,
+        "ARTIFACTS_BUCKET": resources.artifacts.bucket_name,
+        "KMS_KEY_ARN": resources.data_key.key_arn,
+        **({"TRAINING_VPC": json.dumps(vpc)} if vpc else {}),
+    }
 
 
 class Step(PipelineFunction):
@@ -78,6 +90,16 @@ class Step(PipelineFunction):
                 sid=sid, actions=list(actions), resources=list(resources), conditions=conditions or None
             )
         )
+
+    def allow_passing_the_training_role(self) -> None:
+        """iam:PassRole for the SageMaker role only, and only to SageMaker; and the data key's grant."""
+        self.allow(
+            "PassOnlyTheTrainingRole",
+            ["iam:PassRole"],
+            [self.resources.sagemaker_role.role_arn],
+            StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"},
+        )
+        self.resources.data_key.grant(self.role, "kms:DescribeKey", "kms:CreateGrant")
 
     def arn(self, resource: str) -> str:
         """A SageMaker ARN of this account and region, e.g. `training-job/*`."""

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import json
-
 from constructs import Construct
 
 from stacks.findings import acknowledge, sagemaker
-from stacks.steps.base import Step, StepResources
+from stacks.steps.base import Step, StepResources, training_environment
 from stacks.steps.evaluation_grants import allow_transform_jobs, grant_evaluation_data
 
 
 class StartEvaluation(Step):
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
-        config, role = resources.config, resources.sagemaker_role
         super().__init__(
             scope,
             construct_id,
             resources=resources,
             description="Starts the held-out test evaluation of the best model",
-            environment={
-                "SAGEMAKER_ROLE_ARN": role.role_arn,
-                "ARTIFACTS_BUCKET": resources.artifacts.bucket_name,
-                "KMS_KEY_ARN": resources.data_key.key_arn,
-                **({"TRAINING_VPC": json.dumps(config.training_vpc)} if config.training_vpc else {}),
-            },
+            environment=training_environment(resources),
             timeout_seconds=120,
         )
         self.allow("CreateModel", ["sagemaker:CreateModel", "sagemaker:AddTags"], [self.arn("model/*")])
@@ -38,11 +30,5 @@ class StartEvaluation(Step):
             "sagemaker:DescribeTransformJob",
             "sagemaker:ListTags",
         )
-        self.allow(
-            "PassOnlyTheTrainingRole",
-            ["iam:PassRole"],
-            [role.role_arn],
-            StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"},
-        )
-        resources.data_key.grant(self.role, "kms:DescribeKey", "kms:CreateGrant")
+        self.allow_passing_the_training_role()
         grant_evaluation_data(self, read_evaluation=False)

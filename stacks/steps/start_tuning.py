@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 from constructs import Construct
 
 from pipeline import s3_layout
 from stacks.findings import READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
-from stacks.steps.base import Step, StepResources
+from stacks.steps.base import Step, StepResources, training_environment
 
 
 class StartTuning(Step):
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
-        config, role = resources.config, resources.sagemaker_role
+        config = resources.config
         super().__init__(
             scope,
             construct_id,
             resources=resources,
             description="Starts the run's hyperparameter tuning jobs",
-            environment={
-                "SAGEMAKER_ROLE_ARN": role.role_arn,
-                "ARTIFACTS_BUCKET": resources.artifacts.bucket_name,
-                "KMS_KEY_ARN": resources.data_key.key_arn,
-                **({"TRAINING_VPC": json.dumps(config.training_vpc)} if config.training_vpc else {}),
-            },
+            environment=training_environment(resources),
         )
         # Describe + ListTags: on ResourceInUse, whether this execution created the job.
         self.allow_tuning_jobs(
@@ -35,14 +28,8 @@ class StartTuning(Step):
             "sagemaker:ListTags",
             "sagemaker:StopHyperParameterTuningJob",  # a start that fails halfway stops what it created
         )
-        self.allow(
-            "PassOnlyTheTrainingRole",
-            ["iam:PassRole"],
-            [role.role_arn],
-            StringEquals={"iam:PassedToService": "sagemaker.amazonaws.com"},
-        )
+        self.allow_passing_the_training_role()
         resources.artifacts.grant_read(self.role, s3_layout.everything_under(s3_layout.RUNS))
-        resources.data_key.grant(self.role, "kms:DescribeKey", "kms:CreateGrant")
         for action in READ_ACTIONS:
             acknowledge(
                 self.role,
