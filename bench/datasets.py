@@ -3,6 +3,10 @@
 - `digits`: scikit-learn's bundled 8x8 digits, 10 classes. Easy: most sane settings reach ~97%.
 - `shapes`: procedurally drawn shapes (6 classes) at random position, size and thickness, with
   heavy pixel noise and random distractor strokes, 16x16. Hard enough that settings differ.
+- `shapes-v2`: the next version of `shapes` (same generator, new draw): warm start's retrain.
+- `textures`: the hold-out. A different generator, never used to choose a range or a bound:
+  8 classes of periodic texture (gratings at four angles, checkerboard, dot lattice, rings,
+  spiral arms) at random period, phase and contrast, inside a random window, with noise, 16x16.
 """
 
 from __future__ import annotations
@@ -90,4 +94,46 @@ def shapes(n: int = 2400, size: int = 16, seed: int = 7) -> Data:
     return _split(images, labels, "shapes", 6, seed=seed)
 
 
-DATASETS = {"digits": digits, "shapes": shapes}
+def _texture(kind: int, rng: np.random.Generator, size: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    period = rng.uniform(3.0, 6.0)
+    phase = rng.uniform(0, 2 * np.pi)
+    k = 2 * np.pi / period
+    cx, cy = rng.uniform(4, size - 4, 2)
+    if kind < 4:  # gratings at 0, 45, 90 and 135 degrees, each jittered by up to 12 degrees
+        angle = kind * np.pi / 4 + rng.uniform(-0.2, 0.2)
+        wave = np.cos(k * (xx * np.cos(angle) + yy * np.sin(angle)) + phase)
+    elif kind == 4:  # checkerboard
+        wave = np.cos(k * xx + phase) * np.cos(k * yy + rng.uniform(0, 2 * np.pi))
+    elif kind == 5:  # dot lattice
+        wave = np.maximum(np.cos(k * xx + phase), 0) * np.maximum(np.cos(k * yy + phase), 0) * 2 - 0.5
+    elif kind == 6:  # rings around a random centre
+        wave = np.cos(k * np.hypot(xx - cx, yy - cy) + phase)
+    else:  # spiral arms around a random centre
+        wave = np.cos(3 * np.arctan2(yy - cy, xx - cx) + k * np.hypot(xx - cx, yy - cy) * 0.5 + phase)
+    x0, y0 = rng.integers(0, size // 3, 2)
+    x1, y1 = rng.integers(2 * size // 3, size + 1, 2)
+    window = np.zeros((size, size), dtype=np.float32)
+    window[y0:y1, x0:x1] = 1.0
+    return (0.5 + 0.5 * wave * window * rng.uniform(0.4, 0.8)).astype(np.float32)
+
+
+def textures(n: int = 2400, size: int = 16, seed: int = 11) -> Data:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 8, n)
+    images = np.empty((n, 1, size, size), dtype=np.float32)
+    for i, kind in enumerate(labels):
+        img = _texture(int(kind), rng, size) + rng.normal(0, 0.25, (size, size)).astype(np.float32)
+        images[i, 0] = np.clip(img, 0, 1)
+    return _split(images, labels, "textures", 8, seed=seed)
+
+
+def shapes_v2() -> Data:
+    """A new version of `shapes`: the same classes and drawing, new images (what a retrain sees)."""
+    data = shapes(seed=8)
+    return Data("shapes-v2", data.train, data.validation, data.num_classes)
+
+
+DATASETS = {"digits": digits, "shapes": shapes, "shapes-v2": shapes_v2, "textures": textures}
+# a dataset -> its previous version, whose run a warm start learns from
+PREVIOUS_VERSION = {"shapes-v2": "shapes"}

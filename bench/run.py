@@ -19,12 +19,13 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import local  # noqa: F401  (puts lambdas/ on the path)
-from bench.datasets import DATASETS, Data
+from bench.datasets import DATASETS, PREVIOUS_VERSION, Data
 from local.sagemaker import search, trainer
 from pipeline import contract
 from pipeline.settings import TuningSettings
@@ -45,6 +46,7 @@ PER_OPTIMIZER = {
 # preset: the default preset may change, the reference may not. The first is the reference:
 # the documented table, literally (tests/test_bench.py holds it to the seed document).
 REFERENCE = "documented (flat, Bayesian)"
+WARM = "documented (flat, Bayesian), warm start"
 CONFIGS: dict[str, dict[str, Any]] = {
     REFERENCE: {"preset": "documented", "layout": "flat"},
     "default (definitions, measured)": {"preset": "measured", "layout": "definitions"},
@@ -77,10 +79,17 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "layout": "definitions",
         "completion": COMPLETION_10,
     },
+    # Warm start from the previous run on the previous version of the dataset (`--parents`).
+    # SageMaker forbids warm start with layout `definitions`: the reference's layout carries it.
+    WARM: {"preset": "documented", "layout": "flat", "warm_start": True},
 }
+# a warm-started configuration -> the configuration of the previous run it starts from
+WARM_PARENT = {WARM: REFERENCE}
 
 
-def requests_for(config: dict[str, Any], data: Data, jobs: int, epochs: int) -> list[dict[str, Any]]:
+def requests_for(
+    config: dict[str, Any], data: Data, jobs: int, epochs: int, parents: bool = False
+) -> list[dict[str, Any]]:
     settings = TuningSettings.from_mapping(
         {
             **config,
@@ -101,14 +110,23 @@ def requests_for(config: dict[str, Any], data: Data, jobs: int, epochs: int) -> 
         channels=(contract.Channel("train", "s3://b/t/"), contract.Channel("validation", "s3://b/v/")),
     )
     dest = Destinations("arn:aws:iam::123456789012:role/r", "image:1", "s3://b/out/", "s3://b/ckpt/")
-    return build_tuning_requests("bench-0000000000", settings, facts, dest)
+    # The previous run's job is the parent of each job of this run (the pipeline's StartTuning).
+    previous = {"bench-0000000000": ["bench-previous"]} if parents else None
+    return build_tuning_requests("bench-0000000000", settings, facts, dest, warm_start_parents=previous)
 
 
-def run_tuning_job(request: dict[str, Any], data: Data, seed: int) -> list[dict[str, Any]]:
+def run_tuning_job(
+    request: dict[str, Any],
+    data: Data,
+    seed: int,
+    parents: Sequence[search.Observation] = (),
+) -> list[dict[str, Any]]:
     """One tuning job, sequentially: what the local SageMaker does, without S3 or threads."""
     config = request["HyperParameterTuningJobConfig"]
     study = search.make_study(request, seed)
     definitions = search.definitions_of(request)
+    if "WarmStartConfig" in request:
+        search.warm_start(study, definitions, list(parents))
     patience = (
         config.get("TuningJobCompletionCriteria", {})
         .get("BestObjectiveNotImproving", {})
@@ -164,17 +182,38 @@ def run_tuning_job(request: dict[str, Any], data: Data, seed: int) -> list[dict[
     return trials
 
 
-def run_one(task: tuple[str, str, int, int, int]) -> dict[str, Any]:
+def parent_trials(raw: Path | None, dataset: str, config: str, seed: int) -> list[search.Observation]:
+    """The finished jobs of the previous run: the parent configuration, same seed, on the
+    previous version of the dataset, from the raw trials of an earlier benchmark run."""
+    if config not in WARM_PARENT:
+        return []
+    if raw is None:
+        raise SystemExit(f"{config!r} warm-starts from an earlier run: pass --parents <raw.json>")
+    previous = PREVIOUS_VERSION[dataset]
+    runs = [
+        r
+        for r in json.loads(raw.read_text())
+        if (r["dataset"], r["config"], r["seed"]) == (previous, WARM_PARENT[config], seed)
+    ]
+    if not runs:
+        raise SystemExit(f"{raw}: no {WARM_PARENT[config]!r} run of {previous!r} with seed {seed} to warm-start from")
+    return [
+        search.Observation(None, t["hyperparameters"], t["accuracy"])
+        for t in runs[0]["trials"]
+        if not t["pruned"] and t["epochs"] > 0
+    ]
+
+
+def run_one(task: tuple[str, str, int, int, int, str | None]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    dataset, config_name, seed, jobs, epochs = task
+    dataset, config_name, seed, jobs, epochs, parents_raw = task
     data = DATASETS[dataset]()
+    parents = parent_trials(Path(parents_raw) if parents_raw else None, dataset, config_name, seed)
     started = time.time()
-    per_job = [
-        run_tuning_job(r, data, seed * 31 + i)
-        for i, r in enumerate(requests_for(CONFIGS[config_name], data, jobs, epochs))
-    ]
+    requests = requests_for(CONFIGS[config_name], data, jobs, epochs, parents=bool(parents))
+    per_job = [run_tuning_job(r, data, seed * 31 + i, parents) for i, r in enumerate(requests)]
     # Tuning jobs of one run go side by side: interleave their training jobs in launch order.
     trials = [t for group in _round_robin(per_job) for t in group]
     return {
@@ -279,12 +318,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1 (hold-out: 10)"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for raw.json, results.json and results.md")
     parser.add_argument("--jobs", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--datasets", default="digits,shapes")
     parser.add_argument(
         "--configs", default="", help="semicolon-separated subset of configuration names (default: all)"
+    )
+    parser.add_argument(
+        "--parents", type=Path, help="raw.json of the previous run, for the warm-started configurations"
     )
     parser.add_argument("--summarize", type=Path, help="only re-summarize the raw.json of an earlier run")
     args = parser.parse_args(argv)
@@ -294,9 +340,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configs = [c for c in CONFIGS if not args.configs or c in [n.strip() for n in args.configs.split(";")]]
     tasks = [
-        (d, c, s, args.jobs, args.epochs) for s in range(args.seeds) for d in args.datasets.split(",") for c in configs
+        (d, c, s, args.jobs, args.epochs, str(args.parents) if args.parents else None)
+        for s in range(args.first_seed, args.first_seed + args.seeds)
+        for d in args.datasets.split(",")
+        for c in configs
     ]
-    OUT.mkdir(exist_ok=True)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     started = time.time()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -307,13 +357,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result['config']}: best {best_after(result['trials'], args.jobs):.4f} in {result['seconds']:.0f}s\n"
             )
             sys.stdout.flush()
-            (OUT / "raw.json").write_text(json.dumps(results))
+            (out / "raw.json").write_text(json.dumps(results))
     summary = summarize(results, args.jobs)
     meta = {"seeds": args.seeds, "jobs": args.jobs, "epochs": args.epochs, "seconds": time.time() - started}
-    (OUT / "results.json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2, default=str))
+    (out / "results.json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=2, default=str))
     table = markdown(summary, args.jobs, args.epochs)
-    (OUT / "results.md").write_text(
-        f"Benchmark: {args.seeds} seeds, {args.jobs} jobs, {args.epochs} epochs, command `python -m bench.run --seeds {args.seeds} --jobs {args.jobs} --epochs {args.epochs}`\n{table}"
+    (out / "results.md").write_text(
+        f"Benchmark: {args.seeds} seeds from {args.first_seed}, {args.jobs} jobs, {args.epochs} epochs, "
+        f"command `python -m bench.run {' '.join(argv if argv is not None else sys.argv[1:])}`\n{table}"
     )
     sys.stdout.write(table)
     return 0

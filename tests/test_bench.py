@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from bench.datasets import Data
 from bench.run import CONFIGS, REFERENCE, requests_for
 from pipeline.settings import TuningSettings
@@ -44,3 +49,30 @@ def test_every_configuration_names_its_preset_so_a_new_default_cannot_move_it() 
     for config in CONFIGS.values():  # and each is a valid set of settings
         requests_for(config, tiny(), jobs=30, epochs=5)
     assert TuningSettings.from_mapping(CONFIGS[REFERENCE], where="t").preset == "documented"
+
+
+def test_the_warm_started_configuration_learns_from_the_same_seeds_previous_run(tmp_path: Path) -> None:
+    from bench.datasets import DATASETS, PREVIOUS_VERSION
+    from bench.run import WARM, WARM_PARENT, parent_trials
+
+    assert PREVIOUS_VERSION["shapes-v2"] in DATASETS and WARM_PARENT[WARM] in CONFIGS
+    trial = {"optimizer": "adam", "hyperparameters": {"optimizer": "adam"}, "pruned": False}
+    raw = [
+        {"dataset": "shapes", "config": REFERENCE, "seed": 3, "trials": [{**trial, "accuracy": 0.7, "epochs": 15}]},
+        {"dataset": "shapes", "config": REFERENCE, "seed": 4, "trials": [{**trial, "accuracy": 0.4, "epochs": 15}]},
+        {"dataset": "shapes-v2", "config": REFERENCE, "seed": 3, "trials": [{**trial, "accuracy": 0.5, "epochs": 15}]},
+        # a job that never trained (the algorithm refused it) taught nothing
+        {"dataset": "shapes", "config": REFERENCE, "seed": 5, "trials": [{**trial, "accuracy": 0.0, "epochs": 0}]},
+    ]
+    path = tmp_path / "raw.json"
+    path.write_text(json.dumps(raw))
+    (parent,) = parent_trials(path, "shapes-v2", WARM, 3)
+    assert parent.objective == 0.7 and parent.tuned == {"optimizer": "adam"}
+    assert parent_trials(path, "shapes-v2", WARM, 5) == []
+    assert parent_trials(path, "shapes-v2", REFERENCE, 3) == []  # a cold configuration has no parents
+    with pytest.raises(SystemExit, match="seed 6"):
+        parent_trials(path, "shapes-v2", WARM, 6)
+    (request,) = requests_for(CONFIGS[WARM], tiny(), jobs=30, epochs=5, parents=True)
+    assert request["WarmStartConfig"]["WarmStartType"] == "TransferLearning"
+    (cold,) = requests_for(CONFIGS[WARM], tiny(), jobs=30, epochs=5)
+    assert "WarmStartConfig" not in cold

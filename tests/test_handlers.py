@@ -220,6 +220,12 @@ def test_warm_start_uses_the_previous_run_of_the_same_dataset_and_layout() -> No
     run = sample_run(layout="job_per_optimizer", warm_start=True)
     parents = {f"digits-0123456789-{c}": [f"digits-aaaaaaaaaa-{c}"] for c in ("sgd", "adam", "rms", "nag")}
     sm, stub = sagemaker_stub()
+    for c in ("sgd", "adam", "rms", "nag"):
+        stub.add_response(
+            "describe_hyper_parameter_tuning_job",
+            parent_description(f"digits-aaaaaaaaaa-{c}", "Completed", launched=8),
+            {"HyperParameterTuningJobName": f"digits-aaaaaaaaaa-{c}"},
+        )
     for request in expected_requests(run, parents):
         assert request["WarmStartConfig"]["ParentHyperParameterTuningJobs"][0][
             "HyperParameterTuningJobName"
@@ -228,6 +234,61 @@ def test_warm_start_uses_the_previous_run_of_the_same_dataset_and_layout() -> No
     with stub:
         start_tuning(run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION)
     stub.assert_no_pending_responses()
+
+
+def parent_description(name: str, status: str, launched: int) -> dict[str, Any]:
+    return {
+        **describe(name, status, Completed=launched),
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Bayesian",
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": launched, "MaxParallelTrainingJobs": 2},
+        },
+    }
+
+
+# The API reference (HyperParameterTuningJobWarmStartConfig): "All training jobs launched by parent
+# hyperparameter tuning jobs and the new hyperparameter tuning jobs count against the limit of
+# training jobs for the tuning job"; SageMaker endpoints and quotas: 750 training jobs per tuning job.
+TRAINING_JOBS_PER_TUNING_JOB = 750
+
+
+@mock_aws
+def test_warm_start_leaves_out_unfinished_parents_and_parents_over_the_training_job_limit() -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=ARTIFACTS)
+    codes = ("sgd", "adam", "rms", "nag")
+    previous = {"run_id": "digits-aaaaaaaaaa", "layout": "job_per_optimizer", "tuning_jobs": []}
+    previous["tuning_jobs"] = [f"digits-aaaaaaaaaa-{c}" for c in codes]
+    s3.put_object(Bucket=ARTIFACTS, Key=previous_run_key("digits"), Body=json.dumps(previous).encode())
+    run = sample_run(layout="job_per_optimizer", warm_start=True, max_training_jobs=400)
+    cold = expected_requests(run)
+    room = {
+        r["HyperParameterTuningJobName"].rsplit("-", 1)[1]: TRAINING_JOBS_PER_TUNING_JOB
+        - r["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
+        for r in cold
+    }
+    parents = {  # what each parent launched, and its status
+        "sgd": ("InProgress", 10),  # not finished: left out
+        "adam": ("Completed", room["adam"] + 1),  # one job over the limit: left out
+        "rms": ("Stopped", 10),  # stopped is finished: kept
+        "nag": ("Completed", room["nag"]),  # exactly at the limit: kept
+    }
+    sm, stub = sagemaker_stub()
+    for c, (status, launched) in parents.items():
+        name = f"digits-aaaaaaaaaa-{c}"
+        stub.add_response(
+            "describe_hyper_parameter_tuning_job",
+            parent_description(name, status, launched),
+            {"HyperParameterTuningJobName": name},
+        )
+    kept = {f"digits-0123456789-{c}": [f"digits-aaaaaaaaaa-{c}"] for c in ("rms", "nag")}
+    for request in expected_requests(run, kept):
+        stub.add_response("create_hyper_parameter_tuning_job", {"HyperParameterTuningJobArn": "arn:x"}, request)
+    with stub:
+        start_tuning(run, sm, s3, role_arn=ROLE, bucket=ARTIFACTS, kms_key_arn=None, region=REGION, execution=EXECUTION)
+    stub.assert_no_pending_responses()
+    warm = [r["HyperParameterTuningJobName"] for r in expected_requests(run, kept) if "WarmStartConfig" in r]
+    assert warm == ["digits-0123456789-rms", "digits-0123456789-nag"]
 
 
 # ---------------------------------------------------------------------- poll and choose

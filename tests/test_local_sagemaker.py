@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from local.sagemaker import trainer
-from local.sagemaker.service import LocalSageMaker
+from local.sagemaker import search, trainer
+from local.sagemaker.service import ApiError, LocalSageMaker
 from tests.sample_request import client_error
 
 pytestmark = pytest.mark.standin
@@ -101,3 +101,115 @@ def test_jobs_training_side_by_side_get_the_same_results_as_one_after_another() 
     for _ in range(3):  # the race, when there is one, shows in some interleavings only
         with ThreadPoolExecutor(max_workers=4) as pool:
             assert list(pool.map(history, (11, 12, 13, 14))) == alone
+
+
+# ---------------------------------------------------------------------- warm start
+
+FLAT_RANGES = {
+    "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam"]}],
+    "ContinuousParameterRanges": [
+        {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.5", "ScalingType": "Logarithmic"},
+        {"Name": "beta_2", "MinValue": "0.9", "MaxValue": "0.9999", "ScalingType": "ReverseLogarithmic"},
+    ],
+    "IntegerParameterRanges": [{"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "64"}],
+}
+
+
+def flat_request(name: str, max_jobs: int = 10, parents: tuple[str, ...] = ()) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Bayesian",
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": FLAT_RANGES,
+        },
+        "TrainingJobDefinition": {"StaticHyperParameters": {"epochs": "1"}},
+    }
+    if parents:
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents],
+            "WarmStartType": "TransferLearning",
+        }
+    return request
+
+
+def parent_jobs(good: str, n: int) -> list[search.Observation]:
+    """n finished jobs: the `good` optimizer at a small learning rate scores 0.9, the rest 0.2."""
+    return [
+        search.Observation(
+            None,
+            {
+                "optimizer": ("sgd", "adam")[i % 2],
+                "learning_rate": repr(0.0005 * (1 + i)),
+                "beta_2": "0.99",
+                "mini_batch_size": str(8 + i),
+            },
+            0.9 if ("sgd", "adam")[i % 2] == good else 0.2,
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_warm_start_tells_the_search_what_its_parents_found_before_it_asks() -> None:
+    definitions = search.definitions_of(flat_request("child"))
+    choices = {}
+    for good in ("sgd", "adam"):  # the first suggestions follow the parents, whichever won there
+        study = search.make_study(flat_request("child"), seed=3)
+        assert search.warm_start(study, definitions, parent_jobs(good, 12)) == 12
+        asked = [search.sample(study.ask(), definitions)[1]["optimizer"] for _ in range(6)]
+        choices[good] = asked.count(good)
+    assert choices["sgd"] >= 5 and choices["adam"] >= 5, choices
+    cold = search.make_study(flat_request("child"), seed=3)  # without parents: the first 5 are random
+    asked = [search.sample(cold.ask(), definitions)[1]["optimizer"] for _ in range(6)]
+    assert 1 <= asked.count("adam") <= 5
+
+
+def test_a_parents_job_outside_the_new_ranges_is_left_out_and_values_keep_their_scaling() -> None:
+    definitions = search.definitions_of(flat_request("child"))
+    jobs = parent_jobs("adam", 4)
+    outside = [
+        search.Observation(None, {**jobs[0].tuned, "learning_rate": "0.9"}, 0.5),  # above MaxValue
+        search.Observation(None, {**jobs[0].tuned, "optimizer": "rmsprop"}, 0.5),  # not a value now
+        search.Observation(None, {k: v for k, v in jobs[0].tuned.items() if k != "beta_2"}, 0.5),  # was static
+    ]
+    study = search.make_study(flat_request("child"), seed=0)
+    assert search.warm_start(study, definitions, jobs + outside) == 4
+    first = study.trials[0]
+    # ReverseLogarithmic draws 1 - x: a parent's beta_2 of 0.99 is 0.01 in the search's own terms.
+    assert first.params == {
+        "optimizer": "sgd",
+        "learning_rate": 0.0005,
+        "beta_2": pytest.approx(0.01),
+        "mini_batch_size": 8,
+    }
+    assert [t.value for t in study.trials] == [0.2, 0.9, 0.2, 0.9]
+
+
+class Finished:
+    def __init__(self, status: str, jobs: int) -> None:
+        self.status, self.jobs, self.name = status, [object()] * jobs, "parent"
+
+
+# SageMaker endpoints and quotas: 750 training jobs per tuning job, parents' jobs included
+# (API reference, HyperParameterTuningJobWarmStartConfig).
+@pytest.mark.parametrize(
+    ("parent", "max_jobs", "error"),
+    [
+        (None, 10, "ResourceNotFound"),
+        (Finished("InProgress", 5), 10, "ValidationException"),
+        (Finished("Completed", 741), 10, "ResourceLimitExceeded"),
+        (Finished("Completed", 740), 10, None),
+        (Finished("Stopped", 700), 50, None),
+    ],
+)
+def test_the_local_service_refuses_the_parents_sagemaker_refuses(parent: Any, max_jobs: int, error: str | None) -> None:
+    service = LocalSageMaker(s3_client=lambda: CountingS3())
+    if parent is not None:
+        service.tuning_jobs["parent"] = parent
+    request = flat_request("child", max_jobs=max_jobs, parents=("parent",))
+    if error is None:
+        service._check_parents(request)
+        return
+    with pytest.raises(ApiError) as raised:
+        service._check_parents(request)
+    assert raised.value.code == error

@@ -13,6 +13,7 @@ from pipeline import clients, s3_layout
 from pipeline.contract import Run, Tuning
 from pipeline.errors import TransientAwsError, classified_aws_errors
 from pipeline.image_uri import training_image_uri
+from pipeline.limits import TRAINING_JOBS_PER_TUNING_JOB
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owned_by, tags
 from pipeline.tuning_request import Destinations, build_tuning_requests
@@ -38,6 +39,39 @@ def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> 
     return parents
 
 
+def parents_sagemaker_accepts(sm: Any, parents: dict[str, list[str]], max_jobs: dict[str, int]) -> dict[str, list[str]]:
+    """Keep the parents a CreateHyperParameterTuningJob can take: finished, and few enough jobs.
+
+    "All training jobs launched by parent hyperparameter tuning jobs and the new hyperparameter
+    tuning jobs count against the limit of training jobs for the tuning job" (API reference,
+    HyperParameterTuningJobWarmStartConfig): 750 (SageMaker endpoints and quotas). A parent the
+    new job cannot take is left out and the job starts cold, rather than the run failing."""
+    accepted: dict[str, list[str]] = {}
+    for name, candidates in parents.items():
+        kept, launched = [], max_jobs[name]
+        for parent in candidates:
+            d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=parent)
+            jobs = sum(d.get("TrainingJobStatusCounters", {}).values())
+            finished = d["HyperParameterTuningJobStatus"] in ("Completed", "Stopped")
+            if finished and launched + jobs <= TRAINING_JOBS_PER_TUNING_JOB.value:
+                kept.append(parent)
+                launched += jobs
+            else:
+                logger.warning(
+                    "warm start leaves a parent out",
+                    extra={
+                        "job": name,
+                        "parent": parent,
+                        "parent_jobs": jobs,
+                        "finished": finished,
+                        "limit": TRAINING_JOBS_PER_TUNING_JOB.source,
+                    },
+                )
+        if kept:
+            accepted[name] = kept
+    return accepted
+
+
 def stop_quietly(sm: Any, names: list[str]) -> None:
     """Stop these tuning jobs, logging (not raising) what cannot be stopped: the error that
     brought us here is the one to report, and StopOrphans tries again after the failure."""
@@ -48,13 +82,21 @@ def stop_quietly(sm: Any, names: list[str]) -> None:
             logger.warning("could not stop a tuning job of a failed start", extra={"job": name, "error": str(exc)})
 
 
-def requests_for(run: Run, s3: Any, bucket: str, dest: Destinations, execution: str) -> list[dict[str, Any]]:
+def requests_for(run: Run, sm: Any, s3: Any, bucket: str, dest: Destinations, execution: str) -> list[dict[str, Any]]:
     """The run's CreateHyperParameterTuningJob requests, warm-started from its previous run if asked."""
     labels = tags(run.dataset.name, run.run_id, execution)
     requests = build_tuning_requests(run.run_id, run.settings, run.data, dest, tags=labels)
     if not run.settings.warm_start:
         return requests
     parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
+    max_jobs = {
+        r["HyperParameterTuningJobName"]: r["HyperParameterTuningJobConfig"]["ResourceLimits"][
+            "MaxNumberOfTrainingJobs"
+        ]
+        for r in requests
+    }
+    with classified_aws_errors(run.settings.instance_type):
+        parents = parents_sagemaker_accepts(sm, parents, max_jobs)
     return build_tuning_requests(run.run_id, run.settings, run.data, dest, warm_start_parents=parents, tags=labels)
 
 
@@ -82,7 +124,7 @@ def start_tuning(
         kms_key_arn=kms_key_arn,
         vpc_config=vpc_config,
     )
-    requests = requests_for(run, s3, bucket, dest, execution)
+    requests = requests_for(run, sm, s3, bucket, dest, execution)
     started: list[str] = []
     already: list[str] = []
     try:

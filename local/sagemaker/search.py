@@ -8,6 +8,10 @@
   ranges are sampled only when it is chosen (a conditional space).
 - ScalingType: Linear/Auto -> uniform, Logarithmic -> log-uniform, ReverseLogarithmic ->
   log-uniform on 1 - x.
+- WarmStartConfig -> the parents' finished training jobs (hyperparameters and final objective)
+  are told to the new search before it asks anything, as SageMaker documents warm start: "the
+  results of previous tuning jobs are used to inform which combinations of hyperparameters to
+  search over". A parent's job outside the new ranges is left out.
 """
 
 from __future__ import annotations
@@ -48,6 +52,76 @@ def grid_choices(definitions: list[Definition]) -> dict[str, list[str]] | None:
         for r in d.ranges.get("CategoricalParameterRanges", []):
             choices[r["Name"]] = list(r["Values"])
     return choices
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished training job of a parent tuning job: what a warm start learns from."""
+
+    definition: str | None
+    tuned: dict[str, str]
+    objective: float
+
+
+def _distribution(r: dict[str, Any], kind: str) -> tuple[Any, Any]:
+    """The Optuna distribution `sample` draws this range from, and how a value string maps to it."""
+    if kind == "Categorical":
+        return optuna.distributions.CategoricalDistribution(list(r["Values"])), str
+    lo, hi = float(r["MinValue"]), float(r["MaxValue"])
+    log = r.get("ScalingType", "Auto") == "Logarithmic"
+    if kind == "Integer":
+        return optuna.distributions.IntDistribution(int(lo), int(hi), log=log), lambda v: int(float(v))
+    if r.get("ScalingType") == "ReverseLogarithmic":
+        return optuna.distributions.FloatDistribution(1.0 - hi, 1.0 - lo, log=True), lambda v: 1.0 - float(v)
+    return optuna.distributions.FloatDistribution(lo, hi, log=log), float
+
+
+KINDS = ("Categorical", "Continuous", "Integer")
+
+
+def _observed(definition: Definition, tuned: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A parent job's values as this definition's Optuna parameters; None if the space cannot hold them."""
+    prefix = f"{definition.name}:" if definition.name else ""
+    params: dict[str, Any] = {}
+    distributions: dict[str, Any] = {}
+    for kind in KINDS:
+        for r in definition.ranges.get(f"{kind}ParameterRanges", []):
+            distribution, parse = _distribution(r, kind)
+            try:
+                value = parse(tuned[r["Name"]])
+            except (KeyError, ValueError):
+                return None
+            inside = (
+                value in distribution.choices
+                if kind == "Categorical"
+                else distribution.low <= value <= distribution.high
+            )
+            if not inside:
+                return None
+            params[prefix + r["Name"]], distributions[prefix + r["Name"]] = value, distribution
+    return params, distributions
+
+
+def warm_start(study: optuna.Study, definitions: list[Definition], parents: list[Observation]) -> int:
+    """Tell the study the parents' jobs its space can hold; returns how many it was told."""
+    told = 0
+    for o in parents:
+        if len(definitions) == 1:
+            definition: Definition | None = definitions[0]
+        else:
+            definition = next((d for d in definitions if d.name == o.definition), None)
+        observed = _observed(definition, o.tuned) if definition else None
+        if observed is None:
+            continue
+        params, distributions = observed
+        if len(definitions) > 1:
+            params[DEFINITION_PARAM] = o.definition
+            distributions[DEFINITION_PARAM] = optuna.distributions.CategoricalDistribution(
+                [d.name for d in definitions]
+            )
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=o.objective))
+        told += 1
+    return told
 
 
 def make_study(request: dict[str, Any], seed: int) -> optuna.Study:

@@ -75,6 +75,10 @@ class TuningJob:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
+# "Maximum number of training jobs per hyperparameter tuning job": 750 (SageMaker endpoints and
+# quotas). Written here, not imported from the pipeline, so the stand-in checks the pipeline.
+TRAINING_JOBS_PER_TUNING_JOB = 750
+
 Listener = Callable[[str, dict[str, Any]], None]
 
 
@@ -157,6 +161,7 @@ class LocalSageMaker(TransformJobs):
             config = p["HyperParameterTuningJobConfig"]
             if config["Strategy"] == "Grid" and search.grid_choices(search.definitions_of(p)) is None:
                 raise ApiError("ValidationException", "Grid search supports only categorical parameter ranges")
+            self._check_parents(p)
             job = TuningJob(name=name, request=p)
             self.tuning_jobs[name] = job
         thread = threading.Thread(target=self._run_tuning, args=(job,), name=f"tuning-{name}", daemon=True)
@@ -164,6 +169,44 @@ class LocalSageMaker(TransformJobs):
             self.threads.append(thread)
         thread.start()
         return {"HyperParameterTuningJobArn": self.arn("hyper-parameter-tuning-job", name)}
+
+    def _check_parents(self, p: dict[str, Any]) -> None:
+        """What CreateHyperParameterTuningJob refuses in a WarmStartConfig. The API reference
+        (HyperParameterTuningJobWarmStartConfig): "All training jobs launched by parent hyperparameter
+        tuning jobs and the new hyperparameter tuning jobs count against the limit of training jobs
+        for the tuning job" (750, SageMaker endpoints and quotas)."""
+        warm = p.get("WarmStartConfig")
+        if not warm:
+            return
+        launched = p["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
+        for parent in warm["ParentHyperParameterTuningJobs"]:
+            job = self.tuning_jobs.get(parent["HyperParameterTuningJobName"])
+            if job is None:
+                raise ApiError(
+                    "ResourceNotFound", f"Parent tuning job {parent['HyperParameterTuningJobName']} not found"
+                )
+            if job.status not in ("Completed", "Stopped"):
+                raise ApiError("ValidationException", f"Parent tuning job {job.name} is {job.status}, not finished")
+            launched += len(job.jobs)
+        if launched > TRAINING_JOBS_PER_TUNING_JOB:
+            raise ApiError(
+                "ResourceLimitExceeded",
+                f"The parents' {launched - p['HyperParameterTuningJobConfig']['ResourceLimits']['MaxNumberOfTrainingJobs']}"
+                f" training jobs and this job's together exceed {TRAINING_JOBS_PER_TUNING_JOB}",
+            )
+
+    def parent_observations(self, request: dict[str, Any]) -> list[search.Observation]:
+        names = [
+            p["HyperParameterTuningJobName"]
+            for p in request.get("WarmStartConfig", {}).get("ParentHyperParameterTuningJobs", [])
+        ]
+        with self.lock:
+            return [
+                search.Observation(t.definition.name, dict(t.tuned), t.objective)
+                for name in names
+                for t in self.tuning_jobs[name].jobs
+                if t.status == "Completed" and t.objective is not None
+            ]
 
     def op_ListHyperParameterTuningJobs(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -576,6 +619,7 @@ class LocalSageMaker(TransformJobs):
         seed = int(hashlib.sha256(f"{self.seed}:{position}".encode()).hexdigest()[:8], 16)
         study = search.make_study(job.request, seed)
         definitions = search.definitions_of(job.request)
+        search.warm_start(study, definitions, self.parent_observations(job.request))
         running: dict[Future[None], tuple[optuna.Trial, TrainingJob]] = {}
         best, since_improvement, launched = None, 0, 0
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=f"train-{job.name}") as pool:

@@ -19,7 +19,8 @@ class StartTuning(Step):
             description="Starts the run's hyperparameter tuning jobs",
             environment=training_environment(resources),
         )
-        # Describe + ListTags: on ResourceInUse, whether this execution created the job.
+        # Describe + ListTags: on ResourceInUse, whether this execution created the job; Describe
+        # also: whether a warm-start parent is finished and how many jobs it launched.
         self.allow_tuning_jobs(
             "CreateTuningJobs",
             "sagemaker:CreateHyperParameterTuningJob",
