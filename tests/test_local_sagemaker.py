@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from local.sagemaker import search, trainer
-from local.sagemaker.service import ApiError, LocalSageMaker
+from local.sagemaker.service import ApiError, LocalSageMaker, TrainingJob, TuningJob
 from tests.sample_request import client_error
 
 pytestmark = pytest.mark.standin
@@ -213,3 +213,37 @@ def test_the_local_service_refuses_the_parents_sagemaker_refuses(parent: Any, ma
     with pytest.raises(ApiError) as raised:
         service._check_parents(request)
     assert raised.value.code == error
+
+
+def test_a_warm_started_job_learns_from_its_parents_finished_jobs_only() -> None:
+    service = LocalSageMaker(s3_client=lambda: CountingS3())
+    parent = TuningJob(name="parent", request=flat_request("parent"), status="Completed")
+    definition = search.definitions_of(parent.request)[0]
+    for status, history in (("Completed", [0.3, 0.8]), ("Failed", []), ("Stopped", [0.1]), ("Completed", [0.6])):
+        tuned = {"optimizer": "adam", "learning_rate": "0.001", "beta_2": "0.99", "mini_batch_size": "16"}
+        parent.jobs.append(TrainingJob("t", "parent", definition, tuned, {}, status=status, history=history))
+    service.tuning_jobs["parent"] = parent
+    observed = service.parent_observations(flat_request("child", parents=("parent",)))
+    assert [o.objective for o in observed] == [0.8, 0.6]  # each job's final objective
+    assert service.parent_observations(flat_request("cold")) == []
+
+
+def test_the_search_of_a_warm_started_job_starts_from_its_parents(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = LocalSageMaker(s3_client=lambda: CountingS3())
+    parent = TuningJob(name="parent", request=flat_request("parent"), status="Completed")
+    definition = search.definitions_of(parent.request)[0]
+    for o in parent_jobs("adam", 12):
+        parent.jobs.append(
+            TrainingJob("t", "parent", definition, o.tuned, {}, status="Completed", history=[o.objective])
+        )
+    service.tuning_jobs["parent"] = parent
+    child = TuningJob(name="child", request=flat_request("child", max_jobs=4, parents=("parent",)))
+    service.tuning_jobs["child"] = child
+
+    def train(t: TrainingJob, trial: Any, seed: int) -> None:  # no training: the search is under test
+        t.status, t.history = "Completed", [0.5]
+
+    monkeypatch.setattr(service, "_train", train)
+    service._search(child)
+    # The parents' jobs scored adam 0.9 and sgd 0.2: a search that knows them asks for adam.
+    assert [t.tuned["optimizer"] for t in child.jobs] == ["adam"] * 4
