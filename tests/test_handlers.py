@@ -236,13 +236,17 @@ def test_warm_start_uses_the_previous_run_of_the_same_dataset_and_layout() -> No
     stub.assert_no_pending_responses()
 
 
-def parent_description(name: str, status: str, launched: int) -> dict[str, Any]:
+def parent_description(name: str, status: str, launched: int, run: Run | None = None) -> dict[str, Any]:
+    """Last week's job of the same optimizer, as DescribeHyperParameterTuningJob tells it: the same
+    search space, trained on the previous version of the dataset (another num_training_samples)."""
+    run = run or sample_run(layout="job_per_optimizer", warm_start=True)
+    (request,) = [r for r in expected_requests(run) if r["HyperParameterTuningJobName"].endswith(name[-4:])]
+    definition = request["TrainingJobDefinition"]
+    static = {**definition["StaticHyperParameters"], "num_training_samples": "1200"}
     return {
         **describe(name, status, Completed=launched),
-        "HyperParameterTuningJobConfig": {
-            "Strategy": "Bayesian",
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": launched, "MaxParallelTrainingJobs": 2},
-        },
+        "HyperParameterTuningJobConfig": request["HyperParameterTuningJobConfig"],
+        "TrainingJobDefinition": {**definition, "StaticHyperParameters": static},
     }
 
 
@@ -278,7 +282,7 @@ def test_warm_start_leaves_out_unfinished_parents_and_parents_over_the_training_
         name = f"digits-aaaaaaaaaa-{c}"
         stub.add_response(
             "describe_hyper_parameter_tuning_job",
-            parent_description(name, status, launched),
+            parent_description(name, status, launched, run),
             {"HyperParameterTuningJobName": name},
         )
     kept = {f"digits-0123456789-{c}": [f"digits-aaaaaaaaaa-{c}"] for c in ("rms", "nag")}

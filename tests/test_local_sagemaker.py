@@ -186,8 +186,27 @@ def test_a_parents_job_outside_the_new_ranges_is_left_out_and_values_keep_their_
 
 
 class Finished:
-    def __init__(self, status: str, jobs: int) -> None:
+    def __init__(self, status: str, jobs: int, request: dict[str, Any] | None = None) -> None:
         self.status, self.jobs, self.name = status, [object()] * jobs, "parent"
+        self.request = request or flat_request("parent")
+
+
+def retyped() -> dict[str, Any]:
+    """The parent's space with mini_batch_size continuous instead of integer."""
+    request = flat_request("parent")
+    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"] = dict(FLAT_RANGES)
+    ranges["IntegerParameterRanges"] = []
+    ranges["ContinuousParameterRanges"] = [
+        *FLAT_RANGES["ContinuousParameterRanges"],
+        {"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "64"},
+    ]
+    return request
+
+
+def one_more_static() -> dict[str, Any]:
+    request = flat_request("parent")
+    request["TrainingJobDefinition"] = {"StaticHyperParameters": {"epochs": "1", "num_layers": "18"}}
+    return request
 
 
 # SageMaker endpoints and quotas: 750 training jobs per tuning job, parents' jobs included
@@ -200,6 +219,9 @@ class Finished:
         (Finished("Completed", 741), 10, "ResourceLimitExceeded"),
         (Finished("Completed", 740), 10, None),
         (Finished("Stopped", 700), 50, None),
+        (Finished("Failed", 3), 10, None),  # a terminal state
+        (Finished("Completed", 3, retyped()), 10, "ValidationException"),
+        (Finished("Completed", 3, one_more_static()), 10, "ValidationException"),
     ],
 )
 def test_the_local_service_refuses_the_parents_sagemaker_refuses(parent: Any, max_jobs: int, error: str | None) -> None:

@@ -9,11 +9,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from pipeline import clients, s3_layout
+from pipeline import clients, s3_layout, warm_start
 from pipeline.contract import Run, Tuning
 from pipeline.errors import TransientAwsError, classified_aws_errors
 from pipeline.image_uri import training_image_uri
-from pipeline.limits import TRAINING_JOBS_PER_TUNING_JOB
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owned_by, tags
 from pipeline.tuning_request import Destinations, build_tuning_requests
@@ -39,34 +38,26 @@ def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> 
     return parents
 
 
-def parents_sagemaker_accepts(sm: Any, parents: dict[str, list[str]], max_jobs: dict[str, int]) -> dict[str, list[str]]:
-    """Keep the parents a CreateHyperParameterTuningJob can take: finished, and few enough jobs.
-
-    "All training jobs launched by parent hyperparameter tuning jobs and the new hyperparameter
-    tuning jobs count against the limit of training jobs for the tuning job" (API reference,
-    HyperParameterTuningJobWarmStartConfig): 750 (SageMaker endpoints and quotas). A parent the
-    new job cannot take is left out and the job starts cold, rather than the run failing."""
+def parents_sagemaker_accepts(
+    sm: Any, parents: dict[str, list[str]], requests: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """Keep the parents SageMaker would take (`pipeline.warm_start`); a job whose parent it would
+    refuse starts cold, with a warning in the log, rather than the run failing."""
     accepted: dict[str, list[str]] = {}
-    for name, candidates in parents.items():
-        kept, launched = [], max_jobs[name]
-        for parent in candidates:
-            d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=parent)
-            jobs = sum(d.get("TrainingJobStatusCounters", {}).values())
-            finished = d["HyperParameterTuningJobStatus"] in ("Completed", "Stopped")
-            if finished and launched + jobs <= TRAINING_JOBS_PER_TUNING_JOB.value:
-                kept.append(parent)
-                launched += jobs
-            else:
+    for request in requests:
+        name = request["HyperParameterTuningJobName"]
+        kept: list[str] = []
+        launched = 0
+        for parent in parents.get(name, []):
+            described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=parent)
+            reason = warm_start.refusal(described, request, launched)
+            if reason:
                 logger.warning(
-                    "warm start leaves a parent out",
-                    extra={
-                        "job": name,
-                        "parent": parent,
-                        "parent_jobs": jobs,
-                        "finished": finished,
-                        "limit": TRAINING_JOBS_PER_TUNING_JOB.source,
-                    },
+                    "warm start leaves a parent out", extra={"job": name, "parent": parent, "reason": reason}
                 )
+                continue
+            kept.append(parent)
+            launched += sum(described.get("TrainingJobStatusCounters", {}).values())
         if kept:
             accepted[name] = kept
     return accepted
@@ -89,14 +80,8 @@ def requests_for(run: Run, sm: Any, s3: Any, bucket: str, dest: Destinations, ex
     if not run.settings.warm_start:
         return requests
     parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
-    max_jobs = {
-        r["HyperParameterTuningJobName"]: r["HyperParameterTuningJobConfig"]["ResourceLimits"][
-            "MaxNumberOfTrainingJobs"
-        ]
-        for r in requests
-    }
     with classified_aws_errors(run.settings.instance_type):
-        parents = parents_sagemaker_accepts(sm, parents, max_jobs)
+        parents = parents_sagemaker_accepts(sm, parents, requests)
     return build_tuning_requests(run.run_id, run.settings, run.data, dest, warm_start_parents=parents, tags=labels)
 
 

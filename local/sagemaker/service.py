@@ -79,6 +79,17 @@ class TuningJob:
 # quotas). Written here, not imported from the pipeline, so the stand-in checks the pipeline.
 TRAINING_JOBS_PER_TUNING_JOB = 750
 
+
+def _hyperparameter_types(request: dict[str, Any]) -> dict[str, str]:
+    """Name -> "static" or the range type, for the warm-start rules ("Warm Start Tuning
+    Restrictions": the total of static plus tunable, and each one's type, must not change)."""
+    definition = request.get("TrainingJobDefinition", {})
+    types = {k: "static" for k in definition.get("StaticHyperParameters", {})}
+    for key, ranges in request["HyperParameterTuningJobConfig"].get("ParameterRanges", {}).items():
+        types.update({r["Name"]: key for r in ranges})
+    return {k: v for k, v in types.items() if not k.startswith("_")}
+
+
 Listener = Callable[[str, dict[str, Any]], None]
 
 
@@ -185,8 +196,15 @@ class LocalSageMaker(TransformJobs):
                 raise ApiError(
                     "ResourceNotFound", f"Parent tuning job {parent['HyperParameterTuningJobName']} not found"
                 )
-            if job.status not in ("Completed", "Stopped"):
+            if job.status not in ("Completed", "Stopped", "Failed"):  # "a terminal state"
                 raise ApiError("ValidationException", f"Parent tuning job {job.name} is {job.status}, not finished")
+            old, new = _hyperparameter_types(job.request), _hyperparameter_types(p)
+            retyped = [k for k in old if k in new and "static" not in (old[k], new[k]) and old[k] != new[k]]
+            if set(old) != set(new) or retyped:
+                raise ApiError(
+                    "ValidationException",
+                    f"Parent tuning job {job.name}: the static plus tunable hyperparameters, or their types, differ",
+                )
             launched += len(job.jobs)
         if launched > TRAINING_JOBS_PER_TUNING_JOB:
             raise ApiError(

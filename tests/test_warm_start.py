@@ -1,0 +1,88 @@
+"""Which parent SageMaker takes for a warm start. Every expectation below comes from the
+SageMaker Developer Guide, "Run a Warm Start Hyperparameter Tuning Job" → "Warm Start Tuning
+Restrictions", and the API reference of HyperParameterTuningJobWarmStartConfig (parents' jobs
+count against the 750 training jobs of a tuning job, SageMaker endpoints and quotas)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from pipeline.warm_start import refusal
+
+
+def job(max_jobs: int = 30, **static: str) -> dict[str, Any]:
+    """A flat tuning job over three hyperparameters, one of each type, and three static ones."""
+    return {
+        "HyperParameterTuningJobConfig": {
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {
+                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam", "rmsprop", "nag"]}],
+                "ContinuousParameterRanges": [{"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.5"}],
+                "IntegerParameterRanges": [{"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "64"}],
+            },
+        },
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {"num_training_samples": "1200", "epochs": "30", "num_layers": "18", **static}
+        },
+    }
+
+
+def parent(status: str = "Completed", launched: int = 30, **static: str) -> dict[str, Any]:
+    return {
+        **job(**static),
+        "HyperParameterTuningJobStatus": status,
+        "TrainingJobStatusCounters": {"Completed": launched, "NonRetryableError": 0, "Stopped": 0},
+    }
+
+
+def make_static(request: dict[str, Any], name: str, value: str) -> dict[str, Any]:
+    request = copy.deepcopy(request)
+    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    for kind in ranges.values():
+        kind[:] = [r for r in kind if r["Name"] != name]
+    request["TrainingJobDefinition"]["StaticHyperParameters"][name] = value
+    return request
+
+
+@pytest.mark.parametrize("status", ["Completed", "Stopped", "Failed"])  # "a terminal state"
+def test_a_finished_parent_with_new_data_is_taken(status: str) -> None:
+    assert refusal(parent(status), job(num_training_samples="1500"), launched=0) is None
+
+
+@pytest.mark.parametrize("status", ["InProgress", "Stopping"])
+def test_a_parent_still_running_is_refused(status: str) -> None:
+    assert refusal(parent(status), job(), launched=0) == f"it is {status}, not finished"
+
+
+def test_parents_jobs_count_against_the_750_of_the_new_tuning_job() -> None:
+    assert refusal(parent(launched=700), job(max_jobs=50), launched=0) is None  # exactly 750
+    assert "more than the 750" in str(refusal(parent(launched=701), job(max_jobs=50), launched=0))
+    # with the jobs of the parents already taken for this job
+    assert "more than the 750" in str(refusal(parent(launched=600), job(max_jobs=50), launched=101))
+
+
+def test_the_hyperparameters_and_their_types_must_stay_the_same() -> None:
+    extra = job(precision_dtype="float16")  # one more static hyperparameter than the parent had
+    assert refusal(parent(), extra, launched=0) == "the hyperparameters (static plus tunable) are not the same"
+    retyped = job()
+    ranges = retyped["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    ranges["ContinuousParameterRanges"].append({"Name": "mini_batch_size", "MinValue": "8", "MaxValue": "64"})
+    ranges["IntegerParameterRanges"] = []
+    assert refusal(parent(), retyped, launched=0) == "'mini_batch_size' was integer, now continuous"
+    # tunable to static and back is allowed: the total stays the same
+    assert refusal(parent(), make_static(job(), "learning_rate", "0.01"), launched=0) is None
+
+
+def test_at_most_ten_changes_counting_each_value_of_a_categorical_made_static() -> None:
+    four = make_static(job(), "optimizer", "sgd")  # a categorical of 4 values made static: 4 changes
+    assert refusal(parent(), four, launched=0) is None
+    # + 3 static values changed, 2 changes each in the guide's example: 10, still taken
+    ten = make_static(job(num_training_samples="9", epochs="9", num_layers="50"), "optimizer", "sgd")
+    assert refusal(parent(), ten, launched=0) is None
+    eleven = make_static(ten, "learning_rate", "0.1")
+    assert (
+        refusal(parent(), eleven, launched=0) == "11 changes from tunable to static and of static values, more than 10"
+    )
