@@ -182,9 +182,9 @@ def run_tuning_job(
     return trials
 
 
-def parent_trials(raw: Path | None, dataset: str, config: str, seed: int) -> list[search.Observation]:
-    """The finished jobs of the previous run: the parent configuration, same seed, on the
-    previous version of the dataset, from the raw trials of an earlier benchmark run."""
+def parent_trials(raw: Path | None, dataset: str, config: str, seed: int, epochs: int) -> list[search.Observation]:
+    """The finished jobs of the previous run: the parent configuration, same seed, same epochs
+    per job, on the previous version of the dataset, from the raw trials of an earlier run."""
     if config not in WARM_PARENT:
         return []
     if raw is None:
@@ -197,11 +197,12 @@ def parent_trials(raw: Path | None, dataset: str, config: str, seed: int) -> lis
     ]
     if not runs:
         raise SystemExit(f"{raw}: no {WARM_PARENT[config]!r} run of {previous!r} with seed {seed} to warm-start from")
-    return [
-        search.Observation(None, t["hyperparameters"], t["accuracy"])
-        for t in runs[0]["trials"]
-        if not t["pruned"] and t["epochs"] > 0
-    ]
+    finished = [t for t in runs[0]["trials"] if not t["pruned"]]
+    if any(t["epochs"] != epochs for t in finished):
+        raise SystemExit(
+            f"{raw}: the previous run trained other than {epochs} epochs per job; its scores do not compare"
+        )
+    return [search.Observation(None, t["hyperparameters"], t["accuracy"]) for t in finished]
 
 
 def run_one(task: tuple[str, str, int, int, int, str | None]) -> dict[str, Any]:
@@ -210,7 +211,7 @@ def run_one(task: tuple[str, str, int, int, int, str | None]) -> dict[str, Any]:
     torch.set_num_threads(1)
     dataset, config_name, seed, jobs, epochs, parents_raw = task
     data = DATASETS[dataset]()
-    parents = parent_trials(Path(parents_raw) if parents_raw else None, dataset, config_name, seed)
+    parents = parent_trials(Path(parents_raw) if parents_raw else None, dataset, config_name, seed, epochs)
     started = time.time()
     requests = requests_for(CONFIGS[config_name], data, jobs, epochs, parents=bool(parents))
     per_job = [run_tuning_job(r, data, seed * 31 + i, parents) for i, r in enumerate(requests)]
@@ -344,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in range(args.first_seed, args.first_seed + args.seeds)
         for d in args.datasets.split(",")
         for c in configs
+        # a warm-started configuration needs a previous version of the dataset and its run
+        if c not in WARM_PARENT or (d in PREVIOUS_VERSION and args.parents)
     ]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -61,17 +61,24 @@ def test_the_warm_started_configuration_learns_from_the_same_seeds_previous_run(
         {"dataset": "shapes", "config": REFERENCE, "seed": 3, "trials": [{**trial, "accuracy": 0.7, "epochs": 15}]},
         {"dataset": "shapes", "config": REFERENCE, "seed": 4, "trials": [{**trial, "accuracy": 0.4, "epochs": 15}]},
         {"dataset": "shapes-v2", "config": REFERENCE, "seed": 3, "trials": [{**trial, "accuracy": 0.5, "epochs": 15}]},
-        # a job that never trained (the algorithm refused it) taught nothing
-        {"dataset": "shapes", "config": REFERENCE, "seed": 5, "trials": [{**trial, "accuracy": 0.0, "epochs": 0}]},
+        # a job that never trained (the algorithm refused it; run_tuning_job records it pruned) taught nothing
+        {
+            "dataset": "shapes",
+            "config": REFERENCE,
+            "seed": 5,
+            "trials": [{**trial, "accuracy": 0.0, "epochs": 0, "pruned": True}],
+        },
     ]
     path = tmp_path / "raw.json"
     path.write_text(json.dumps(raw))
-    (parent,) = parent_trials(path, "shapes-v2", WARM, 3)
+    (parent,) = parent_trials(path, "shapes-v2", WARM, 3, 15)
     assert parent.objective == 0.7 and parent.tuned == {"optimizer": "adam"}
-    assert parent_trials(path, "shapes-v2", WARM, 5) == []
-    assert parent_trials(path, "shapes-v2", REFERENCE, 3) == []  # a cold configuration has no parents
+    assert parent_trials(path, "shapes-v2", WARM, 5, 15) == []
+    assert parent_trials(path, "shapes-v2", REFERENCE, 3, 15) == []  # a cold configuration has no parents
     with pytest.raises(SystemExit, match="seed 6"):
-        parent_trials(path, "shapes-v2", WARM, 6)
+        parent_trials(path, "shapes-v2", WARM, 6, 15)
+    with pytest.raises(SystemExit, match="other than 6 epochs"):  # scores of 15-epoch jobs
+        parent_trials(path, "shapes-v2", WARM, 3, 6)
     (request,) = requests_for(CONFIGS[WARM], tiny(), jobs=30, epochs=5, parents=True)
     assert request["WarmStartConfig"]["WarmStartType"] == "TransferLearning"
     (cold,) = requests_for(CONFIGS[WARM], tiny(), jobs=30, epochs=5)

@@ -242,7 +242,12 @@ def parent_description(name: str, status: str, launched: int, run: Run | None = 
     run = run or sample_run(layout="job_per_optimizer", warm_start=True)
     (request,) = [r for r in expected_requests(run) if r["HyperParameterTuningJobName"].endswith(name[-4:])]
     definition = request["TrainingJobDefinition"]
-    static = {**definition["StaticHyperParameters"], "num_training_samples": "1200"}
+    # SageMaker's Describe also shows the objective among the static hyperparameters.
+    static = {
+        **definition["StaticHyperParameters"],
+        "num_training_samples": "1200",
+        "_tuning_objective_metric": "validation:accuracy",
+    }
     return {
         **describe(name, status, Completed=launched),
         "HyperParameterTuningJobConfig": request["HyperParameterTuningJobConfig"],

@@ -216,7 +216,7 @@ def one_more_static() -> dict[str, Any]:
     [
         (None, 10, "ResourceNotFound"),
         (Finished("InProgress", 5), 10, "ValidationException"),
-        (Finished("Completed", 741), 10, "ResourceLimitExceeded"),
+        (Finished("Completed", 741), 10, "ValidationException"),
         (Finished("Completed", 740), 10, None),
         (Finished("Stopped", 700), 50, None),
         (Finished("Failed", 3), 10, None),  # a terminal state

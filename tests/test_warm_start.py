@@ -9,7 +9,9 @@ import copy
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from handlers.start_tuning import parents_sagemaker_accepts
 from pipeline.warm_start import refusal
 
 
@@ -31,8 +33,9 @@ def job(max_jobs: int = 30, **static: str) -> dict[str, Any]:
 
 
 def parent(status: str = "Completed", launched: int = 30, **static: str) -> dict[str, Any]:
+    # DescribeHyperParameterTuningJob shows the objective among the static hyperparameters.
     return {
-        **job(**static),
+        **job(**static, _tuning_objective_metric="validation:accuracy"),
         "HyperParameterTuningJobStatus": status,
         "TrainingJobStatusCounters": {"Completed": launched, "NonRetryableError": 0, "Stopped": 0},
     }
@@ -86,3 +89,34 @@ def test_at_most_ten_changes_counting_each_value_of_a_categorical_made_static() 
     assert (
         refusal(parent(), eleven, launched=0) == "11 changes from tunable to static and of static values, more than 10"
     )
+
+
+class Parents:
+    """DescribeHyperParameterTuningJob over named parents; a name not here does not exist."""
+
+    def __init__(self, **described: dict[str, Any]) -> None:
+        self.described = described
+
+    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+        if HyperParameterTuningJobName not in self.described:
+            error = {"Error": {"Code": "ResourceNotFound", "Message": "not found"}}
+            raise ClientError(error, "DescribeHyperParameterTuningJob")  # type: ignore[arg-type]
+        return self.described[HyperParameterTuningJobName]
+
+
+def test_the_parents_of_one_job_share_its_750_jobs_and_a_deleted_parent_is_left_out() -> None:
+    request = {**job(max_jobs=50), "HyperParameterTuningJobName": "new"}
+    sm = Parents(first=parent(launched=400), second=parent(launched=300), third=parent(launched=301))
+    # 50 + 400 + 300 = 750: both taken; the third would make 1,051 with them
+    chosen = parents_sagemaker_accepts(sm, {"new": ["first", "gone", "second", "third"]}, [request])
+    assert chosen == {"new": ["first", "second"]}
+    assert parents_sagemaker_accepts(sm, {"new": ["gone"]}, [request]) == {}
+
+
+def test_an_error_other_than_not_found_is_not_taken_for_a_missing_parent() -> None:
+    class Denied:
+        def describe_hyper_parameter_tuning_job(self, **_: str) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Describe")
+
+    with pytest.raises(ClientError):
+        parents_sagemaker_accepts(Denied(), {"new": ["first"]}, [{**job(), "HyperParameterTuningJobName": "new"}])

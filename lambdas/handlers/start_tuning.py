@@ -49,8 +49,13 @@ def parents_sagemaker_accepts(
         kept: list[str] = []
         launched = 0
         for parent in parents.get(name, []):
-            described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=parent)
-            reason = warm_start.refusal(described, request, launched)
+            try:
+                described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=parent)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFound":
+                    raise
+                described = None  # deleted since, or recorded in another account or region
+            reason = warm_start.refusal(described, request, launched) if described else "it does not exist"
             if reason:
                 logger.warning(
                     "warm start leaves a parent out", extra={"job": name, "parent": parent, "reason": reason}

@@ -78,6 +78,9 @@ class TuningJob:
 # "Maximum number of training jobs per hyperparameter tuning job": 750 (SageMaker endpoints and
 # quotas). Written here, not imported from the pipeline, so the stand-in checks the pipeline.
 TRAINING_JOBS_PER_TUNING_JOB = 750
+# What DescribeHyperParameterTuningJob shows among a definition's static hyperparameters beyond
+# what was sent (the SageMaker Python SDK removes this very key when it reads a tuning job back).
+OBJECTIVE_STATIC = {"_tuning_objective_metric": "validation:accuracy"}
 
 
 def _hyperparameter_types(request: dict[str, Any]) -> dict[str, str]:
@@ -208,7 +211,7 @@ class LocalSageMaker(TransformJobs):
             launched += len(job.jobs)
         if launched > TRAINING_JOBS_PER_TUNING_JOB:
             raise ApiError(
-                "ResourceLimitExceeded",
+                "ValidationException",
                 f"The parents' {launched - p['HyperParameterTuningJobConfig']['ResourceLimits']['MaxNumberOfTrainingJobs']}"
                 f" training jobs and this job's together exceed {TRAINING_JOBS_PER_TUNING_JOB}",
             )
@@ -457,6 +460,9 @@ class LocalSageMaker(TransformJobs):
         for key in ("TrainingJobDefinition", "TrainingJobDefinitions", "WarmStartConfig"):
             if key in r:
                 out[key] = r[key]
+        if "TrainingJobDefinition" in r:  # SageMaker adds the objective to the static hyperparameters
+            static = {**r["TrainingJobDefinition"].get("StaticHyperParameters", {}), **OBJECTIVE_STATIC}
+            out["TrainingJobDefinition"] = {**r["TrainingJobDefinition"], "StaticHyperParameters": static}
         if job.ended:
             out["HyperParameterTuningEndTime"] = job.ended
             out["ConsumedResources"] = {"RuntimeInSeconds": int(job.ended - job.created)}
