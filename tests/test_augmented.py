@@ -184,3 +184,21 @@ def test_relative_source_refs_become_the_datasets_and_broken_lines_are_left_for_
         b"",
     ]
     assert with_dataset_uris(b"\xff\xfe", URI) == b"\xff\xfe"
+
+
+def test_an_augmented_test_split_sizes_the_transform_by_its_largest_image(sample_images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "digits"
+    prepare(sample_images, out, format="augmented_manifest", test_fraction=0.1, progress=False)
+    test_images = [p for p in (out / "test").rglob("*") if p.is_file()]
+    largest = max(p.stat().st_size for p in test_images)  # the files on disk, not the code's count
+    bucket = "ic-tuning-dev-datasets-123456789012-us-east-1"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        put = upload(out, s3, bucket, "digits", progress=False)
+        event = {"detail": {"bucket": {"name": bucket}, "object": {"key": "datasets/digits/manifest.json"}}}
+        event["detail"]["object"]["version-id"] = put["VersionId"]
+        run = validate_dataset(event, TuningSettings().to_dict(), s3)
+    assert run.data.test is not None and run.data.test.num_samples == len(test_images)
+    assert run.data.test.largest_image_bytes == largest

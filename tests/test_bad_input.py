@@ -13,8 +13,9 @@ import pytest
 from moto import mock_aws
 
 from pipeline.dataset import DatasetError
+from pipeline.evaluation import transform_request
 from pipeline.settings import TuningSettings
-from pipeline.validation import validate_dataset
+from pipeline.validation import Largest, validate_dataset
 from tests.conftest import fixture_json
 
 REGION = "us-east-1"
@@ -315,3 +316,43 @@ def test_a_dataset_too_large_to_pass_in_state_yields_a_small_descriptor(s3) -> N
     run = validate_dataset(upload(s3, files), TuningSettings().to_dict(), s3)
     assert run.data.num_training_samples == 5000
     assert len(json.dumps(run.to_dict()).encode()) < 8 * 1024
+
+
+# CreateTransformJob (botocore's model of the API): MaxPayloadInMB "must be greater than, or equal
+# to, the size of a single record"; "The default value is 6 MB"; "cannot be greater than 100 MB".
+MIB = 1024 * 1024
+
+
+def with_test_split(files: dict[str, bytes], sizes: list[int]) -> dict[str, bytes]:
+    lines = []
+    for i, size in enumerate(sizes):
+        files[f"test/c{i % 3}/{i}.png"] = b"p" * size
+        lines.append(f"{i}\t{i % 3}\tc{i % 3}/{i}.png")
+    files["test_lst/test.lst"] = ("\n".join(lines) + "\n").encode()
+    return files
+
+
+@pytest.mark.parametrize(
+    ("largest", "payload_mb"),
+    [(3, 6), (6 * MIB, 6), (6 * MIB + 1, 7), (9 * MIB, 9)],  # bytes of the largest image -> MaxPayloadInMB
+)
+def test_the_test_transform_takes_the_largest_test_image(s3, largest: int, payload_mb: int) -> None:
+    files = with_test_split(good_files(), [1, largest, 2])
+    run = validate_dataset(upload(s3, files), TuningSettings().to_dict(), s3)
+    assert run.data.test is not None and run.data.test.largest_image_bytes == largest
+    request = transform_request(run, manifest_uri="s3://a/m", output_uri="s3://a/o/", kms_key_arn=None, tags=[])
+    assert request["MaxPayloadInMB"] == payload_mb
+
+
+def test_a_test_image_over_100_mb_is_refused_naming_it() -> None:
+    largest = Largest()
+    exists = largest.measure({"c0/small.png": 5, "c1/huge.tif": 100 * MIB + 1, "c2/unlisted.png": 200 * MIB})
+    assert exists("c0/small.png") and exists("c1/huge.tif") and not exists("c2/gone.png")
+    with pytest.raises(DatasetError) as refused:
+        largest.check("s3://ds/d/test/", "s3://ds/d/test_lst/test.lst")
+    message = str(refused.value)
+    assert message.startswith("s3://ds/d/test_lst/test.lst: names s3://ds/d/test/c1/huge.tif, 100.0 MB")
+    assert "at most 100 MB" in message and "Downscale it" in message
+    exact = Largest()
+    exact.measure({"c0/a.png": 100 * MIB})("c0/a.png")
+    assert exact.check("s3://ds/d/test/", "s3://ds/d/test_lst/test.lst") == 100 * MIB

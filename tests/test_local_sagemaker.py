@@ -4,6 +4,7 @@ training side by side are as reproducible as jobs training one after another."""
 from __future__ import annotations
 
 import io
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -269,3 +270,59 @@ def test_the_search_of_a_warm_started_job_starts_from_its_parents(monkeypatch: p
     service._search(child)
     # The parents' jobs scored adam 0.9 and sgd 0.2: a search that knows them asks for adam.
     assert [t.tuned["optimizer"] for t in child.jobs] == ["adam"] * 4
+
+
+class Objects:
+    """A bucket in memory: GetObject and PutObject."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        return {"Body": io.BytesIO(self.objects[f"s3://{Bucket}/{Key}"])}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes) -> dict[str, Any]:  # noqa: N803
+        self.objects[f"s3://{Bucket}/{Key}"] = Body
+        return {}
+
+
+# CreateTransformJob (botocore's model of the API): MaxPayloadInMB "must be greater than, or equal
+# to, the size of a single record"; "The default value is 6 MB".
+@pytest.mark.parametrize(
+    ("payload_mb", "image_bytes", "fails"),
+    [(None, 6 * 2**20, False), (None, 6 * 2**20 + 1, True), (7, 6 * 2**20 + 1, False)],
+)
+def test_a_local_transform_fails_on_a_record_over_its_max_payload(
+    monkeypatch: pytest.MonkeyPatch, payload_mb: int | None, image_bytes: int, fails: bool
+) -> None:
+    from local.sagemaker.transform import TransformJob
+
+    monkeypatch.setattr(trainer, "predictor", lambda archive: lambda image: [0.25, 0.75])
+    s3 = Objects(
+        {
+            "s3://a/model.tar.gz": b"m",
+            "s3://a/in.manifest": b'[{"prefix": "s3://d/test/"}, "c0/a.png", "c1/b.png"]',
+            "s3://d/test/c0/a.png": b"x",
+            "s3://d/test/c1/b.png": b"y" * image_bytes,
+        }
+    )
+    service = LocalSageMaker(s3_client=lambda: s3)
+    service.models["m"] = {"PrimaryContainer": {"ModelDataUrl": "s3://a/model.tar.gz"}}
+    request: dict[str, Any] = {
+        "ModelName": "m",
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": "s3://a/in.manifest"}}
+        },
+        "TransformOutput": {"S3OutputPath": "s3://a/out/"},
+    }
+    if payload_mb is not None:
+        request["MaxPayloadInMB"] = payload_mb
+    job = TransformJob("t", request)
+    service._run_transform(job)
+    assert job.status == ("Failed" if fails else "Completed")
+    if fails:
+        assert (
+            "s3://d/test/c1/b.png: a record of 6,291,457 bytes, more than MaxPayloadInMB (6 MB)" in job.failure_reason
+        )
+    else:
+        assert json.loads(s3.objects["s3://a/out/c1/b.png.out"]) == [0.25, 0.75]

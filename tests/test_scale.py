@@ -19,9 +19,10 @@ from pipeline.listing import list_channel
 BUCKET = "scale-datasets"
 
 
-def put(s3: Any, keys: list[str], size: int = 1) -> None:
+def put(s3: Any, keys: list[str], size: int | None = None) -> None:
+    """Objects of `size` bytes, or of 1 to 7 bytes depending on the key (sizes are listed too)."""
     for key in keys:
-        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x" * size)
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x" * (1 + len(key) % 7 if size is None else size))
 
 
 @pytest.fixture
@@ -32,9 +33,9 @@ def s3():
         yield client
 
 
-def flat_listing(s3: Any, prefix: str) -> set[str]:
+def flat_listing(s3: Any, prefix: str) -> dict[str, int]:
     return {
-        o["Key"][len(prefix) :]
+        o["Key"][len(prefix) :]: o["Size"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         for o in page.get("Contents", [])
         if o["Size"] > 0
@@ -60,8 +61,11 @@ def test_listing_by_stretches_finds_exactly_what_a_flat_listing_finds(s3) -> Non
 def test_a_channel_without_folders_is_listed_whole(s3) -> None:
     prefix = "datasets/d/train_lst/"
     put(s3, [f"{prefix}train.lst", f"{prefix}notes.txt"])
-    assert list_channel(s3, BUCKET, prefix) == {"train.lst", "notes.txt"}
-    assert list_channel(s3, BUCKET, "datasets/d/missing/") == set()
+    assert list_channel(s3, BUCKET, prefix) == {
+        "train.lst": 1 + len(f"{prefix}train.lst") % 7,
+        "notes.txt": 1 + len(f"{prefix}notes.txt") % 7,
+    }
+    assert list_channel(s3, BUCKET, "datasets/d/missing/") == {}
 
 
 class Jobs:

@@ -80,6 +80,7 @@ class TestSplit:
     index_uri: str
     prefix_uri: str
     num_samples: int
+    largest_image_bytes: int = 0  # sizes the batch transform's MaxPayloadInMB
 
     __test__ = False  # not a pytest test class, whatever its name
 

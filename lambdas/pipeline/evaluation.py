@@ -26,6 +26,11 @@ Item = tuple[str, int]  # an image's key relative to the split's prefix, and its
 TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST = "test", "test_lst", "test.manifest"
 IMAGE_CONTENT_TYPE = "application/x-image"
 ANSWER_CONTENT_TYPE = "application/json"
+# CreateTransformJob's MaxPayloadInMB (botocore's model of the API): "must be greater than, or
+# equal to, the size of a single record. [...] The default value is 6 MB. [...] cannot be greater
+# than 100 MB". One record is one image here.
+DEFAULT_PAYLOAD_MB, MAX_PAYLOAD_MB = 6, 100
+MB = 1024 * 1024
 OUTPUT_SUFFIX = ".out"  # batch transform: one answer per input object, its key + ".out"
 
 
@@ -69,7 +74,7 @@ def transform_request(
         "ModelName": model_name(run.run_id),
         # One image per request: the algorithm's inference takes one image per invocation.
         "BatchStrategy": "SingleRecord",
-        "MaxPayloadInMB": 6,
+        "MaxPayloadInMB": payload_mb(run.data.test.largest_image_bytes if run.data.test else 0),
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": manifest_uri}},
             "ContentType": IMAGE_CONTENT_TYPE,
@@ -80,6 +85,11 @@ def transform_request(
         "TransformResources": {"InstanceType": run.settings.evaluation_instance_type, "InstanceCount": 1},
         "Tags": tags,
     }
+
+
+def payload_mb(largest_image_bytes: int) -> int:
+    """The MaxPayloadInMB that takes the largest test image: the default, or more (whole MB)."""
+    return max(DEFAULT_PAYLOAD_MB, -(-largest_image_bytes // MB))
 
 
 def predicted_class(answer: bytes, where: str) -> int:

@@ -10,21 +10,21 @@ from typing import Any
 LIST_WORKERS = 32
 
 
-def _stretch(s3: Any, bucket: str, prefix: str, first: str, stop: str | None) -> list[str]:
-    """Relative keys of the non-empty objects under prefix from folder `first` up to folder `stop`."""
-    found: list[str] = []
+def _stretch(s3: Any, bucket: str, prefix: str, first: str, stop: str | None) -> dict[str, int]:
+    """Relative key -> size of the non-empty objects under prefix from folder `first` up to folder `stop`."""
+    found: dict[str, int] = {}
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, StartAfter=first.rstrip("/"))
     for page in pages:
         for obj in page.get("Contents", []):
             if stop is not None and obj["Key"] >= stop:
                 return found
             if obj["Size"] > 0:
-                found.append(obj["Key"][len(prefix) :])
+                found[obj["Key"][len(prefix) :]] = obj["Size"]
     return found
 
 
-def list_channel(s3: Any, bucket: str, prefix: str) -> set[str]:
-    """Relative keys of the non-empty objects under prefix.
+def list_channel(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
+    """Relative key -> size in bytes of the non-empty objects under prefix.
 
     One listing with a delimiter finds the folders (classes); the key space is then cut at
     folder boundaries into up to LIST_WORKERS stretches listed side by side with StartAfter,
@@ -42,19 +42,19 @@ def list_channel(s3: Any, bucket: str, prefix: str) -> set[str]:
     with ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:  # boto3 clients are thread-safe
         for keys in pool.map(lambda b: _stretch(s3, bucket, prefix, b[0], b[1]), bounds):
             found.update(keys)
-    found.discard("")
+    found.pop("", None)
     return found
 
 
-def _delimited(s3: Any, bucket: str, prefix: str, pages: int | None = None) -> tuple[set[str], list[str]]:
-    """(relative keys of the non-empty objects directly under prefix, its folders), from up to `pages` pages."""
-    found: set[str] = set()
+def _delimited(s3: Any, bucket: str, prefix: str, pages: int | None = None) -> tuple[dict[str, int], list[str]]:
+    """(relative key -> size of the non-empty objects directly under prefix, its folders), from up to `pages` pages."""
+    found: dict[str, int] = {}
     folders: list[str] = []
     config = {"MaxItems": pages * 1000} if pages else {}
     listing = s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=prefix, Delimiter="/", PaginationConfig=config
     )
     for page in listing:
-        found.update(o["Key"][len(prefix) :] for o in page.get("Contents", []) if o["Size"] > 0)
+        found.update((o["Key"][len(prefix) :], o["Size"]) for o in page.get("Contents", []) if o["Size"] > 0)
         folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
     return found, folders

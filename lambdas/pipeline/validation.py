@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
@@ -22,7 +22,7 @@ from pipeline.dataset import (
     dataset_ref_from_key,
     parse_manifest,
 )
-from pipeline.evaluation import TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
+from pipeline.evaluation import MAX_PAYLOAD_MB, MB, TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
 from pipeline.listing import list_channel
 from pipeline.lst import Lines, chunk_lines, scan_lst
 from pipeline.naming import run_id
@@ -75,7 +75,7 @@ def _stream_lines(s3: Any, bucket: str, key: str) -> Iterator[tuple[int, str]]:
     return chunk_lines(_get(s3, bucket, key).iter_chunks(READ_CHUNK), f"s3://{bucket}/{key}")
 
 
-def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> set[str]:
+def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> dict[str, int]:
     objects = list_channel(s3, ref.bucket, f"{ref.prefix}{channel}/")
     if not objects:
         raise DatasetError(
@@ -114,7 +114,33 @@ def schedule(
     )
 
 
-def _scan_split(s3: Any, ref: DatasetRef, split: str) -> tuple[int, int]:
+class Largest:
+    """An `exists(relative key)` for the scans that also keeps the largest image named: one
+    record of the test split's batch transform, which MaxPayloadInMB must take."""
+
+    def __init__(self) -> None:
+        self.bytes, self.key = 0, ""
+
+    def measure(self, sizes: dict[str, int]) -> Callable[[str], bool]:
+        def exists(key: str) -> bool:
+            size = sizes.get(key)
+            if size is not None and size > self.bytes:
+                self.bytes, self.key = size, key
+            return size is not None
+
+        return exists
+
+    def check(self, prefix_uri: str, index_uri: str) -> int:
+        if self.bytes > MAX_PAYLOAD_MB * MB:
+            raise DatasetError(
+                f"{index_uri}: names {prefix_uri}{self.key}, {self.bytes / MB:,.1f} MB; a batch transform takes "
+                f"records of at most {MAX_PAYLOAD_MB} MB, one image each here. Downscale it, or leave it out of "
+                "the test split."
+            )
+        return self.bytes
+
+
+def _scan_split(s3: Any, ref: DatasetRef, split: str, largest: Largest | None = None) -> tuple[int, int]:
     """(images, classes) of one split of an image dataset, after checking its .lst line by line."""
     images = _check_channel(s3, ref, split)
     lst_objects = _check_channel(s3, ref, f"{split}_lst")
@@ -132,7 +158,7 @@ def _scan_split(s3: Any, ref: DatasetRef, split: str) -> tuple[int, int]:
     summary = scan_lst(
         lines(),
         f"s3://{ref.bucket}/{lst_key}",
-        exists=images.__contains__,
+        exists=images.__contains__ if largest is None else largest.measure(images),
         channel_uri=f"{ref.uri}{split}/",
         rescan=lines,
     )
@@ -153,10 +179,12 @@ def _image_test_split(s3: Any, ref: DatasetRef, classes: int) -> TestSplit | Non
     present = list_channel(s3, ref.bucket, f"{ref.prefix}{TEST_LST_CHANNEL}/")
     if not present:
         return None
-    images, test_classes = _scan_split(s3, ref, TEST_CHANNEL)
+    largest = Largest()
+    images, test_classes = _scan_split(s3, ref, TEST_CHANNEL, largest)
     _check_test_classes(f"{ref.uri}{TEST_LST_CHANNEL}/", test_classes, classes)
     (lst,) = [k for k in present if k.endswith(".lst")]  # exactly one: _scan_split checked
-    return TestSplit(f"{ref.uri}{TEST_LST_CHANNEL}/{lst}", f"{ref.uri}{TEST_CHANNEL}/", images)
+    index, prefix = f"{ref.uri}{TEST_LST_CHANNEL}/{lst}", f"{ref.uri}{TEST_CHANNEL}/"
+    return TestSplit(index, prefix, images, largest.check(prefix, index))
 
 
 def _check_test_classes(where: str, test_classes: int, classes: int) -> None:
@@ -192,16 +220,16 @@ def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: 
     channels = tuple(Channel(split, ref.uri + name) for split, name in MANIFEST_FILES.items())
     test = None
     if TEST_MANIFEST in present:
-        where = ref.uri + TEST_MANIFEST
+        where, largest = ref.uri + TEST_MANIFEST, Largest()
         summary = scan_augmented(
             _stream_lines(s3, ref.bucket, ref.prefix + TEST_MANIFEST),
             where,
             label_attribute=manifest.label_attribute,
             dataset_uri=ref.uri,
-            exists=present.__contains__,
+            exists=largest.measure(present),
         )
         _check_test_classes(where, summary.classes, train.classes)
-        test = TestSplit(where, ref.uri, summary.images)
+        test = TestSplit(where, ref.uri, summary.images, largest.check(ref.uri, where))
     attributes = (SOURCE_REF, manifest.label_attribute)
     return dataclasses.replace(data, channels=channels, attribute_names=attributes, test=test)
 

@@ -22,6 +22,9 @@ from local.sagemaker import trainer
 logger = logging.getLogger("local.sagemaker")
 
 
+MB = 1024 * 1024
+
+
 @dataclass
 class TransformJob:
     name: str
@@ -168,11 +171,20 @@ class TransformJobs:
         if source["S3DataType"] != "ManifestFile":
             raise trainer.AlgorithmError(f"local mode transforms ManifestFile inputs only, not {source['S3DataType']}")
         head, *keys = json.loads(read(source["S3Uri"]))
+        # CreateTransformJob: MaxPayloadInMB "must be greater than, or equal to, the size of a
+        # single record"; 6 MB when not given (botocore's model of the API). Written here, not
+        # imported from the pipeline, so the stand-in checks the pipeline.
+        limit = request.get("MaxPayloadInMB", 6) * MB
         out_bucket, _, out_prefix = request["TransformOutput"]["S3OutputPath"].removeprefix("s3://").partition("/")
         for done, key in enumerate(keys, start=1):
             if job.stop.is_set():
                 return
-            answer = json.dumps(predict(read(head["prefix"] + key))).encode()
+            record = read(head["prefix"] + key)
+            if len(record) > limit:  # SingleRecord: one object is one record
+                raise trainer.AlgorithmError(
+                    f"{head['prefix']}{key}: a record of {len(record):,} bytes, more than MaxPayloadInMB ({limit // MB} MB)"
+                )
+            answer = json.dumps(predict(record)).encode()
             s3.put_object(Bucket=out_bucket, Key=f"{out_prefix}{key}.out", Body=answer)
             if done % 50 == 0 or done == len(keys):
                 self.emit("transform_progress", job=job.name, done=done, total=len(keys))
