@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from local.api_model import request_errors
+from pipeline import validation
 from pipeline.augmented import scan_augmented
 from pipeline.dataset import DatasetError, parse_manifest
 from pipeline.lst import text_lines
@@ -186,7 +187,9 @@ def test_relative_source_refs_become_the_datasets_and_broken_lines_are_left_for_
     assert with_dataset_uris(b"\xff\xfe", URI) == b"\xff\xfe"
 
 
-def test_an_augmented_test_split_sizes_the_transform_by_its_largest_image(sample_images: Path, tmp_path: Path) -> None:
+def test_an_augmented_test_split_sizes_the_transform_by_its_largest_image(
+    sample_images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "digits"
     prepare(sample_images, out, format="augmented_manifest", test_fraction=0.1, progress=False)
     test_images = [p for p in (out / "test").rglob("*") if p.is_file()]
@@ -200,5 +203,10 @@ def test_an_augmented_test_split_sizes_the_transform_by_its_largest_image(sample
         event = {"detail": {"bucket": {"name": bucket}, "object": {"key": "datasets/digits/manifest.json"}}}
         event["detail"]["object"]["version-id"] = put["VersionId"]
         run = validate_dataset(event, TuningSettings().to_dict(), s3)
+        # a limit below the largest image (100 MB objects in moto are slow): refused, naming it
+        monkeypatch.setattr(validation, "MAX_PAYLOAD_MB", (largest - 1) / 1_000_000)
+        refusal = rf"^s3://{bucket}/datasets/digits/test.manifest: names s3://{bucket}/datasets/digits/test/"
+        with pytest.raises(DatasetError, match=refusal):
+            validate_dataset(event, TuningSettings().to_dict(), s3)
     assert run.data.test is not None and run.data.test.num_samples == len(test_images)
     assert run.data.test.largest_image_bytes == largest

@@ -290,7 +290,7 @@ class Objects:
 # to, the size of a single record"; "The default value is 6 MB".
 @pytest.mark.parametrize(
     ("payload_mb", "image_bytes", "fails"),
-    [(None, 6 * 2**20, False), (None, 6 * 2**20 + 1, True), (7, 6 * 2**20 + 1, False)],
+    [(None, 6_000_000, False), (None, 6_000_001, True), (7, 6_000_001, False)],
 )
 def test_a_local_transform_fails_on_a_record_over_its_max_payload(
     monkeypatch: pytest.MonkeyPatch, payload_mb: int | None, image_bytes: int, fails: bool
@@ -322,7 +322,7 @@ def test_a_local_transform_fails_on_a_record_over_its_max_payload(
     assert job.status == ("Failed" if fails else "Completed")
     if fails:
         assert (
-            "s3://d/test/c1/b.png: a record of 6,291,457 bytes, more than MaxPayloadInMB (6 MB)" in job.failure_reason
+            "s3://d/test/c1/b.png: a record of 6,000,001 bytes, more than MaxPayloadInMB (6 MB)" in job.failure_reason
         )
     else:
         assert json.loads(s3.objects["s3://a/out/c1/b.png.out"]) == [0.25, 0.75]

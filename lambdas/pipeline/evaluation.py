@@ -29,8 +29,11 @@ ANSWER_CONTENT_TYPE = "application/json"
 # CreateTransformJob's MaxPayloadInMB (botocore's model of the API): "must be greater than, or
 # equal to, the size of a single record. [...] The default value is 6 MB. [...] cannot be greater
 # than 100 MB". One record is one image here.
+# The API does not say whether a MB is 10^6 or 2^20 bytes: sizes are rounded up in the smaller,
+# which is right under either reading. MaxConcurrentTransforms x MaxPayloadInMB must not exceed
+# 100 either, checked only when MaxConcurrentTransforms is sent: above the default payload it is.
 DEFAULT_PAYLOAD_MB, MAX_PAYLOAD_MB = 6, 100
-MB = 1024 * 1024
+MB = 1_000_000
 OUTPUT_SUFFIX = ".out"  # batch transform: one answer per input object, its key + ".out"
 
 
@@ -74,7 +77,7 @@ def transform_request(
         "ModelName": model_name(run.run_id),
         # One image per request: the algorithm's inference takes one image per invocation.
         "BatchStrategy": "SingleRecord",
-        "MaxPayloadInMB": payload_mb(run.data.test.largest_image_bytes if run.data.test else 0),
+        **payload_settings(run.data.test.largest_image_bytes if run.data.test else 0),
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": manifest_uri}},
             "ContentType": IMAGE_CONTENT_TYPE,
@@ -90,6 +93,15 @@ def transform_request(
 def payload_mb(largest_image_bytes: int) -> int:
     """The MaxPayloadInMB that takes the largest test image: the default, or more (whole MB)."""
     return max(DEFAULT_PAYLOAD_MB, -(-largest_image_bytes // MB))
+
+
+def payload_settings(largest_image_bytes: int) -> dict[str, int]:
+    """MaxPayloadInMB, and above the default the MaxConcurrentTransforms that keeps their product
+    within 100, so CreateTransformJob checks the pair rather than the container at run time."""
+    payload = payload_mb(largest_image_bytes)
+    if payload == DEFAULT_PAYLOAD_MB:
+        return {"MaxPayloadInMB": payload}
+    return {"MaxPayloadInMB": payload, "MaxConcurrentTransforms": max(1, MAX_PAYLOAD_MB // payload)}
 
 
 def predicted_class(answer: bytes, where: str) -> int:

@@ -22,7 +22,7 @@ from local.sagemaker import trainer
 logger = logging.getLogger("local.sagemaker")
 
 
-MB = 1024 * 1024
+MB = 1_000_000  # the strict reading of the API's "MB": a pipeline counting 2^20 fails here
 
 
 @dataclass
