@@ -9,6 +9,8 @@ RecordIO, Pipe input mode, content type application/x-recordio.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,22 @@ def test_the_manifest_names_its_label_attribute_for_augmented_manifests_only() -
         parse_manifest('{"format": "augmented_manifest", "label_attribute": "source-ref"}', "m.json", base)
 
 
+BUCKET = "ic-tuning-dev-datasets-123456789012-us-east-1"
+
+
+@contextmanager
+def uploaded(folder: Path) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A prepared dataset uploaded as `digits` to a versioned moto bucket, and its manifest's event."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        put = upload(folder, s3, BUCKET, "digits", progress=False)
+        event = {"detail": {"bucket": {"name": BUCKET}, "object": {"key": "datasets/digits/manifest.json"}}}
+        event["detail"]["object"]["version-id"] = put["VersionId"]
+        yield s3, event
+
+
 @pytest.fixture(scope="module")
 def prepared(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("augmented") / "digits"
@@ -107,15 +125,9 @@ def prepared(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def test_validation_counts_an_uploaded_augmented_dataset_and_the_request_streams_it(prepared: Path) -> None:
-    bucket = "ic-tuning-dev-datasets-123456789012-us-east-1"
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        put = upload(prepared, s3, bucket, "digits", progress=False)
+    bucket = BUCKET
+    with uploaded(prepared) as (s3, event):
         first = json.loads(s3.get_object(Bucket=bucket, Key="datasets/digits/train.manifest")["Body"].readline())
-        event = {"detail": {"bucket": {"name": bucket}, "object": {"key": "datasets/digits/manifest.json"}}}
-        event["detail"]["object"]["version-id"] = put["VersionId"]
         run = validate_dataset(event, TuningSettings().to_dict(), s3)
     assert first["source-ref"].startswith(f"s3://{bucket}/datasets/digits/train/digit_")
     assert (run.data.num_classes, run.data.num_training_samples, run.data.num_validation_samples) == (10, 1438, 359)
@@ -194,14 +206,8 @@ def test_an_augmented_test_split_sizes_the_transform_by_its_largest_image(
     prepare(sample_images, out, format="augmented_manifest", test_fraction=0.1, progress=False)
     test_images = [p for p in (out / "test").rglob("*") if p.is_file()]
     largest = max(p.stat().st_size for p in test_images)  # the files on disk, not the code's count
-    bucket = "ic-tuning-dev-datasets-123456789012-us-east-1"
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        put = upload(out, s3, bucket, "digits", progress=False)
-        event = {"detail": {"bucket": {"name": bucket}, "object": {"key": "datasets/digits/manifest.json"}}}
-        event["detail"]["object"]["version-id"] = put["VersionId"]
+    bucket = BUCKET
+    with uploaded(out) as (s3, event):
         run = validate_dataset(event, TuningSettings().to_dict(), s3)
         # a limit below the largest image (100 MB objects in moto are slow): refused, naming it
         monkeypatch.setattr(validation, "MAX_PAYLOAD_MB", (largest - 1) / 1_000_000)

@@ -64,7 +64,8 @@ class Observation:
 
 
 def _distribution(r: dict[str, Any], kind: str) -> tuple[Any, Any]:
-    """The Optuna distribution `sample` draws this range from, and how a value string maps to it."""
+    """The Optuna distribution a range is searched in (by `sample`, and for a warm start's
+    parents), and how one of its value strings maps into it."""
     if kind == "Categorical":
         return optuna.distributions.CategoricalDistribution(list(r["Values"])), str
     lo, hi = float(r["MinValue"]), float(r["MaxValue"])
@@ -148,19 +149,16 @@ def make_study(request: dict[str, Any], seed: int) -> optuna.Study:
     return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
 
 
-def _suggest_numeric(trial: optuna.Trial, key: str, r: dict[str, Any], integer: bool) -> str:
-    lo, hi = float(r["MinValue"]), float(r["MaxValue"])
-    scaling = r.get("ScalingType", "Auto")
-    if integer:
-        value = trial.suggest_int(key, int(lo), int(hi), log=scaling == "Logarithmic")
-        return str(value)
-    if scaling == "Logarithmic":
-        return repr(trial.suggest_float(key, lo, hi, log=True))
-    if scaling == "ReverseLogarithmic":
-        # Dense near 1: sample 1 - x log-uniformly.
-        y = trial.suggest_float(key, 1.0 - hi, 1.0 - lo, log=True)
-        return repr(1.0 - y)
-    return repr(trial.suggest_float(key, lo, hi))
+def _suggest(trial: optuna.Trial, key: str, r: dict[str, Any], kind: str) -> str:
+    """Draw one hyperparameter from its range's distribution, as the string SageMaker passes."""
+    d, _ = _distribution(r, kind)
+    if kind == "Categorical":
+        return str(trial.suggest_categorical(key, d.choices))
+    if kind == "Integer":
+        return str(trial.suggest_int(key, d.low, d.high, log=d.log))
+    value = trial.suggest_float(key, d.low, d.high, log=d.log)
+    # ReverseLogarithmic, dense near 1: the distribution is of 1 - x.
+    return repr(1.0 - value if r.get("ScalingType") == "ReverseLogarithmic" else value)
 
 
 def sample(trial: optuna.Trial, definitions: list[Definition]) -> tuple[Definition, dict[str, str]]:
@@ -172,12 +170,9 @@ def sample(trial: optuna.Trial, definitions: list[Definition]) -> tuple[Definiti
         definition = definitions[0]
     prefix = f"{definition.name}:" if definition.name else ""
     tuned: dict[str, str] = {}
-    for r in definition.ranges.get("CategoricalParameterRanges", []):
-        tuned[r["Name"]] = str(trial.suggest_categorical(prefix + r["Name"], list(r["Values"])))
-    for r in definition.ranges.get("ContinuousParameterRanges", []):
-        tuned[r["Name"]] = _suggest_numeric(trial, prefix + r["Name"], r, integer=False)
-    for r in definition.ranges.get("IntegerParameterRanges", []):
-        tuned[r["Name"]] = _suggest_numeric(trial, prefix + r["Name"], r, integer=True)
+    for kind in KINDS:
+        for r in definition.ranges.get(f"{kind}ParameterRanges", []):
+            tuned[r["Name"]] = _suggest(trial, prefix + r["Name"], r, kind)
     return definition, tuned
 
 
