@@ -16,8 +16,10 @@ from local.api_model import request_errors
 from pipeline import validation
 from pipeline.dataset import DatasetError
 from pipeline.evaluation import transform_request
+from pipeline.leakage import Leakage
+from pipeline.listing import Listed
 from pipeline.settings import TuningSettings
-from pipeline.validation import Largest, validate_dataset
+from pipeline.validation import Images, validate_dataset
 from tests.conftest import fixture_json
 
 REGION = "us-east-1"
@@ -31,7 +33,7 @@ def good_files(n_train: int = 24, n_val: int = 6, classes: int = 3) -> dict[str,
     for split, n in (("train", n_train), ("validation", n_val)):
         lines = []
         for i in range(n):
-            files[f"{split}/c{i % classes}/{i}.png"] = b"png"
+            files[f"{split}/c{i % classes}/{i}.png"] = f"png {split} {i}".encode()  # no two alike
             lines.append(f"{i}\t{i % classes}\tc{i % classes}/{i}.png")
         files[f"{split}_lst/{split}.lst"] = ("\n".join(lines) + "\n").encode()
     files["manifest.json"] = json.dumps(MANIFEST, indent=2).encode()
@@ -159,7 +161,12 @@ CASES: list[tuple[str, Callable[[dict[str, bytes]], None], list[str]]] = [
         drop("validation/"),
         ["validation/: channel 'validation' is missing or empty", "before the manifest"],
     ),
-    ("empty channel", empty_objects("train/"), ["train/: channel 'train' is missing or empty"]),
+    (
+        "empty images",
+        empty_objects("train/"),
+        ["train.lst, line 1:", "train/c0/0.png is empty (0 bytes)", "Upload the image again, or remove the line"],
+    ),
+    ("empty channel", drop("train/"), ["train/: channel 'train' is missing or empty"]),
     ("missing .lst channel", drop("train_lst/"), ["train_lst/: channel 'train_lst' is missing or empty"]),
     (
         "two .lst files",
@@ -207,7 +214,8 @@ CASES: list[tuple[str, Callable[[dict[str, bytes]], None], list[str]]] = [
         lambda f: f.__setitem__("train_lst/train.lst", f["train_lst/train.lst"].replace(b"\n", b"\r\n")),
         ["train.lst, line 1: Windows (CRLF) line ending", "dos2unix"],
     ),
-    ("empty .lst", raw("train_lst/train.lst", b"\n\n"), ["train.lst: the file is empty"]),
+    ("blank .lst", raw("train_lst/train.lst", b"\n\n"), ["train.lst: the file is empty (no line names an image)"]),
+    ("0-byte .lst", raw("train_lst/train.lst", b""), ["train_lst/train.lst: the file is empty"]),
     ("not UTF-8", raw("train_lst/train.lst", b"0\t0\tc0/\xff.png\n"), ["train.lst, line 1: not UTF-8 text (byte 7)"]),
     (
         "fewer images than the smallest batch",
@@ -330,7 +338,7 @@ MB = 1_000_000
 def with_test_split(files: dict[str, bytes], sizes: list[int]) -> dict[str, bytes]:
     lines = []
     for i, size in enumerate(sizes):
-        files[f"test/c{i % 3}/{i}.png"] = b"p" * size
+        files[f"test/c{i % 3}/{i}.png"] = (f"test {i} ".encode() + b"p" * size)[:size]
         lines.append(f"{i}\t{i % 3}\tc{i % 3}/{i}.png")
     files["test_lst/test.lst"] = ("\n".join(lines) + "\n").encode()
     return files
@@ -361,11 +369,19 @@ def test_a_test_image_over_100_mb_is_refused_naming_it_before_anything_starts(s3
 
 
 def test_the_largest_is_the_largest_listed_image_the_index_names() -> None:
-    largest = Largest()
-    exists = largest.measure({"c0/small.png": 5, "c1/huge.tif": 100 * MB + 1, "c2/unlisted.png": 200 * MB})
-    assert exists("c0/small.png") and exists("c1/huge.tif") and not exists("c2/gone.png")
+    listed = {
+        "c0/small.png": Listed(5, "a"),
+        "c1/huge.tif": Listed(100 * MB + 1, "b"),
+        "c2/unlisted.png": Listed(200 * MB, "c"),
+    }
+    images = Images(listed, "test", "s3://ds/d/test_lst/test.lst", "s3://ds/d/test/", Leakage())
+    assert images.exists("c0/small.png") and images.exists("c1/huge.tif") and not images.exists("c2/gone.png")
+    images.named(1, "c0/small.png")
+    images.named(2, "c1/huge.tif")
     with pytest.raises(DatasetError, match=r"c1/huge.tif, 100.0 MB; a batch transform takes records of at most 100 MB"):
-        largest.check("s3://ds/d/test/", "s3://ds/d/test_lst/test.lst")
-    exact = Largest()
-    exact.measure({"c0/a.png": 100 * MB})("c0/a.png")
-    assert exact.check("s3://ds/d/test/", "s3://ds/d/test_lst/test.lst") == 100 * MB
+        images.check_payload()
+    exact = Images(
+        {"c0/a.png": Listed(100 * MB, "a")}, "test", "s3://ds/d/test_lst/test.lst", "s3://ds/d/test/", Leakage()
+    )
+    exact.named(1, "c0/a.png")
+    assert exact.check_payload() == 100 * MB

@@ -206,6 +206,29 @@ def test_a_broken_dataset_fails_fast_with_the_file_and_line_and_starts_nothing(l
         )
 
 
+def test_a_demo_dataset_with_a_leaked_test_image_is_refused_in_the_demos_own_words(
+    local_app, sample_images, tmp_path
+) -> None:
+    outdir, prefix = local_app
+    leaky = prepare(sample_images, tmp_path / "leaky", tuning=TINY, progress=False, test_fraction=0.15)
+    train_line = (leaky.root / "train_lst" / "train.lst").read_text().splitlines()[6]  # line 7
+    test_line = (leaky.root / "test_lst" / "test.lst").read_text().splitlines()[2]  # line 3
+    train_image = leaky.root / "train" / train_line.split("\t")[2]
+    test_image = leaky.root / "test" / test_line.split("\t")[2]
+    shutil.copyfile(train_image, test_image)  # a "test" image copied from train/, under its own name
+    with LocalPipeline(outdir, prefix, lambda_log=tmp_path / "lambda.jsonl") as pipeline:
+        put = upload(leaky.root, pipeline.client("s3"), pipeline.deployed.datasets_bucket, "leaky", progress=False)
+        execution = pipeline.deliver(pipeline.object_created_event("datasets/leaky/manifest.json", put))
+        result = pipeline.wait(execution, timeout=120)
+        (note,) = pipeline.notifications()
+    uri = f"s3://{pipeline.deployed.datasets_bucket}/datasets/leaky/"
+    assert result["status"] == "FAILED" and note["subject"] == "Tuning failed: leaky (DatasetError)"
+    assert f"{uri}train_lst/train.lst, line 7 names {uri}train/{train_line.split(chr(9))[2]}" in note["message"]
+    assert f"({uri}test_lst/test.lst, line 3)" in note["message"]
+    assert "1 image is a copy of another split's" in note["message"]
+    assert not [op for op, _ in pipeline.sagemaker_service.requests if op == "CreateHyperParameterTuningJob"]
+
+
 @pytest.mark.parametrize(
     ("tuning", "error", "says"),
     [

@@ -98,6 +98,7 @@ def test_a_held_out_test_split_is_validated_counted_and_priced(sample_images: Pa
     lst.write_text(lst.read_text() + f"99999\t10\t{path}\n")  # a class training never saw
     refused = plan(folder / "manifest.json", "dev", None, "us-east-1", "123456789012")
     assert refused["message"] == (
-        f"s3://{BUCKET}/datasets/digits/test_lst/: the test split has labels up to 10 but training only 9. "
-        "Every class must appear in training."
+        f"s3://{BUCKET}/datasets/digits/test_lst/test.lst: the test split has labels up to 10 but training only 9. "
+        "A label is the class's number in training (0..9): number this split's images as their classes are "
+        "numbered in training (do not renumber it on its own), or add the missing class to training."
     )

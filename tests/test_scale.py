@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from handlers.choose_best import best_of_run, billable_seconds
-from pipeline.listing import list_channel
+from pipeline.listing import Listed, list_channel
 
 BUCKET = "scale-datasets"
 
@@ -33,12 +33,12 @@ def s3():
         yield client
 
 
-def flat_listing(s3: Any, prefix: str) -> dict[str, int]:
+def flat_listing(s3: Any, prefix: str) -> dict[str, Listed]:
+    """One page after another, every object (0-byte ones too): size and ETag without quotes."""
     return {
-        o["Key"][len(prefix) :]: o["Size"]
+        o["Key"][len(prefix) :]: Listed(o["Size"], o["ETag"].strip('"'))
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         for o in page.get("Contents", [])
-        if o["Size"] > 0
     }
 
 
@@ -54,17 +54,17 @@ def test_listing_by_stretches_finds_exactly_what_a_flat_listing_finds(s3) -> Non
     put(s3, ["datasets/d/train2/c00/0.png", "datasets/d/other/c00/0.png"])
     listed = list_channel(s3, BUCKET, prefix)
     assert listed == flat_listing(s3, prefix)
-    assert len(listed) == 40 * 3 + 2100 + 3
-    assert "c05/empty.png" not in listed and "top.png" in listed and "c12/deeper/x.png" in listed
+    assert len(listed) == 40 * 3 + 2100 + 3 + 1
+    # The empty object is listed: validation decides what an empty file means.
+    assert listed["c05/empty.png"] == Listed(0, "d41d8cd98f00b204e9800998ecf8427e")  # MD5 of no bytes
+    assert "top.png" in listed and "c12/deeper/x.png" in listed
 
 
 def test_a_channel_without_folders_is_listed_whole(s3) -> None:
     prefix = "datasets/d/train_lst/"
     put(s3, [f"{prefix}train.lst", f"{prefix}notes.txt"])
-    assert list_channel(s3, BUCKET, prefix) == {
-        "train.lst": 1 + len(f"{prefix}train.lst") % 7,
-        "notes.txt": 1 + len(f"{prefix}notes.txt") % 7,
-    }
+    sizes = {key: item.size for key, item in list_channel(s3, BUCKET, prefix).items()}
+    assert sizes == {"train.lst": 1 + len(f"{prefix}train.lst") % 7, "notes.txt": 1 + len(f"{prefix}notes.txt") % 7}
     assert list_channel(s3, BUCKET, "datasets/d/missing/") == {}
 
 
@@ -201,6 +201,7 @@ def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_ch
         "channels": {c: f"s3://{BUCKET}/datasets/rec/{c}/" for c in ("train", "validation")},
         "attribute_names": [],
         "test": None,
+        "warnings": [],
     }
 
 

@@ -18,6 +18,7 @@ start's parents are found at run time, from the dataset's previous run in the ar
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -75,6 +76,12 @@ class FolderS3:
             body = with_dataset_uris(body, f"s3://{self.bucket}/{self.prefix}")  # as `upload` would
         return {"Body": _Body(body)}
 
+    def _etag(self, key: str) -> str:
+        """The ETag a single-part upload to an SSE-S3 or unencrypted bucket gets: the MD5 of the
+        content. So the plan finds copies across splits by content even where the deployed
+        bucket's SSE-KMS ETags cannot (leakage.py)."""
+        return '"' + hashlib.md5(self.files[key].read_bytes(), usedforsecurity=False).hexdigest() + '"'
+
     def get_paginator(self, operation: str) -> FolderS3:
         assert operation == "list_objects_v2", operation
         return self
@@ -104,7 +111,7 @@ class FolderS3:
         for start in range(0, max(len(keys), 1), PAGE):
             page = keys[start : start + PAGE]
             yield {
-                "Contents": [{"Key": k, "Size": self.files[k].stat().st_size} for k in page],
+                "Contents": [{"Key": k, "Size": self.files[k].stat().st_size, "ETag": self._etag(k)} for k in page],
                 "CommonPrefixes": [{"Prefix": f} for f in folders] if start == 0 else [],
             }
 

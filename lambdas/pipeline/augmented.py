@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pipeline.dataset import DatasetError
-from pipeline.lst import IMAGE_EXTENSIONS, LstSummary, class_count
+from pipeline.lst import IMAGE_EXTENSIONS, LstSummary, classes_of
 
 SOURCE_REF = "source-ref"
 DEFAULT_LABEL_ATTRIBUTE = "class"
@@ -81,9 +81,10 @@ def scan_augmented(
     dataset_uri: str,
     exists: Callable[[str], bool] | None = None,
     on_record: Callable[[Record], None] | None = None,
+    training: bool = True,
 ) -> LstSummary:
     """Check every line; return the number of images and of classes. `exists(relative key)`
-    says whether the image is in the dataset."""
+    says whether the image is in the dataset; `training` as for `lst.scan_lst`."""
     labels: Counter[int] = Counter()
     for number, line in lines:
         record = parse_record(number, line, where, label_attribute=label_attribute, dataset_uri=dataset_uri)
@@ -97,5 +98,8 @@ def scan_augmented(
         if on_record is not None:
             on_record(record)
     if not labels:
-        raise DatasetError(f"{where}: the file is empty. Write one JSON object per image: {SOURCE_REF} and the class.")
-    return LstSummary(images=sum(labels.values()), classes=class_count(labels, where))
+        raise DatasetError(
+            f"{where}: the file is empty (no line names an image). Write one JSON object per image: "
+            f"{SOURCE_REF} and the class."
+        )
+    return LstSummary(images=sum(labels.values()), classes=classes_of(labels, where, training=training))

@@ -98,6 +98,9 @@ class Data:
     # Augmented manifests: the attributes each record passes to the algorithm, image first.
     attribute_names: tuple[str, ...] = ()
     test: TestSplit | None = None
+    # What the run goes ahead with but a person should read (copies across splits under "warn"):
+    # carried to the notice, and the model is then never auto-approved.
+    warnings: tuple[str, ...] = ()
 
     def channel_uris(self) -> dict[str, str]:
         return {c.name: c.uri for c in self.channels}
@@ -105,6 +108,7 @@ class Data:
     def to_dict(self) -> dict[str, Any]:
         out = {**dataclasses.asdict(self), "channels": self.channel_uris()}
         out["attribute_names"] = list(self.attribute_names)
+        out["warnings"] = list(self.warnings)
         out["test"] = dataclasses.asdict(self.test) if self.test else None
         return out
 
@@ -119,6 +123,7 @@ class Data:
             channels=tuple(Channel(name, uri) for name, uri in d["channels"].items()),
             attribute_names=tuple(d.get("attribute_names", ())),
             test=TestSplit(**d["test"]) if d.get("test") else None,
+            warnings=tuple(d.get("warnings", ())),
         )
 
 

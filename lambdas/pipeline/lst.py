@@ -137,11 +137,14 @@ def scan_lst(
     channel_uri: str = "",
     rescan: Callable[[], Lines] | None = None,
     on_entry: Callable[[LstEntry], None] | None = None,
+    training: bool = True,
 ) -> LstSummary:
     """Check every line; return the number of images and of classes.
 
     `exists(path)` says whether the image is in the channel; `rescan()` reads the file again,
-    only to name the earlier line of a duplicated index."""
+    only to name the earlier line of a duplicated index. `training`: the split that defines the
+    classes (contiguous from 0, at least two); a held-out split's labels are the training
+    split's numbers and may leave some out (see `classes_of`)."""
     seen: set[int] = set()
     labels: Counter[int] = Counter()
     for number, line in lines:
@@ -162,8 +165,10 @@ def scan_lst(
         if on_entry is not None:
             on_entry(entry)
     if not labels:
-        raise DatasetError(f"{where}: the file is empty. List one line per image: index<TAB>label<TAB>path.")
-    return LstSummary(images=sum(labels.values()), classes=class_count(labels, where))
+        raise DatasetError(
+            f"{where}: the file is empty (no line names an image). List one line per image: index<TAB>label<TAB>path."
+        )
+    return LstSummary(images=sum(labels.values()), classes=classes_of(labels, where, training=training))
 
 
 def _first_use(lines: Lines, index: int, where: str) -> int | str:
@@ -172,6 +177,12 @@ def _first_use(lines: Lines, index: int, where: str) -> int | str:
         if entry is not None and entry.index == index:
             return number
     return "an earlier line"
+
+
+def classes_of(labels: Iterable[int], where: str, *, training: bool) -> int:
+    """The classes a split's labels span: counted and checked for the training split; for a
+    held-out split, one more than its highest label (each must then be a training class)."""
+    return class_count(labels, where) if training else max(labels) + 1
 
 
 def class_count(labels: Iterable[int], where: str) -> int:

@@ -54,10 +54,19 @@ class Completion:
     complete_on_convergence: bool = False
 
 
+# A test split smaller than this does not gate auto-approval: accuracy on n images has a standard
+# error of sqrt(p(1-p)/n), up to 0.05 at n = 100 (0.16 at n = 10), too coarse to trust alone.
+MIN_TEST_IMAGES = 100
+# What a copy across splits (same size and ETag in the listing) does: refuse the run, or go ahead
+# with a warning in the notice and without auto-approval.
+COPIES_ACROSS_SPLITS = ("refuse", "warn")
+
+
 @dataclass(frozen=True)
 class Approval:
     mode: str = "manual"
     threshold: float = 0.9
+    min_test_images: int = MIN_TEST_IMAGES
 
 
 def _instance_type(value: Any, key: str, _: TuningSettings) -> str:
@@ -187,14 +196,15 @@ def _completion(value: Any, key: str, base: TuningSettings) -> Completion:
 def _approval(value: Any, key: str, base: TuningSettings) -> Approval:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{key} must be an object with mode and threshold")
-    unknown = sorted(set(value) - {"mode", "threshold"})
+    unknown = sorted(set(value) - {"mode", "threshold", "min_test_images"})
     if unknown:
-        raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: mode, threshold")
+        raise SettingsError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: mode, threshold, min_test_images")
     mode = choice(value.get("mode", base.approval.mode), sub(key, "mode"), APPROVAL_MODES)
     threshold = number(value.get("threshold", base.approval.threshold), sub(key, "threshold"))
     if not 0 < threshold <= 1:
         raise SettingsError(f"{sub(key, 'threshold')} must be in (0, 1], got {threshold}")
-    return Approval(mode=mode, threshold=threshold)
+    smallest = integer(value.get("min_test_images", base.approval.min_test_images), sub(key, "min_test_images"), 1)
+    return Approval(mode=mode, threshold=threshold, min_test_images=smallest)
 
 
 Parser = Callable[[Any, str, "TuningSettings"], Any]
@@ -297,13 +307,18 @@ KEYS: dict[str, Key] = {
         _approval,
         {
             "type": "object",
-            "properties": {"mode": {"enum": list(APPROVAL_MODES)}, "threshold": _UNIT_FRACTION},
+            "properties": {
+                "mode": {"enum": list(APPROVAL_MODES)},
+                "threshold": _UNIT_FRACTION,
+                "min_test_images": {"type": "integer", "minimum": 1},
+            },
             "additionalProperties": False,
         },
     ),
     "poll_seconds": _integer(1, 3600),
     "evaluation_instance_type": _one_of(limits.TRANSFORM_INSTANCE_TYPES),
     "evaluation_max_seconds": _integer(300, 86_400),
+    "copies_across_splits": _one_of(COPIES_ACROSS_SPLITS),
     "max_cost_usd": _positive_or_null(),
     "price_per_hour_usd": _positive_or_null(),
     "allowed_instance_types": Key(

@@ -72,6 +72,8 @@ class TuningSettings:
     # The test split's batch transform (deployment settings): its instance, and the longest it may run.
     evaluation_instance_type: str = "ml.m5.xlarge"
     evaluation_max_seconds: int = 3600
+    # An image of one split that is a byte-for-byte copy of another split's: refused by default.
+    copies_across_splits: str = "refuse"
 
     # ------------------------------------------------------------------ parsing
 

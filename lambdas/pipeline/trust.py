@@ -44,6 +44,7 @@ OWNERSHIP: dict[str, str] = {
     "poll_seconds": DEPLOYMENT,
     "evaluation_instance_type": DEPLOYMENT,
     "evaluation_max_seconds": DEPLOYMENT,
+    "copies_across_splits": DEPLOYMENT,
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
@@ -23,8 +23,9 @@ from pipeline.dataset import (
     parse_manifest,
 )
 from pipeline.evaluation import MAX_PAYLOAD_MB, MB, TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
-from pipeline.listing import list_channel
-from pipeline.lst import Lines, chunk_lines, scan_lst
+from pipeline.leakage import Leakage, Sighting
+from pipeline.listing import Listed, is_folder_marker, list_channel
+from pipeline.lst import Lines, LstSummary, chunk_lines, scan_lst
 from pipeline.naming import run_id
 from pipeline.settings import SettingsError, TuningSettings
 
@@ -75,8 +76,15 @@ def _stream_lines(s3: Any, bucket: str, key: str) -> Iterator[tuple[int, str]]:
     return chunk_lines(_get(s3, bucket, key).iter_chunks(READ_CHUNK), f"s3://{bucket}/{key}")
 
 
-def _check_channel(s3: Any, ref: DatasetRef, channel: str) -> dict[str, int]:
-    objects = list_channel(s3, ref.bucket, f"{ref.prefix}{channel}/")
+def _files(listed: dict[str, Listed]) -> dict[str, Listed]:
+    """The files of a listing: what is left once the console's folder markers are set aside."""
+    return {key: item for key, item in listed.items() if not is_folder_marker(key)}
+
+
+def _check_channel(
+    s3: Any, ref: DatasetRef, channel: str, listed: dict[str, Listed] | None = None
+) -> dict[str, Listed]:
+    objects = _files(list_channel(s3, ref.bucket, f"{ref.prefix}{channel}/") if listed is None else listed)
     if not objects:
         raise DatasetError(
             f"{ref.uri}{channel}/: channel '{channel}' is missing or empty. Upload its files "
@@ -114,36 +122,51 @@ def schedule(
     )
 
 
-class Largest:
-    """An `exists(relative key)` for the scans that also keeps the largest image named: one
-    record of the test split's batch transform, which MaxPayloadInMB must take."""
+class Images:
+    """The images one split's index may name, from the listing: each must exist and not be empty.
+    Keeps the largest named (one record of the test split's batch transform, which MaxPayloadInMB
+    must take) and shows each image to the leakage check."""
 
-    def __init__(self) -> None:
+    def __init__(self, listed: dict[str, Listed], split: str, where: str, prefix_uri: str, leakage: Leakage) -> None:
+        self.listed, self.split, self.where, self.prefix_uri, self.leakage = listed, split, where, prefix_uri, leakage
         self.bytes, self.key = 0, ""
 
-    def measure(self, sizes: dict[str, int]) -> Callable[[str], bool]:
-        def exists(key: str) -> bool:
-            size = sizes.get(key)
-            if size is not None and size > self.bytes:
-                self.bytes, self.key = size, key
-            return size is not None
+    def exists(self, key: str) -> bool:
+        return key in self.listed
 
-        return exists
+    def named(self, line: int, key: str) -> None:
+        item = self.listed[key]
+        if item.size == 0:
+            raise DatasetError(
+                f"{self.where}, line {line}: {self.prefix_uri}{key} is empty (0 bytes); the algorithm cannot "
+                "decode it. Upload the image again, or remove the line."
+            )
+        if item.size > self.bytes:
+            self.bytes, self.key = item.size, key
+        # The training split is looked up only: it is the last and largest one scanned.
+        keep = self.split != TRAIN
+        self.leakage.see(Sighting(self.split, self.where, line, self.prefix_uri + key), item, keep=keep)
 
-    def check(self, prefix_uri: str, index_uri: str) -> int:
+    def check_payload(self) -> int:
         if self.bytes > MAX_PAYLOAD_MB * MB:
             raise DatasetError(
-                f"{index_uri}: names {prefix_uri}{self.key}, {self.bytes / MB:,.1f} MB; a batch transform takes "
+                f"{self.where}: names {self.prefix_uri}{self.key}, {self.bytes / MB:,.1f} MB; a batch transform takes "
                 f"records of at most {MAX_PAYLOAD_MB} MB, one image each here. Downscale it, or leave it out of "
                 "the test split."
             )
         return self.bytes
 
 
-def _scan_split(s3: Any, ref: DatasetRef, split: str, largest: Largest | None = None) -> tuple[int, int]:
-    """(images, classes) of one split of an image dataset, after checking its .lst line by line."""
-    images = _check_channel(s3, ref, split)
-    lst_objects = _check_channel(s3, ref, f"{split}_lst")
+TRAIN = "train"
+
+
+def _scan_split(
+    s3: Any, ref: DatasetRef, split: str, leakage: Leakage, listed: dict[str, dict[str, Listed]] | None = None
+) -> tuple[LstSummary, Images, str]:
+    """One split of an image dataset, its .lst checked line by line: (summary, its images, the .lst's URI)."""
+    listed = listed or {}
+    images = _check_channel(s3, ref, split, listed.get(split))
+    lst_objects = _check_channel(s3, ref, f"{split}_lst", listed.get(f"{split}_lst"))
     lst_files = [k for k in lst_objects if k.endswith(".lst")]
     if len(lst_files) != 1:
         raise DatasetError(
@@ -151,87 +174,124 @@ def _scan_split(s3: Any, ref: DatasetRef, split: str, largest: Largest | None = 
             f"{len(lst_files)} ({', '.join(sorted(lst_objects)[:5])}). Keep one {split}.lst there."
         )
     lst_key = f"{ref.prefix}{split}_lst/{lst_files[0]}"
+    where = f"s3://{ref.bucket}/{lst_key}"
+    named = Images(images, split, where, f"{ref.uri}{split}/", leakage)
 
     def lines() -> Lines:
         return _stream_lines(s3, ref.bucket, lst_key)
 
     summary = scan_lst(
         lines(),
-        f"s3://{ref.bucket}/{lst_key}",
-        exists=images.__contains__ if largest is None else largest.measure(images),
+        where,
+        exists=named.exists,
         channel_uri=f"{ref.uri}{split}/",
         rescan=lines,
+        on_entry=lambda entry: named.named(entry.line, entry.path),
+        training=split == TRAIN,
     )
-    return summary.images, summary.classes
+    return summary, named, where
 
 
-def _image_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str) -> Data:
-    """Counts of an image dataset, from its .lst files, checked against what the manifest says."""
-    train, train_classes = _scan_split(s3, ref, "train")
-    validation, validation_classes = _scan_split(s3, ref, "validation")
-    _check_counts(ref, manifest, manifest_uri, (train, train_classes), validation_classes, ("train.lst", "_lst/"))
-    data = _data(ref, manifest.format, train_classes, train, validation, IMAGE_CHANNELS)
-    return dataclasses.replace(data, test=_image_test_split(s3, ref, train_classes))
+def _checked_leakage(leakage: Leakage, settings: TuningSettings) -> tuple[str, ...]:
+    """Refuse images shared by two splits; copies by content as the deployment says. The warnings left."""
+    problem = leakage.same_image_problem()
+    if problem:
+        raise DatasetError(problem)
+    refuse = settings.copies_across_splits == "refuse"
+    copies = leakage.copies_problem(refuse=refuse)
+    if copies and refuse:
+        raise DatasetError(copies)
+    return (copies,) if copies else ()
 
 
-def _image_test_split(s3: Any, ref: DatasetRef, classes: int) -> TestSplit | None:
-    """The optional test split of image files (test/ and test_lst/), checked like the others."""
-    present = list_channel(s3, ref.bucket, f"{ref.prefix}{TEST_LST_CHANNEL}/")
-    if not present:
+def _image_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str, settings: TuningSettings) -> Data:
+    """Counts of an image dataset, from its .lst files, checked against what the manifest says.
+    The held-out splits first, so the leakage check keeps them, and not the training split, in memory."""
+    leakage = Leakage()
+    validation, _, _ = _scan_split(s3, ref, "validation", leakage)
+    test = _image_test_split(s3, ref, leakage)
+    train, _, _ = _scan_split(s3, ref, TRAIN, leakage)
+    _check_counts(
+        ref, manifest, manifest_uri, (train.images, train.classes), validation.classes, ("train.lst", "_lst/")
+    )
+    if test is not None:
+        _check_held_out_classes(test[1].index_uri, "the test split", test[0], train.classes)
+    warnings = _checked_leakage(leakage, settings)
+    data = _data(ref, manifest.format, train.classes, train.images, validation.images, IMAGE_CHANNELS)
+    return dataclasses.replace(data, test=test[1] if test else None, warnings=warnings)
+
+
+def _image_test_split(s3: Any, ref: DatasetRef, leakage: Leakage) -> tuple[int, TestSplit] | None:
+    """The optional test split of image files (test/ and test_lst/), checked like the others:
+    (its classes, the split), or None when neither prefix holds any object. One without the other,
+    or an index with no usable line, is refused: never a run that silently skips its evaluation."""
+    listed = {c: list_channel(s3, ref.bucket, f"{ref.prefix}{c}/") for c in (TEST_CHANNEL, TEST_LST_CHANNEL)}
+    if not any(listed.values()):
         return None
-    largest = Largest()
-    images, test_classes = _scan_split(s3, ref, TEST_CHANNEL, largest)
-    _check_test_classes(f"{ref.uri}{TEST_LST_CHANNEL}/", test_classes, classes)
-    (lst,) = [k for k in present if k.endswith(".lst")]  # exactly one: _scan_split checked
-    index, prefix = f"{ref.uri}{TEST_LST_CHANNEL}/{lst}", f"{ref.uri}{TEST_CHANNEL}/"
-    return TestSplit(index, prefix, images, largest.check(prefix, index))
+    for channel, other in ((TEST_LST_CHANNEL, TEST_CHANNEL), (TEST_CHANNEL, TEST_LST_CHANNEL)):
+        if listed[other] and not _files(listed[channel]):
+            raise DatasetError(
+                f"{ref.uri}{channel}/: missing or empty, but {ref.uri}{other}/ is there, which asks for a test "
+                f"split. A test split is {TEST_CHANNEL}/ (the images) and {TEST_LST_CHANNEL}/{TEST_CHANNEL}.lst "
+                f"(their index) together: upload {channel}/ too, or remove {other}/ for a run without one."
+            )
+    summary, images, index = _scan_split(s3, ref, TEST_CHANNEL, leakage, listed)
+    prefix = f"{ref.uri}{TEST_CHANNEL}/"
+    return summary.classes, TestSplit(index, prefix, summary.images, images.check_payload())
 
 
-def _check_test_classes(where: str, test_classes: int, classes: int) -> None:
-    if test_classes > classes:
+def _check_held_out_classes(where: str, split: str, split_classes: int, classes: int) -> None:
+    """A held-out split's labels are the training split's class numbers (it may lack some)."""
+    if split_classes > classes:
         raise DatasetError(
-            f"{where}: the test split has labels up to {test_classes - 1} but training only {classes - 1}. "
-            "Every class must appear in training."
+            f"{where}: {split} has labels up to {split_classes - 1} but training only {classes - 1}. A label is "
+            f"the class's number in training (0..{classes - 1}): number this split's images as their classes are "
+            "numbered in training (do not renumber it on its own), or add the missing class to training."
         )
 
 
-def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str) -> Data:
-    """Counts of an augmented-manifest dataset, from train.manifest and validation.manifest, whose
-    every line must name an image of the dataset that exists."""
+def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str, settings: TuningSettings) -> Data:
+    """Counts of an augmented-manifest dataset, from train.manifest and validation.manifest (and
+    test.manifest when present, even empty), whose every line must name an image of the dataset
+    that exists. The held-out manifests first, for the leakage check."""
     present = list_channel(s3, ref.bucket, ref.prefix)
-    summaries = {}
-    for split, name in MANIFEST_FILES.items():
+    leakage = Leakage()
+    splits = [("validation", MANIFEST_FILES["validation"])]
+    if TEST_MANIFEST in present:
+        splits.append((TEST_CHANNEL, TEST_MANIFEST))
+    splits.append((TRAIN, MANIFEST_FILES[TRAIN]))
+    summaries, named = {}, {}
+    for split, name in splits:
         if name not in present:
             raise DatasetError(
                 f"{ref.uri}{name}: missing. Upload the {split} augmented manifest (JSON Lines: source-ref and "
                 f"'{manifest.label_attribute}') before manifest.json."
             )
+        named[split] = images = Images(present, split, ref.uri + name, ref.uri, leakage)
         summaries[split] = scan_augmented(
             _stream_lines(s3, ref.bucket, ref.prefix + name),
             ref.uri + name,
             label_attribute=manifest.label_attribute,
             dataset_uri=ref.uri,
-            exists=present.__contains__,
+            exists=images.exists,
+            on_record=lambda record, images=images: images.named(  # type: ignore[misc]
+                record.line, record.source_ref.removeprefix(ref.uri)
+            ),
+            training=split == TRAIN,
         )
-    train, validation = summaries["train"], summaries["validation"]
+    train, validation = summaries[TRAIN], summaries["validation"]
     files = ("train.manifest", ".manifest")
     _check_counts(ref, manifest, manifest_uri, (train.images, train.classes), validation.classes, files)
+    test = None
+    if TEST_CHANNEL in summaries:
+        where, summary = ref.uri + TEST_MANIFEST, summaries[TEST_CHANNEL]
+        _check_held_out_classes(where, "the test split", summary.classes, train.classes)
+        test = TestSplit(where, ref.uri, summary.images, named[TEST_CHANNEL].check_payload())
+    warnings = _checked_leakage(leakage, settings)
     data = _data(ref, manifest.format, train.classes, train.images, validation.images, ())
     channels = tuple(Channel(split, ref.uri + name) for split, name in MANIFEST_FILES.items())
-    test = None
-    if TEST_MANIFEST in present:
-        where, largest = ref.uri + TEST_MANIFEST, Largest()
-        summary = scan_augmented(
-            _stream_lines(s3, ref.bucket, ref.prefix + TEST_MANIFEST),
-            where,
-            label_attribute=manifest.label_attribute,
-            dataset_uri=ref.uri,
-            exists=largest.measure(present),
-        )
-        _check_test_classes(where, summary.classes, train.classes)
-        test = TestSplit(where, ref.uri, summary.images, largest.check(ref.uri, where))
     attributes = (SOURCE_REF, manifest.label_attribute)
-    return dataclasses.replace(data, channels=channels, attribute_names=attributes, test=test)
+    return dataclasses.replace(data, channels=channels, attribute_names=attributes, test=test, warnings=warnings)
 
 
 def _check_counts(
@@ -246,11 +306,7 @@ def _check_counts(
     `files`: how the train file is named and how the validation file's name ends, for the messages."""
     images, classes = train
     train_file, suffix = files
-    if validation_classes > classes:
-        raise DatasetError(
-            f"{ref.uri}validation{suffix}: validation has labels up to {validation_classes - 1} "
-            f"but training only {classes - 1}. Every class must appear in training."
-        )
+    _check_held_out_classes(f"{ref.uri}validation{suffix}", "validation", validation_classes, classes)
     if manifest.num_classes is not None and manifest.num_classes != classes:
         raise DatasetError(
             f"{manifest_uri}: 'num_classes' is {manifest.num_classes} but {train_file} has "
@@ -264,9 +320,22 @@ def _check_counts(
 
 
 def _recordio_data(s3: Any, ref: DatasetRef, manifest: Manifest) -> Data:
-    """A RecordIO dataset's counts are the manifest's (checked present by parse_manifest)."""
+    """A RecordIO dataset's counts are the manifest's (checked present by parse_manifest). The
+    algorithm reads every file of its channels: none may be empty."""
     for split in RECORDIO_CHANNELS:
-        _check_channel(s3, ref, split)
+        for key, item in sorted(_check_channel(s3, ref, split).items()):
+            if item.size == 0:
+                raise DatasetError(
+                    f"{ref.uri}{split}/{key}: empty (0 bytes). The algorithm reads every file under {split}/ and a "
+                    "RecordIO file holds at least one record: upload it again, or remove it."
+                )
+    for split in (TEST_CHANNEL, TEST_LST_CHANNEL):
+        if list_channel(s3, ref.bucket, f"{ref.prefix}{split}/"):
+            raise DatasetError(
+                f"{ref.uri}{split}/: a test split is read from image files ({TEST_CHANNEL}/ + "
+                f"{TEST_LST_CHANNEL}/{TEST_CHANNEL}.lst) or from {TEST_MANIFEST}; this RecordIO dataset would run "
+                f"without one. Remove {split}/, or upload the dataset as image files or an augmented manifest."
+            )
     classes, training = manifest.num_classes or 0, manifest.num_training_samples or 0
     return _data(ref, manifest.format, classes, training, 0, RECORDIO_CHANNELS)
 
@@ -312,9 +381,9 @@ def validate_dataset(
     manifest_uri = f"s3://{ref.bucket}/{ref.manifest_key}"
     manifest, settings = parse_manifest(_read(s3, ref.bucket, ref.manifest_key, ref.version_id), manifest_uri, base)
     if manifest.format == "image":
-        data = _image_data(s3, ref, manifest, manifest_uri)
+        data = _image_data(s3, ref, manifest, manifest_uri, settings)
     elif manifest.format == "augmented_manifest":
-        data = _augmented_data(s3, ref, manifest, manifest_uri)
+        data = _augmented_data(s3, ref, manifest, manifest_uri, settings)
     else:
         data = _recordio_data(s3, ref, manifest)
     _check_batch_fits(settings, data, manifest_uri)
