@@ -13,13 +13,13 @@ import pytest
 from moto import mock_aws
 
 from local.api_model import request_errors
-from pipeline import validation
+from pipeline import leakage
 from pipeline.dataset import DatasetError
 from pipeline.evaluation import transform_request
-from pipeline.leakage import Leakage
+from pipeline.leakage import Images, Leakage
 from pipeline.listing import Listed
 from pipeline.settings import TuningSettings
-from pipeline.validation import Images, validate_dataset
+from pipeline.validation import validate_dataset
 from tests.conftest import fixture_json
 
 REGION = "us-east-1"
@@ -359,7 +359,7 @@ def test_the_test_transform_takes_the_largest_test_image(s3, largest: int, paylo
 
 def test_a_test_image_over_100_mb_is_refused_naming_it_before_anything_starts(s3, monkeypatch) -> None:
     # 100 MB objects in moto are slow: the limit is lowered instead, the path is the real one.
-    monkeypatch.setattr(validation, "MAX_PAYLOAD_MB", 0.000002)  # 2 bytes
+    monkeypatch.setattr(leakage, "MAX_PAYLOAD_MB", 0.000002)  # 2 bytes
     files = with_test_split(good_files(), [1, 3, 2])
     with pytest.raises(DatasetError) as refused:
         validate_dataset(upload(s3, files), TuningSettings().to_dict(), s3)

@@ -20,8 +20,16 @@ Two kinds of match, each named with both files and lines and counted:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from pipeline.dataset import DatasetError
+from pipeline.evaluation import MAX_PAYLOAD_MB, MB
 from pipeline.listing import Listed
+
+if TYPE_CHECKING:
+    from pipeline.settings import TuningSettings
+
+TRAIN = "train"
 
 SHOWN = 3  # examples named in a message; the count says how many there are in all
 
@@ -121,3 +129,50 @@ def _count(matches: Matches, phrases: tuple[str, str]) -> str:
 def _others(matches: Matches) -> str:
     rest = [f"{later} and {earlier}" for earlier, later in matches.shown[1:]]
     return f" (also {'; '.join(rest)})" if rest else ""
+
+
+class Images:
+    """The images one split's index may name, from the listing: each must exist and not be empty.
+    Keeps the largest named (one record of the test split's batch transform, which MaxPayloadInMB
+    must take) and shows each image to the leakage check."""
+
+    def __init__(self, listed: dict[str, Listed], split: str, where: str, prefix_uri: str, leakage: Leakage) -> None:
+        self.listed, self.split, self.where, self.prefix_uri, self.leakage = listed, split, where, prefix_uri, leakage
+        self.bytes, self.key = 0, ""
+
+    def exists(self, key: str) -> bool:
+        return key in self.listed
+
+    def named(self, line: int, key: str) -> None:
+        item = self.listed[key]
+        if item.size == 0:
+            raise DatasetError(
+                f"{self.where}, line {line}: {self.prefix_uri}{key} is empty (0 bytes); the algorithm cannot "
+                "decode it. Upload the image again, or remove the line."
+            )
+        if item.size > self.bytes:
+            self.bytes, self.key = item.size, key
+        # The training split is looked up only: it is the last and largest one scanned.
+        keep = self.split != TRAIN
+        self.leakage.see(Sighting(self.split, self.where, line, self.prefix_uri + key), item, keep=keep)
+
+    def check_payload(self) -> int:
+        if self.bytes > MAX_PAYLOAD_MB * MB:
+            raise DatasetError(
+                f"{self.where}: names {self.prefix_uri}{self.key}, {self.bytes / MB:,.1f} MB; a batch transform takes "
+                f"records of at most {MAX_PAYLOAD_MB} MB, one image each here. Downscale it, or leave it out of "
+                "the test split."
+            )
+        return self.bytes
+
+
+def checked_leakage(leakage: Leakage, settings: TuningSettings) -> tuple[str, ...]:
+    """Refuse images shared by two splits; copies by content as the deployment says. The warnings left."""
+    problem = leakage.same_image_problem()
+    if problem:
+        raise DatasetError(problem)
+    refuse = settings.copies_across_splits == "refuse"
+    copies = leakage.copies_problem(refuse=refuse)
+    if copies and refuse:
+        raise DatasetError(copies)
+    return (copies,) if copies else ()

@@ -22,8 +22,8 @@ from pipeline.dataset import (
     dataset_ref_from_key,
     parse_manifest,
 )
-from pipeline.evaluation import MAX_PAYLOAD_MB, MB, TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
-from pipeline.leakage import Leakage, Sighting
+from pipeline.evaluation import TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
+from pipeline.leakage import TRAIN, Images, Leakage, checked_leakage
 from pipeline.listing import Listed, is_folder_marker, list_channel
 from pipeline.lst import Lines, LstSummary, chunk_lines, scan_lst
 from pipeline.naming import run_id
@@ -122,44 +122,6 @@ def schedule(
     )
 
 
-class Images:
-    """The images one split's index may name, from the listing: each must exist and not be empty.
-    Keeps the largest named (one record of the test split's batch transform, which MaxPayloadInMB
-    must take) and shows each image to the leakage check."""
-
-    def __init__(self, listed: dict[str, Listed], split: str, where: str, prefix_uri: str, leakage: Leakage) -> None:
-        self.listed, self.split, self.where, self.prefix_uri, self.leakage = listed, split, where, prefix_uri, leakage
-        self.bytes, self.key = 0, ""
-
-    def exists(self, key: str) -> bool:
-        return key in self.listed
-
-    def named(self, line: int, key: str) -> None:
-        item = self.listed[key]
-        if item.size == 0:
-            raise DatasetError(
-                f"{self.where}, line {line}: {self.prefix_uri}{key} is empty (0 bytes); the algorithm cannot "
-                "decode it. Upload the image again, or remove the line."
-            )
-        if item.size > self.bytes:
-            self.bytes, self.key = item.size, key
-        # The training split is looked up only: it is the last and largest one scanned.
-        keep = self.split != TRAIN
-        self.leakage.see(Sighting(self.split, self.where, line, self.prefix_uri + key), item, keep=keep)
-
-    def check_payload(self) -> int:
-        if self.bytes > MAX_PAYLOAD_MB * MB:
-            raise DatasetError(
-                f"{self.where}: names {self.prefix_uri}{self.key}, {self.bytes / MB:,.1f} MB; a batch transform takes "
-                f"records of at most {MAX_PAYLOAD_MB} MB, one image each here. Downscale it, or leave it out of "
-                "the test split."
-            )
-        return self.bytes
-
-
-TRAIN = "train"
-
-
 def _scan_split(
     s3: Any, ref: DatasetRef, split: str, leakage: Leakage, listed: dict[str, dict[str, Listed]] | None = None
 ) -> tuple[LstSummary, Images, str]:
@@ -192,18 +154,6 @@ def _scan_split(
     return summary, named, where
 
 
-def _checked_leakage(leakage: Leakage, settings: TuningSettings) -> tuple[str, ...]:
-    """Refuse images shared by two splits; copies by content as the deployment says. The warnings left."""
-    problem = leakage.same_image_problem()
-    if problem:
-        raise DatasetError(problem)
-    refuse = settings.copies_across_splits == "refuse"
-    copies = leakage.copies_problem(refuse=refuse)
-    if copies and refuse:
-        raise DatasetError(copies)
-    return (copies,) if copies else ()
-
-
 def _image_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str, settings: TuningSettings) -> Data:
     """Counts of an image dataset, from its .lst files, checked against what the manifest says.
     The held-out splits first, so the leakage check keeps them, and not the training split, in memory."""
@@ -216,7 +166,7 @@ def _image_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str,
     )
     if test is not None:
         _check_held_out_classes(test[1].index_uri, "the test split", test[0], train.classes)
-    warnings = _checked_leakage(leakage, settings)
+    warnings = checked_leakage(leakage, settings)
     data = _data(ref, manifest.format, train.classes, train.images, validation.images, IMAGE_CHANNELS)
     return dataclasses.replace(data, test=test[1] if test else None, warnings=warnings)
 
@@ -287,7 +237,7 @@ def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: 
         where, summary = ref.uri + TEST_MANIFEST, summaries[TEST_CHANNEL]
         _check_held_out_classes(where, "the test split", summary.classes, train.classes)
         test = TestSplit(where, ref.uri, summary.images, named[TEST_CHANNEL].check_payload())
-    warnings = _checked_leakage(leakage, settings)
+    warnings = checked_leakage(leakage, settings)
     data = _data(ref, manifest.format, train.classes, train.images, validation.images, ())
     channels = tuple(Channel(split, ref.uri + name) for split, name in MANIFEST_FILES.items())
     attributes = (SOURCE_REF, manifest.label_attribute)
