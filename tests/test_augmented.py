@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from local.api_model import request_errors
-from pipeline import validation
+from pipeline import leakage
 from pipeline.augmented import scan_augmented
 from pipeline.dataset import DatasetError, parse_manifest
 from pipeline.lst import text_lines
@@ -210,7 +210,7 @@ def test_an_augmented_test_split_sizes_the_transform_by_its_largest_image(
     with uploaded(out) as (s3, event):
         run = validate_dataset(event, TuningSettings().to_dict(), s3)
         # a limit below the largest image (100 MB objects in moto are slow): refused, naming it
-        monkeypatch.setattr(validation, "MAX_PAYLOAD_MB", (largest - 1) / 1_000_000)
+        monkeypatch.setattr(leakage, "MAX_PAYLOAD_MB", (largest - 1) / 1_000_000)
         refusal = rf"^s3://{bucket}/datasets/digits/test.manifest: names s3://{bucket}/datasets/digits/test/"
         with pytest.raises(DatasetError, match=refusal):
             validate_dataset(event, TuningSettings().to_dict(), s3)

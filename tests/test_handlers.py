@@ -638,7 +638,9 @@ def test_a_valid_dataset_gives_a_small_run_descriptor() -> None:
     for split, n in (("train", 30), ("validation", 9)):
         lines = []
         for i in range(n):
-            s3.put_object(Bucket=bucket, Key=f"datasets/flowers/{split}/c{i % 3}/{i}.jpg", Body=b"jpeg")
+            s3.put_object(
+                Bucket=bucket, Key=f"datasets/flowers/{split}/c{i % 3}/{i}.jpg", Body=f"jpeg {split} {i}".encode()
+            )
             lines.append(f"{i}\t{i % 3}\tc{i % 3}/{i}.jpg")
         s3.put_object(Bucket=bucket, Key=f"datasets/flowers/{split}_lst/{split}.lst", Body="\n".join(lines).encode())
     manifest = {"format": "image", "tuning": {"max_training_jobs": 6, "ranges": {"mini_batch_size": {"min": 4}}}}
