@@ -15,7 +15,6 @@ from handlers.stop_orphans import stop_run
 from pipeline.best_job import choose_best, overall_status
 from pipeline.cost import BudgetExceeded, check_budget
 from pipeline.errors import TransientAwsError, classified_aws_errors, is_transient
-from pipeline.registry import approval_status
 from pipeline.settings import TuningSettings
 from pipeline.tuning_request import build_tuning_requests
 from tests.sample_request import DATA, DEST, client_error
@@ -62,26 +61,6 @@ def test_a_tuning_job_without_a_best_is_skipped_not_fatal() -> None:
 def test_a_run_is_in_progress_while_any_job_runs_or_stops(statuses: tuple[str, str], expected: str) -> None:
     summaries = [{"status": s, "has_best": True} for s in statuses]
     assert overall_status(summaries) == expected
-
-
-# ---------------------------------------------------------------------- approval
-
-
-@pytest.mark.parametrize(
-    ("mode", "accuracy", "approved_now", "expected"),
-    [
-        ("auto", 0.9, None, "Approved"),  # exactly at the threshold: "good enough" includes it
-        ("auto", 0.8999, None, "PendingManualApproval"),  # just below
-        ("auto", 0.96, 0.95, "Approved"),  # better than the approved version
-        ("auto", 0.95, 0.95, "PendingManualApproval"),  # equal is not better
-        ("auto", 0.94, 0.95, "PendingManualApproval"),  # worse than the approved version
-        ("manual", 0.99, None, "PendingManualApproval"),  # manual never approves
-    ],
-)
-def test_auto_approval_needs_the_threshold_and_to_beat_the_approved_version(
-    mode: str, accuracy: float, approved_now: float | None, expected: str
-) -> None:
-    assert approval_status(mode, 0.9, accuracy, approved_now) == expected
 
 
 # ---------------------------------------------------------------------- requests

@@ -9,7 +9,9 @@ import io
 import json
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from handlers.check_evaluation import follow
 from handlers.handle_failure import stop_evaluation
@@ -17,6 +19,7 @@ from handlers.stop_orphans import stop_run_evaluation
 from local.api_model import request_errors
 from pipeline.contract import Evaluation, TestSplit
 from pipeline.cost import worst_case
+from pipeline.errors import EvaluationIncomplete
 from pipeline.evaluation import input_manifest, model_request, predicted_class, score, transform_request
 from pipeline.ownership import tags
 from tests.sample_request import client_error
@@ -154,32 +157,40 @@ def test_the_worst_case_counts_the_transform_only_with_a_test_split() -> None:
     assert "test split's batch transform (ml.m5.xlarge)" in with_test.basis
 
 
-def test_scoring_reads_each_answer_beside_its_image_key() -> None:
+@mock_aws
+def test_scoring_finds_each_answer_by_listing_the_output_prefix() -> None:
     from handlers.check_evaluation import scored
 
-    lst = "0\t1\tb/1.png\n1\t0\ta/2.png\n2\t1\tb/3.png\n"
-    answers = {"b/1.png": [0.2, 0.8], "a/2.png": [0.9, 0.1], "b/3.png": [0.7, 0.3]}
-    written: dict[str, bytes] = {}
-
-    class S3:
-        def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
-            if (Bucket, Key) == ("ds", "datasets/digits/test_lst/test.lst"):
-                return {"Body": Chunked(lst.encode())}
-            # Batch transform's answer: the input's key below the manifest prefix, + ".out".
-            outputs = {("art", f"evaluation/digits/r/output/{key}.out"): value for key, value in answers.items()}
-            return {"Body": io.BytesIO(json.dumps(outputs[(Bucket, Key)]).encode())}
-
-        def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:  # noqa: N803
-            written[f"s3://{Bucket}/{Key}"] = Body
-
-    two_classes = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2))
-    tested = scored(
-        two_classes, dataclasses.replace(EVALUATION, output_uri="s3://art/evaluation/digits/r/output/"), S3(), "art"
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in ("ds-b", "art"):  # "ds" is below S3's 3-character minimum
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(
+        Bucket="ds-b", Key="datasets/digits/test_lst/test.lst", Body=b"0\t1\tb/1.png\n1\t0\ta/2.png\n2\t1\tb/3.png\n"
     )
+    answers = {"b/1.png": [0.2, 0.8], "a/2.png": [0.9, 0.1], "b/3.png": [0.7, 0.3]}
+    output = "evaluation/digits/r/output/"
+    # Batch transform's answer: the input's key below the manifest prefix, + ".out".
+    for key, value in answers.items():
+        s3.put_object(Bucket="art", Key=f"{output}{key}.out", Body=json.dumps(value).encode())
+    split = TestSplit("s3://ds-b/datasets/digits/test_lst/test.lst", "s3://ds-b/datasets/digits/test/", 3)
+    two_classes = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2, test=split))
+    evaluation = dataclasses.replace(EVALUATION, output_uri=f"s3://art/{output}")
+    tested = scored(two_classes, evaluation, s3, "art")
     assert (tested.status, tested.accuracy, tested.samples) == ("Completed", 2 / 3, 3)
-    document = json.loads(written[tested.evaluation_uri])
-    assert document["confusion_matrix"] == [[1, 0], [1, 1]]
     assert tested.evaluation_uri == f"s3://art/metrics/digits/{RUN.run_id}/evaluation.json"  # kept: metrics/
+    document = json.loads(
+        s3.get_object(Bucket="art", Key=tested.evaluation_uri.removeprefix("s3://art/"))["Body"].read()
+    )
+    assert document["confusion_matrix"] == [[1, 0], [1, 1]]
+    # An answer missing (or named otherwise): a clear error, counted, with what was found.
+    s3.delete_object(Bucket="art", Key=f"{output}a/2.png.out")
+    s3.put_object(Bucket="art", Key=f"{output}a/2.png.json", Body=b"[0.9, 0.1]")
+    with pytest.raises(EvaluationIncomplete) as raised:
+        scored(two_classes, evaluation, s3, "art")
+    assert str(raised.value).startswith(
+        f"1 of 3 test images have no answer under s3://art/{output} (expected a/2.png.out); "
+        "the transform wrote 3 object(s): a/2.png.json, b/1.png.out, b/3.png.out."
+    )
 
 
 class Chunked(io.BytesIO):
@@ -274,3 +285,63 @@ def test_a_repeated_start_follows_the_existing_transform_and_owns_it_only_if_it_
     assert theirs.owned is False
     with pytest.raises(botocore.exceptions.ClientError):  # any other CreateModel error is raised
         start(Starter(existing_owner="e1"), Objects())
+
+
+@pytest.mark.parametrize(
+    ("code", "cleaned"),
+    [("AccessDeniedException", True), ("ValidationException", True), ("ThrottlingException", False)],
+)
+def test_a_check_that_fails_leaves_nothing_running_unless_it_will_be_retried(code: str, cleaned: bool) -> None:
+    from handlers.check_evaluation import check_evaluation
+
+    sm = Transforms("InProgress", fail=code)
+    with pytest.raises(Exception):  # noqa: B017 - which name it has is the workflow's business, below
+        check_evaluation(TESTED_RUN, EVALUATION, sm, None, bucket="art", now=1001.0)
+    assert sm.stopped == ([EVALUATION.transform_job_name] if cleaned else [])
+    assert getattr(sm, "deleted", []) == ([EVALUATION.model_name] if cleaned else [])
+    theirs = Transforms("InProgress", fail=code)
+    with pytest.raises(Exception):  # noqa: B017
+        check_evaluation(TESTED_RUN, dataclasses.replace(EVALUATION, owned=False), theirs, None, bucket="art", now=1.0)
+    assert theirs.stopped == [] and not hasattr(theirs, "deleted")  # another delivery's: never touched
+
+
+def test_a_transform_that_cannot_be_created_leaves_no_model_behind() -> None:
+    class NoQuota(Starter):
+        def create_transform_job(self, **request: Any) -> dict[str, Any]:
+            self.calls.append(("CreateTransformJob", request))
+            raise client_error("ResourceLimitExceeded")
+
+        def delete_model(self, ModelName: str) -> dict[str, Any]:  # noqa: N803
+            self.calls.append(("DeleteModel", {"ModelName": ModelName}))
+            return {}
+
+    from pipeline.errors import QuotaExceeded
+
+    sm = NoQuota()
+    with pytest.raises(QuotaExceeded, match="'ml.m5.xlarge for transform job usage'"):
+        start(sm, Objects())
+    assert [name for name, _ in sm.calls] == ["CreateModel", "CreateTransformJob", "DeleteModel"]
+    assert sm.calls[2][1] == {"ModelName": sm.calls[0][1]["ModelName"]}
+
+
+def test_the_cleanup_deletes_the_evaluation_model_only_of_the_execution_that_ended() -> None:
+    from handlers.stop_orphans import delete_run_model
+    from pipeline.evaluation import model_name
+
+    class Models(Transforms):
+        def __init__(self, owner: str, exists: bool = True) -> None:
+            super().__init__("Completed", owner)
+            self.exists = exists
+
+        def describe_model(self, ModelName: str) -> dict[str, Any]:  # noqa: N803
+            if not self.exists:
+                error = client_error("ValidationException")
+                error.response["Error"]["Message"] = f'Could not find model "{ModelName}".'
+                raise error
+            return {"ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{ModelName}"}
+
+    mine, theirs, gone = Models("e1"), Models("e2"), Models("e1", exists=False)
+    assert delete_run_model(RUN.run_id, mine, "e1") == [model_name(RUN.run_id)]
+    assert mine.deleted == [model_name(RUN.run_id)]
+    assert delete_run_model(RUN.run_id, theirs, "e1") == [] and not hasattr(theirs, "deleted")
+    assert delete_run_model(RUN.run_id, gone, "e1") == []

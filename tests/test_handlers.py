@@ -499,7 +499,6 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
                 "ModelApprovalStatus": "Approved",
                 "SortBy": "CreationTime",
                 "SortOrder": "Descending",
-                "MaxResults": 1,
             },
         )
         if current is not None:
@@ -511,7 +510,10 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
                     "CreationTime": NOW,
                     "ModelPackageStatus": "Completed",
                     "ModelPackageStatusDetails": {"ValidationStatuses": []},
-                    "CustomerMetadataProperties": {"validation_accuracy": str(current)},
+                    "CustomerMetadataProperties": {
+                        "validation_accuracy": str(current),
+                        "dataset_uri": "s3://ds/datasets/digits/",
+                    },
                 },
                 {"ModelPackageName": listed[0]["ModelPackageArn"]},
             )

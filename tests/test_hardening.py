@@ -210,6 +210,26 @@ def test_when_every_training_job_fails_the_notification_says_why(pipeline, small
     assert "read each training job's FailureReason" in note["message"]
 
 
+def test_an_evaluation_that_cannot_start_still_registers_the_paid_tuning_and_says_why(
+    pipeline, small_images, tmp_path
+) -> None:
+    root = prepare(small_images, tmp_path / "e", tuning=SMALL, progress=False, test_fraction=0.25).root
+    pipeline.sagemaker_service.inject("CreateTransformJob", ("ResourceLimitExceeded", 400))
+    _, execution = start(pipeline, root, "evalquota")
+    result = pipeline.wait(execution, timeout=300)
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    (package,) = packages(pipeline)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    (note,) = pipeline.notifications()
+    assert (
+        "Test accuracy: the held-out evaluation failed (QuotaExceeded: SageMaker refused to start the transform"
+        in (note["message"])
+    )
+    assert "'ml.m5.xlarge for transform job usage'" in note["message"]
+    assert not pipeline.sagemaker_service.models  # the model made for the transform is gone
+    assert not pipeline.sagemaker_service.transform_jobs
+
+
 # ---------------------------------------------------------------------- aborts
 
 

@@ -96,6 +96,10 @@ def finished_run(local_app, prepared, tmp_path_factory) -> dict:
             "artifact": _read(pipeline, artifact_url) if artifact_url else b"",
             "notifications": pipeline.notifications(),
             "requests": list(pipeline.sagemaker_service.requests),
+            # The stand-in's own record of every training job: the oracle for "the best job".
+            "jobs": {
+                j.name: (j.objective, j.model_uri) for j in service.training_jobs.values() if j.status == "Completed"
+            },
         }
 
 
@@ -116,6 +120,16 @@ def test_metrics_document_holds_an_accuracy_well_above_chance(finished_run) -> N
     assert float(package["CustomerMetadataProperties"]["validation_accuracy"]) == pytest.approx(
         document["validation_accuracy"], abs=1e-6
     )
+
+
+def test_the_registered_version_is_the_best_training_job_and_its_artifact(finished_run) -> None:
+    jobs, meta = finished_run["jobs"], finished_run["package"]["CustomerMetadataProperties"]
+    assert len(jobs) == TINY["max_training_jobs"]  # several jobs: "the best" is a choice
+    best = max(objective for objective, _ in jobs.values())
+    objective, model_uri = jobs[meta["training_job"]]
+    assert objective == best
+    assert finished_run["artifact_url"] == model_uri
+    assert float(meta["validation_accuracy"]) == pytest.approx(best, abs=1e-6)
 
 
 def test_hyperparameters_belong_to_the_space_of_their_optimizer(finished_run) -> None:

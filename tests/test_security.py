@@ -59,6 +59,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         **PUT_GROUP,  # evaluation/*: the transform's input manifest
         "sagemaker:CreateModel": "the best training job as a model",
         "sagemaker:CreateTransformJob": "the batch transform of the test split",
+        "sagemaker:DeleteModel": "when the transform cannot be created, no model is left behind",
         "sagemaker:AddTags": "the run's tags on its model and transform job",
         "sagemaker:DescribeTransformJob": "on ResourceInUse: the job's ARN, to read its owner",
         "sagemaker:ListTags": "on ResourceInUse: whether this execution started it",
@@ -97,6 +98,8 @@ EXPECTED: dict[str, dict[str, str]] = {
         "sagemaker:ListTags": "stop only those the ended execution created",
         "sagemaker:StopHyperParameterTuningJob": "stop them",
         "sagemaker:StopTransformJob": "stop it",
+        "sagemaker:DescribeModel": "the run's evaluation model, if still there: its ARN, to read its owner",
+        "sagemaker:DeleteModel": "delete it when the ended execution created it",
     },
     "SageMakerExecutionRole": {
         **READ_GROUP,  # datasets/* and its own output prefixes

@@ -3,6 +3,7 @@ labels and write the evaluation document. Stops a transform that outlives evalua
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,11 +15,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from handlers.start_evaluation import read_test_items
+from handlers.start_evaluation import delete_model, read_test_items
 from pipeline import clients, s3_layout
 from pipeline.contract import Evaluation, Run, Tested
-from pipeline.errors import classified_aws_errors
-from pipeline.evaluation import OUTPUT_SUFFIX, predicted_class, score
+from pipeline.errors import classified_aws_errors, is_transient
+from pipeline.evaluation import answer_keys, predicted_class, score
 from pipeline.observe import logger, metrics, tracer
 
 READ_WORKERS = 32  # answers read side by side: one object per test image
@@ -45,13 +46,16 @@ def scored(run: Run, evaluation: Evaluation, s3: Any, bucket: str) -> Tested:
     items = read_test_items(s3, run)
     out_bucket, _, out_prefix = evaluation.output_uri.removeprefix("s3://").partition("/")
 
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=out_bucket, Prefix=out_prefix)
+    listed = (entry["Key"] for page in pages for entry in page.get("Contents", []))
+    answers = answer_keys(listed, out_prefix, [key for key, _ in items], evaluation.output_uri)
+
     def answer(key: str) -> int:
-        where = f"s3://{out_bucket}/{out_prefix}{key}{OUTPUT_SUFFIX}"
-        body = s3.get_object(Bucket=out_bucket, Key=f"{out_prefix}{key}{OUTPUT_SUFFIX}")["Body"].read()
-        return predicted_class(body, where)
+        body = s3.get_object(Bucket=out_bucket, Key=key)["Body"].read()
+        return predicted_class(body, f"s3://{out_bucket}/{key}")
 
     with ThreadPoolExecutor(max_workers=READ_WORKERS) as pool:
-        predicted = list(pool.map(answer, [key for key, _ in items]))
+        predicted = list(pool.map(answer, [answers[key] for key, _ in items]))
     result = score([label for _, label in items], predicted, run.data.num_classes)
     key = s3_layout.evaluation_key(run.dataset.name, run.run_id)
     document = {**result, "transform_job": evaluation.transform_job_name, "model": evaluation.model_name}
@@ -66,21 +70,29 @@ def scored(run: Run, evaluation: Evaluation, s3: Any, bucket: str) -> Tested:
 
 def check_evaluation(run: Run, evaluation: Evaluation, sm: Any, s3: Any, *, bucket: str, now: float) -> Tested:
     with classified_aws_errors():
-        state = follow(run, evaluation, sm, now)
-        if state is not None and state.status == "InProgress":
-            return state
-        tested = state if state is not None else scored(run, evaluation, s3, bucket)
+        try:
+            state = follow(run, evaluation, sm, now)
+            if state is not None and state.status == "InProgress":
+                return state
+            tested = state if state is not None else scored(run, evaluation, s3, bucket)
+        except Exception as exc:
+            # The workflow registers without the evaluation: leave nothing running or behind.
+            # A throttled call is retried instead, and finds the transform as it was.
+            if evaluation.owned and not (isinstance(exc, ClientError) and is_transient(exc)):
+                abandon(sm, evaluation)
+            raise
         if evaluation.owned:  # the model served the transform only; the registry keeps its own record
             delete_model(sm, evaluation.model_name)
         return tested
 
 
-def delete_model(sm: Any, name: str) -> None:
-    try:
-        sm.delete_model(ModelName=name)
-    except ClientError as exc:  # already deleted by an earlier attempt
-        if "Could not find model" not in exc.response.get("Error", {}).get("Message", ""):
-            raise
+def abandon(sm: Any, evaluation: Evaluation) -> None:
+    """Stop the transform if it still runs and delete its model, as far as AWS lets: the error
+    that brought us here is the one to report."""
+    with contextlib.suppress(ClientError):
+        sm.stop_transform_job(TransformJobName=evaluation.transform_job_name)
+    with contextlib.suppress(ClientError):
+        delete_model(sm, evaluation.model_name)
 
 
 @logger.inject_lambda_context

@@ -18,7 +18,7 @@ from pipeline.observe import logger, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     run = Run.from_dict(event["run"])
     logger.append_keys(run_id=run.run_id)
-    tested = Tested(**event["tested"]) if event.get("tested") else None
+    tested = Tested.from_dict(event["tested"]) if event.get("tested") else None
     notice = success_message(
         run, BestJob.from_dict(event["best"]), Registered(**event["registered"]), os.environ["AWS_REGION"], tested
     )

@@ -13,24 +13,37 @@ from pipeline import clients, s3_layout
 from pipeline.contract import BestJob, Registered, Run, Tested, Tuning
 from pipeline.errors import classified_aws_errors
 from pipeline.observe import logger, tracer
-from pipeline.registry import approval_accuracy, approval_status, metrics_document, model_package_request
+from pipeline.registry import (
+    CHAMPION_SEARCH,
+    METADATA_VALUE_MAX,
+    Champion,
+    approval_decision,
+    metadata_safe,
+    metrics_document,
+    model_package_request,
+)
 
 
-def current_approved_accuracy(sm: Any, group: str) -> float | None:
-    listed = sm.list_model_packages(
-        ModelPackageGroupName=group,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=1,
-    )["ModelPackageSummaryList"]
-    if not listed:
-        return None
-    package = sm.describe_model_package(ModelPackageName=listed[0]["ModelPackageArn"])
-    # What its own approval compared (test accuracy when it had one); older versions: validation.
-    properties = package.get("CustomerMetadataProperties", {})
-    value = properties.get("approval_accuracy", properties.get("validation_accuracy"))
-    return float(value) if value is not None else None
+def champion(sm: Any, group: str, dataset_uri: str) -> Champion:
+    """This dataset's newest approved version. One group serves every dataset, so the approved
+    versions are read newest first until one names this dataset (its dataset_uri metadata)."""
+    wanted, read = metadata_safe(dataset_uri, METADATA_VALUE_MAX), 0
+    pages = sm.get_paginator("list_model_packages").paginate(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending"
+    )
+    for page in pages:
+        for summary in page["ModelPackageSummaryList"]:
+            if read == CHAMPION_SEARCH:
+                return Champion(accuracy=None, complete=False)
+            read += 1
+            package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            properties = package.get("CustomerMetadataProperties", {})
+            if properties.get("dataset_uri") != wanted:
+                continue
+            # What its own approval compared (test accuracy when it had one); older versions: validation.
+            value = properties.get("approval_accuracy", properties.get("validation_accuracy"))
+            return Champion(accuracy=float(value) if value is not None else None)
+    return Champion(accuracy=None)
 
 
 def register(
@@ -55,11 +68,11 @@ def register(
             Body=json.dumps(metrics_document(best, run, tested), indent=2).encode(),
             ContentType="application/json",
         )
-        approval = run.settings.approval
-        current = current_approved_accuracy(sm, group) if approval.mode == "auto" else None
-        status = approval_status(approval.mode, approval.threshold, approval_accuracy(best, tested), current)
-        if tested is not None and tested.status == "Failed":
-            status = "PendingManualApproval"  # no unbiased number: a person decides
+        auto = run.settings.approval.mode == "auto"
+        decision = approval_decision(
+            run, best, tested, champion(sm, group, run.dataset.uri) if auto else Champion(None)
+        )
+        status = decision.status
         request = model_package_request(
             group_name=group, best=best, run=run, metrics_uri=metrics_uri, status=status, tested=tested
         )
@@ -72,7 +85,9 @@ def register(
             Body=json.dumps(latest).encode(),
             ContentType="application/json",
         )
-    return Registered(model_package_arn=arn, approval_status=status, metrics_uri=metrics_uri)
+    return Registered(
+        model_package_arn=arn, approval_status=status, metrics_uri=metrics_uri, approval_reason=decision.reason
+    )
 
 
 @logger.inject_lambda_context
@@ -88,7 +103,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         clients.client("s3"),
         group=os.environ["MODEL_PACKAGE_GROUP"],
         bucket=os.environ["ARTIFACTS_BUCKET"],
-        tested=Tested(**event["tested"]) if event.get("tested") else None,
+        tested=Tested.from_dict(event["tested"]) if event.get("tested") else None,
     )
     logger.info("model registered", extra=dataclasses.asdict(result))
     return dataclasses.asdict(result)

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import clients, s3_layout
 from pipeline.contract import BestJob, Evaluation, Run
-from pipeline.errors import classified_aws_errors
+from pipeline.errors import classified_aws_errors, is_transient
 from pipeline.evaluation import input_manifest, model_request, test_items, transform_job_name, transform_request
 from pipeline.lst import chunk_lines
 from pipeline.observe import logger, tracer
@@ -29,6 +29,14 @@ def read_test_items(s3: Any, run: Run) -> list[tuple[str, int]]:
     bucket, _, key = test.index_uri.removeprefix("s3://").partition("/")
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     return test_items(chunk_lines(body.iter_chunks(READ_CHUNK), test.index_uri), test, run.data.attribute_names)
+
+
+def delete_model(sm: Any, name: str) -> None:
+    try:
+        sm.delete_model(ModelName=name)
+    except ClientError as exc:  # already deleted by an earlier attempt
+        if "Could not find model" not in exc.response.get("Error", {}).get("Message", ""):
+            raise
 
 
 def start_evaluation(
@@ -48,7 +56,7 @@ def start_evaluation(
     keys = [key for key, _ in read_test_items(s3, run)]
     labels = tags(run.dataset.name, run.run_id, execution)
     manifest_uri, output_uri = f"s3://{bucket}/{prefix}input.manifest", f"s3://{bucket}/{prefix}output/"
-    with classified_aws_errors(run.settings.evaluation_instance_type):
+    with classified_aws_errors(run.settings.evaluation_instance_type, usage="transform"):
         s3.put_object(Bucket=bucket, Key=f"{prefix}input.manifest", Body=input_manifest(run.data.test.prefix_uri, keys))
         try:
             sm.create_model(**model_request(run, best, role_arn=role_arn, vpc_config=vpc_config, tags=labels))
@@ -63,6 +71,8 @@ def start_evaluation(
             sm.create_transform_job(**request)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
+                if not is_transient(exc):  # the run registers without evaluation: no model left behind
+                    delete_model(sm, request["ModelName"])
                 raise
             # A retry of this step, or another delivery of the same upload: follow the same job,
             # from when it was created; stop or delete it only if this execution started it.

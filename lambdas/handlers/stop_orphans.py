@@ -13,10 +13,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
+from handlers.start_evaluation import delete_model
 from pipeline import clients
 from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
+from pipeline.evaluation import model_name
 from pipeline.naming import run_id
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owner
@@ -62,6 +65,23 @@ def stop_run_evaluation(run: str, sm: Any, execution: str) -> list[str]:
     return stopped
 
 
+def delete_run_model(run: str, sm: Any, execution: str) -> list[str]:
+    """Delete the run's evaluation model if `execution` created it: an abort between StartEvaluation
+    and the end of CheckEvaluation leaves it behind (models are free, but they pile up)."""
+    name = model_name(run)
+    with classified_aws_errors():
+        try:
+            arn = sm.describe_model(ModelName=name)["ModelArn"]
+        except ClientError as exc:
+            if "Could not find model" in exc.response.get("Error", {}).get("Message", ""):
+                return []
+            raise
+        if owner(sm, arn) != execution:
+            return []
+        delete_model(sm, name)
+    return [name]
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_source(data_class=EventBridgeEvent)
@@ -75,8 +95,14 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=run)
     sm, execution = clients.client("sagemaker"), detail.get("executionArn", "")
     stopped = stop_run(run, sm, execution) + stop_run_evaluation(run, sm, execution)
+    deleted = delete_run_model(run, sm, execution)
     (logger.warning if stopped else logger.info)(
         "execution ended; stopped its running tuning jobs" if stopped else "execution ended; no tuning job running",
-        extra={"status": detail.get("status"), "execution": detail.get("executionArn"), "stopped": stopped},
+        extra={
+            "status": detail.get("status"),
+            "execution": detail.get("executionArn"),
+            "stopped": stopped,
+            "deleted_models": deleted,
+        },
     )
-    return {"run_id": run, "stopped": stopped}
+    return {"run_id": run, "stopped": stopped, "deleted_models": deleted}

@@ -11,7 +11,7 @@ dataclasses are what the code works with.
     poll        PollTuning        Poll: overall status and a few counters per tuning job
     best        ChooseBest        BestJob: the best training job, its artifact, and the bill
     evaluation  StartEvaluation   Evaluation: the model and batch transform of the test split
-    tested      CheckEvaluation   Tested: the transform's status, then the test accuracy
+    tested      CheckEvaluation   Tested: the transform's status, then the test accuracy (or the error)
     registered  RegisterModel     Registered: the model package and its approval status
 """
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import s3_layout
+from pipeline.errors import caught
 from pipeline.settings import TuningSettings
 
 # Where each step's result sits in the workflow state.
@@ -271,10 +272,9 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Tested:
-    """InProgress while the transform runs; then Completed with the test accuracy (the full metrics,
-    per class and the confusion matrix, are in the document at `evaluation_uri`), or Failed: the
-    model is registered all the same, pending manual approval, with the reason.
-    NotEvaluated: the dataset has no test split."""
+    """InProgress while the transform runs; then Completed with the test accuracy (per class and the
+    confusion matrix: in the document at `evaluation_uri`), or Failed: the model is registered all
+    the same, pending manual approval, with the reason. NotEvaluated: the dataset has no test split."""
 
     status: str
     failure_reason: str = ""
@@ -284,12 +284,21 @@ class Tested:
 
     __test__ = False  # not a pytest test class, whatever its name
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Tested:
+        """CheckEvaluation's result, or the EvaluationFailed state's (a caught `error`, in plain words)."""
+        fields = {k: v for k, v in d.items() if k != "error"}
+        if "error" in d:
+            fields["failure_reason"] = ": ".join(caught(str(d["error"]), str(d.get("failure_reason", ""))))
+        return cls(**fields)
+
 
 @dataclass(frozen=True)
 class Registered:
     model_package_arn: str
     approval_status: str
     metrics_uri: str
+    approval_reason: str = ""  # why the version is approved or left for a person
 
 
 def path(step: str, *fields: str) -> str:

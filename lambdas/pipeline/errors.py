@@ -6,6 +6,7 @@ retried with backoff, everything else is caught and reported.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -42,12 +43,17 @@ class QuotaExceeded(RuntimeError):
     """ResourceLimitExceeded: a SageMaker quota stops the run; the message names it."""
 
 
-def quota_message(detail: str, instance_type: str) -> str:
+class EvaluationIncomplete(RuntimeError):
+    """The test transform's answers do not cover the test split: the run registers without them."""
+
+
+def quota_message(detail: str, instance_type: str, usage: str = "training") -> str:
+    job = "tuning" if usage == "training" else usage
     return (
-        f"SageMaker refused to start the tuning job: {detail} "
+        f"SageMaker refused to start the {job} job: {detail} "
         f"New accounts have a quota of 0 for GPU training instances. In the Service Quotas "
         f"console (service 'Amazon SageMaker'), request an increase of '{instance_type} for "
-        "training job usage' (and of 'Maximum number of concurrent hyperparameter tuning jobs' "
+        f"{usage} job usage' (and of 'Maximum number of concurrent hyperparameter tuning jobs' "
         "if that is the quota named above), or set a smaller max_parallel_jobs or another "
         "instance_type. Then upload the manifest again."
     )
@@ -60,8 +66,9 @@ def is_transient(error: ClientError) -> bool:
 
 
 @contextmanager
-def classified_aws_errors(instance_type: str = "") -> Iterator[None]:
-    """Re-raise AWS errors under the names the workflow's Retry/Catch rules use."""
+def classified_aws_errors(instance_type: str = "", usage: str = "training") -> Iterator[None]:
+    """Re-raise AWS errors under the names the workflow's Retry/Catch rules use. `usage`: the
+    quota's kind, "training" (tuning jobs) or "transform"."""
     try:
         yield
     except ClientError as exc:
@@ -70,5 +77,18 @@ def classified_aws_errors(instance_type: str = "") -> Iterator[None]:
         if is_transient(exc):
             raise TransientAwsError(f"{code}: {message}") from exc
         if code == "ResourceLimitExceeded":
-            raise QuotaExceeded(quota_message(message, instance_type or "the GPU instance type")) from exc
+            raise QuotaExceeded(quota_message(message, instance_type or "the GPU instance type", usage)) from exc
         raise
+
+
+def caught(error: str, cause: str) -> tuple[str, str]:
+    """The error name and message a Catch recorded. A Lambda's error arrives as a JSON string
+    (errorType, errorMessage, stackTrace); the state machine's own (States.Timeout...) as text."""
+    if cause.startswith("{"):
+        try:
+            parsed = json.loads(cause)
+        except json.JSONDecodeError:
+            return error, cause
+        if isinstance(parsed, dict):
+            return str(parsed.get("errorType", error)), str(parsed.get("errorMessage", cause))
+    return error, cause

@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.augmented import parse_record
 from pipeline.contract import BestJob, Run, TestSplit
+from pipeline.errors import EvaluationIncomplete
 from pipeline.lst import parse_line
 
 Item = tuple[str, int]  # an image's key relative to the split's prefix, and its class
@@ -116,6 +117,22 @@ def predicted_class(answer: bytes, where: str) -> int:
     if not values:
         raise ValueError(f"{where}: an empty list of class probabilities")
     return max(range(len(values)), key=values.__getitem__)
+
+
+def answer_keys(listed: Iterable[str], out_prefix: str, wanted: list[str], where: str) -> dict[str, str]:
+    """Each test image's answer object, from the keys listed under the transform's output prefix
+    (`<image key>.out`). Raises EvaluationIncomplete, with what is missing and what was found."""
+    found = {key.removeprefix(out_prefix): key for key in listed if key.startswith(out_prefix)}
+    answers = {image: found.get(image + OUTPUT_SUFFIX, "") for image in wanted}
+    missing = [image for image, key in answers.items() if not key]
+    if missing:
+        seen = ", ".join(sorted(found)[:3]) or "nothing"
+        raise EvaluationIncomplete(
+            f"{len(missing)} of {len(wanted)} test images have no answer under {where} (expected "
+            f"{missing[0]}{OUTPUT_SUFFIX}); the transform wrote {len(found)} object(s): {seen}. "
+            "Was the test index changed during the run?"
+        )
+    return answers
 
 
 def score(truth: list[int], predicted: list[int], num_classes: int) -> dict[str, Any]:

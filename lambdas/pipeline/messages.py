@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from typing import Any
 
@@ -10,7 +9,7 @@ from pipeline.best_job import NoSuccessfulTrainingJob, TuningFailed
 from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run, Tested
 from pipeline.cost import BudgetExceeded
 from pipeline.dataset import DatasetError
-from pipeline.errors import WORKFLOW_TIMEOUT, QuotaExceeded, TransientAwsError
+from pipeline.errors import WORKFLOW_TIMEOUT, QuotaExceeded, TransientAwsError, caught
 
 SUBJECT_MAX = 99  # SNS: subjects up to 100 ASCII characters, no line breaks or control characters
 
@@ -78,6 +77,18 @@ def _test_line(tested: Tested | None) -> str:
     return f"Test accuracy: {tested.accuracy:.4f} on {tested.samples} held-out images ({tested.evaluation_uri})\n"
 
 
+def _approval_line(registered: Registered) -> str:
+    return f"Why: {registered.approval_reason}\n" if registered.approval_reason else ""
+
+
+def _warnings_block(run: Run) -> str:
+    """What validation let through under a deployment's `warn` setting: first, where it is read."""
+    if not run.data.warnings:
+        return ""
+    listed = "\n".join(f"- {warning}" for warning in run.data.warnings)
+    return f"Validation warned ({len(run.data.warnings)}); the version is not auto-approved:\n{listed}\n\n"
+
+
 def success_message(
     run: Run, best: BestJob, registered: Registered, region: str, tested: Tested | None = None
 ) -> Notification:
@@ -85,6 +96,7 @@ def success_message(
     hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best.hyperparameters.items()))
     message = (
         f"Tuning run {run.run_id} finished.\n\n"
+        f"{_warnings_block(run)}"
         f"Dataset: {run.dataset.uri} (manifest version {run.dataset.version_id})\n"
         f"Best validation accuracy: {best.accuracy:.4f}\n"
         f"{_test_line(tested)}"
@@ -93,6 +105,7 @@ def success_message(
         f"Hyperparameters:\n{hps}\n"
         f"{_cost_line(run.cost, best.bill)}\n"
         f"Model package: {registered.model_package_arn} ({registered.approval_status})\n"
+        f"{_approval_line(registered)}"
         f"Metrics document: {registered.metrics_uri}\n"
         f"Model artifact: {best.model_data_url}\n\n"
         f"Tuning job: {base}#/hyper-tuning-jobs/{best.tuning_job_name}\n"
@@ -114,16 +127,7 @@ def failure_message(
     region: str,
 ) -> Notification:
     """The failure notice: what failed, why, what to do, and which jobs were stopped."""
-    name = error.get("Error", "Error")
-    cause = error.get("Cause", "")
-    # Lambda errors arrive as a JSON string with errorMessage inside.
-    if cause.startswith("{"):
-        try:
-            parsed = json.loads(cause)
-            cause = parsed.get("errorMessage", cause)
-            name = parsed.get("errorType", name)
-        except json.JSONDecodeError:
-            pass
+    name, cause = caught(error.get("Error", "Error"), error.get("Cause", ""))
     lines = [
         f"Tuning run {run_id} failed." if run_id else "Tuning run failed.",
         "",

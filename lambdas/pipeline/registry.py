@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.contract import BestJob, Run, Tested
 
@@ -13,6 +13,8 @@ METADATA_EXTRA_CHARS = set("_.:/=+-@")
 METADATA_KEY_MAX = 128
 METADATA_VALUE_MAX = 256
 METADATA_MAX_ENTRIES = 50
+# Approved versions read (newest first) to find this dataset's: one group serves every dataset.
+CHAMPION_SEARCH = 100
 
 
 def metadata_safe(text: str, limit: int) -> str:
@@ -48,6 +50,7 @@ def metrics_document(best: BestJob, run: Run, tested: Tested | None = None) -> d
         "training_job_name": best.training_job_name,
         "dataset_uri": run.dataset.uri,
         "dataset_version": run.dataset.version_id,
+        "validation_warnings": list(run.data.warnings),
     }
     if held_out is not None:
         document |= {
@@ -82,11 +85,62 @@ def customer_metadata(best: BestJob, run: Run, tested: Tested | None = None) -> 
     return {metadata_safe(k, METADATA_KEY_MAX): metadata_safe(str(v), METADATA_VALUE_MAX) for k, v in items}
 
 
-def approval_status(mode: str, threshold: float, accuracy: float, current_approved: float | None) -> str:
-    """Manual by default; `auto` approves when good enough and better than the approved version."""
-    if mode == "auto" and accuracy >= threshold and (current_approved is None or accuracy > current_approved):
-        return "Approved"
-    return "PendingManualApproval"
+APPROVED, PENDING = "Approved", "PendingManualApproval"
+
+
+class Decision(NamedTuple):
+    """The version's approval status, and the sentence the notice gives for it."""
+
+    status: str
+    reason: str
+
+
+class Champion(NamedTuple):
+    """This dataset's approved version, as far as the registry was searched."""
+
+    accuracy: float | None  # what its own approval compared; None: no approved version found
+    complete: bool = True  # False: the search stopped before the group's oldest approved version
+
+
+def approval_decision(run: Run, best: BestJob, tested: Tested | None, champion: Champion) -> Decision:
+    """Manual by default. `auto` approves only an accuracy a person would trust: the test accuracy
+    when the dataset has a test split (never the validation accuracy then), measured on at least
+    approval.min_test_images images, from a run validation did not warn about, at or above the
+    threshold and better than this dataset's approved version."""
+    approval = run.settings.approval
+    if approval.mode != "auto":
+        return Decision(PENDING, "approval.mode is manual: a person approves every version")
+    if tested is not None and tested.status == "Failed":
+        return Decision(
+            PENDING, f"the test evaluation failed, so there is no unbiased accuracy ({tested.failure_reason})"
+        )
+    if run.data.warnings:
+        return Decision(PENDING, f"validation warned about the dataset ({len(run.data.warnings)} warning(s) below)")
+    held_out = test_metrics(tested)
+    if run.data.test is not None and held_out is None:
+        return Decision(PENDING, "the dataset has a test split but no completed test evaluation")
+    if held_out is not None and held_out.samples < approval.min_test_images:
+        return Decision(
+            PENDING,
+            f"the test split has {held_out.samples} images, fewer than approval.min_test_images "
+            f"({approval.min_test_images}): its accuracy is too coarse to approve on",
+        )
+    accuracy = held_out.accuracy if held_out is not None and held_out.accuracy is not None else best.accuracy
+    measure = f"{'test' if held_out is not None else 'validation'} accuracy {accuracy:.4f}"
+    if accuracy < approval.threshold:
+        return Decision(PENDING, f"{measure} is below approval.threshold ({approval.threshold})")
+    if not champion.complete:
+        return Decision(
+            PENDING, f"this dataset's approved version was not found among the newest {CHAMPION_SEARCH} approved ones"
+        )
+    if champion.accuracy is not None and accuracy <= champion.accuracy:
+        return Decision(PENDING, f"{measure} does not beat this dataset's approved version ({champion.accuracy:.4f})")
+    than = (
+        f"beats this dataset's approved version ({champion.accuracy:.4f})"
+        if champion.accuracy is not None
+        else "this dataset has no approved version yet"
+    )
+    return Decision(APPROVED, f"{measure} reaches approval.threshold ({approval.threshold}) and {than}")
 
 
 def model_package_request(

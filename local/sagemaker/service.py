@@ -358,8 +358,12 @@ class LocalSageMaker(TransformJobs):
                 and pk["ModelApprovalStatus"] == p.get("ModelApprovalStatus", pk["ModelApprovalStatus"])
             ]
             packages.sort(key=lambda pk: pk["created"], reverse=p.get("SortOrder", "Ascending") == "Descending")
-            packages = packages[: p.get("MaxResults", 100)]
+            start = int(p.get("NextToken", "0"))
+            end = start + p.get("MaxResults", 100)
+            more = {"NextToken": str(end)} if end < len(packages) else {}
+            packages = packages[start:end]
             return {
+                **more,
                 "ModelPackageSummaryList": [
                     {
                         "ModelPackageName": pk["ModelPackageGroupName"],
@@ -372,7 +376,7 @@ class LocalSageMaker(TransformJobs):
                         "ModelApprovalStatus": pk["ModelApprovalStatus"],
                     }
                     for pk in packages
-                ]
+                ],
             }
 
     def op_DescribeModelPackage(self, p: dict[str, Any]) -> dict[str, Any]:

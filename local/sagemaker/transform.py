@@ -72,6 +72,19 @@ class TransformJobs:
                 )
         return {}
 
+    def op_DescribeModel(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            model = self.models.get(p["ModelName"])
+        if model is None:
+            raise self._api_error("ValidationException", f'Could not find model "{self.arn("model", p["ModelName"])}".')
+        return {
+            "ModelName": p["ModelName"],
+            "ModelArn": self.arn("model", p["ModelName"]),
+            "CreationTime": model["CreationTime"],
+            "ExecutionRoleArn": model.get("ExecutionRoleArn", ""),
+            **({"PrimaryContainer": model["PrimaryContainer"]} if "PrimaryContainer" in model else {}),
+        }
+
     def op_CreateTransformJob(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["TransformJobName"]
         with self.lock:

@@ -152,18 +152,24 @@ class TuningWorkflow(Construct):
         )
         publish_success = publish("NotifySuccess")
 
-        for step in (
-            validate,
-            start,
-            poll,
-            choose,
-            start_evaluation,
-            check_evaluation,
-            register,
-            notify,
-            publish_success,
-        ):
+        for step in (validate, start, poll, choose, register, notify, publish_success):
             step.add_catch(on_failure, errors=["States.ALL"], result_path=path("error"))
+        # The tuning is paid for: an evaluation that cannot start or finish (no transform quota,
+        # answers not found, a Lambda timeout on a large split) still registers the best job,
+        # marked failed, so never auto-approved, with the reason in the notice.
+        evaluation_failed = sfn.Pass(
+            self,
+            "EvaluationFailed",
+            parameters={
+                "status": "Failed",
+                "error.$": "$.evaluation_error.Error",
+                "failure_reason.$": "$.evaluation_error.Cause",
+            },
+            result_path=path("tested"),
+        )
+        for step in (start_evaluation, check_evaluation):
+            step.add_catch(evaluation_failed, errors=["States.ALL"], result_path="$.evaluation_error")
+        evaluation_failed.next(register)
 
         register.next(notify).next(publish_success).next(sfn.Succeed(self, "Registered"))
         definition = (

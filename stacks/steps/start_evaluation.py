@@ -19,7 +19,12 @@ class StartEvaluation(Step):
             environment=training_environment(resources),
             timeout_seconds=120,
         )
-        self.allow("CreateModel", ["sagemaker:CreateModel", "sagemaker:AddTags"], [self.arn("model/*")])
+        # DeleteModel: when the transform cannot be created, its model is not left behind.
+        self.allow(
+            "CreateModel",
+            ["sagemaker:CreateModel", "sagemaker:AddTags", "sagemaker:DeleteModel"],
+            [self.arn("model/*")],
+        )
         acknowledge(self.role, sagemaker("model/*"), "Model names are derived per run at run time.")
         # Describe + ListTags: on ResourceInUse, whether this execution started the transform.
         allow_transform_jobs(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from stacks.findings import acknowledge, sagemaker
 from stacks.steps.base import Step, StepResources
 from stacks.steps.evaluation_grants import allow_transform_jobs
 
@@ -29,3 +30,10 @@ class StopOrphans(Step):
         self.allow_tuning_jobs("StopOwnTuningJobs", "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTags")
         self.allow("FindRunningJobs", ["sagemaker:ListHyperParameterTuningJobs", "sagemaker:ListTransformJobs"], ["*"])
         allow_transform_jobs(self, "StopOwnTransform", "sagemaker:StopTransformJob", "sagemaker:ListTags")
+        # The evaluation's model, when the execution that made it ended before deleting it.
+        self.allow(
+            "DeleteOwnModel",
+            ["sagemaker:DescribeModel", "sagemaker:ListTags", "sagemaker:DeleteModel"],
+            [self.arn("model/*")],
+        )
+        acknowledge(self.role, sagemaker("model/*"), "Model names are derived per run at run time.")

@@ -1,0 +1,172 @@
+"""The approval gate: which accuracy it reads, when it reads none, and whose approved version it
+compares with. Each expected status is the README's rule ("Approval"), written down here case by
+case; none is computed by the code under test.
+
+- with a test split, the gate reads the test accuracy, never the validation accuracy;
+- a failed or missing evaluation, a warned dataset, or a test split under
+  approval.min_test_images leaves the version to a person;
+- "better than the approved version" means this dataset's approved version, not the group's newest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handlers.register_model import champion, register
+from local.sagemaker.server import SageMakerServer
+from local.sagemaker.service import LocalSageMaker
+from pipeline.contract import BestJob, Run, Tested, Tuning
+from pipeline.registry import CHAMPION_SEARCH, Champion, approval_decision, model_package_request
+from pipeline.settings import Approval
+from tests.test_evaluation import TESTED_RUN
+from tests.test_records import BEST, RUN
+
+APPROVED, PENDING = "Approved", "PendingManualApproval"
+NONE = Champion(accuracy=None)
+
+
+def auto(run: Run, threshold: float = 0.9, min_test_images: int = 100, warnings: tuple[str, ...] = ()) -> Run:
+    approval = Approval(mode="auto", threshold=threshold, min_test_images=min_test_images)
+    return dataclasses.replace(
+        run,
+        settings=dataclasses.replace(run.settings, approval=approval),
+        data=dataclasses.replace(run.data, warnings=warnings),
+    )
+
+
+def best(validation: float) -> BestJob:
+    return dataclasses.replace(BEST, accuracy=validation)
+
+
+def completed(accuracy: float, samples: int = 200) -> Tested:
+    return Tested(status="Completed", accuracy=accuracy, samples=samples, evaluation_uri="s3://art/e.json")
+
+
+@pytest.mark.parametrize(
+    ("validation", "test", "expected"),
+    [
+        # The gate reads the test accuracy: a validation accuracy on the other side of the
+        # threshold changes nothing, in either direction.
+        (0.99, 0.85, PENDING),
+        (0.80, 0.95, APPROVED),
+        (0.80, 0.90, APPROVED),  # exactly at the threshold: "good enough" includes it
+        (0.99, 0.8999, PENDING),
+    ],
+)
+def test_with_a_test_split_the_gate_reads_the_test_accuracy_never_the_validation_one(
+    validation: float, test: float, expected: str
+) -> None:
+    decision = approval_decision(auto(TESTED_RUN), best(validation), completed(test), NONE)
+    assert decision.status == expected
+    assert f"test accuracy {test:.4f}" in decision.reason
+
+
+@pytest.mark.parametrize(("validation", "expected"), [(0.90, APPROVED), (0.8999, PENDING)])
+def test_without_a_test_split_the_gate_reads_the_validation_accuracy(validation: float, expected: str) -> None:
+    decision = approval_decision(auto(RUN), best(validation), None, NONE)
+    assert decision.status == expected
+    assert f"validation accuracy {validation:.4f}" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Tested(status="Failed", failure_reason="digits-0123456789-test: Failed. ClientError: out of memory"),
+        Tested(status="NotEvaluated"),  # a test split, yet no evaluation result reached the gate
+        None,
+    ],
+)
+def test_a_failed_or_missing_evaluation_never_leads_to_auto_approval(outcome: Tested | None) -> None:
+    decision = approval_decision(auto(TESTED_RUN), best(0.99), outcome, NONE)
+    assert decision.status == PENDING
+    if outcome is not None and outcome.status == "Failed":
+        assert "out of memory" in decision.reason  # the notice says why
+
+
+@pytest.mark.parametrize(("samples", "expected"), [(99, PENDING), (100, APPROVED), (2, PENDING)])
+def test_a_test_split_under_min_test_images_does_not_gate_approval(samples: int, expected: str) -> None:
+    decision = approval_decision(auto(TESTED_RUN, min_test_images=100), best(0.99), completed(0.99, samples), NONE)
+    assert decision.status == expected
+    if expected == PENDING:
+        assert f"has {samples} images, fewer than approval.min_test_images (100)" in decision.reason
+
+
+def test_a_dataset_validation_warned_about_is_left_to_a_person() -> None:
+    warned = auto(TESTED_RUN, warnings=("test.manifest line 3 and train.manifest line 9: the same bytes",))
+    decision = approval_decision(warned, best(0.99), completed(0.99), NONE)
+    assert decision.status == PENDING and "1 warning(s)" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("approved", "test", "expected"),
+    [(0.95, 0.95, PENDING), (0.95, 0.9501, APPROVED), (0.97, 0.95, PENDING)],  # equal is not better
+)
+def test_auto_approval_must_beat_the_datasets_approved_version(approved: float, test: float, expected: str) -> None:
+    decision = approval_decision(auto(TESTED_RUN), best(0.5), completed(test), Champion(accuracy=approved))
+    assert decision.status == expected
+
+
+def test_manual_mode_and_an_unfinished_champion_search_never_approve() -> None:
+    manual = dataclasses.replace(TESTED_RUN, settings=dataclasses.replace(TESTED_RUN.settings, approval=Approval()))
+    assert approval_decision(manual, best(0.99), completed(0.99), NONE).status == PENDING
+    unfinished = Champion(accuracy=None, complete=False)
+    decision = approval_decision(auto(TESTED_RUN), best(0.99), completed(0.99), unfinished)
+    assert decision.status == PENDING and f"newest {CHAMPION_SEARCH} approved" in decision.reason
+
+
+# ---------------------------------------------------------------------- the registry, per dataset
+
+
+@pytest.fixture
+def registry() -> Iterator[Any]:
+    """A model package group on the local SageMaker, reached over its real JSON protocol."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        with SageMakerServer(LocalSageMaker(s3_client=lambda: s3)) as server:
+            sm = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=server.endpoint)
+            sm.create_model_package_group(ModelPackageGroupName="g")
+            s3.create_bucket(Bucket="art")
+            yield sm, s3
+
+
+def dataset_run(name: str, run_id: str) -> Run:
+    ref = dataclasses.replace(TESTED_RUN.dataset, name=name, manifest_key=f"datasets/{name}/manifest.json")
+    return dataclasses.replace(auto(TESTED_RUN, threshold=0.5), run_id=run_id, dataset=ref)
+
+
+def register_run(registry: Any, run: Run, accuracy: float) -> str:
+    sm, s3 = registry
+    tuning = Tuning.from_dict({"job_names": [run.run_id]})
+    done = register(run, tuning, best(0.5), sm, s3, group="g", bucket="art", tested=completed(accuracy))
+    return done.approval_status
+
+
+def test_the_champion_is_this_datasets_approved_version_not_the_groups_newest(registry: Any) -> None:
+    assert register_run(registry, dataset_run("cats", "cats-1"), 0.80) == APPROVED  # first of its dataset
+    # Another dataset's much better model is approved later, in the same group.
+    assert register_run(registry, dataset_run("dogs", "dogs-1"), 0.99) == APPROVED
+    # cats at 0.85 beats cats' 0.80; the newer dogs 0.99 is not its champion.
+    assert register_run(registry, dataset_run("cats", "cats-2"), 0.85) == APPROVED
+    assert register_run(registry, dataset_run("cats", "cats-3"), 0.84) == PENDING  # below cats' 0.85
+    sm, _ = registry
+    assert champion(sm, "g", dataset_run("dogs", "x").dataset.uri) == Champion(accuracy=0.99)
+    assert champion(sm, "g", dataset_run("birds", "x").dataset.uri) == Champion(accuracy=None)
+
+
+def test_a_champion_beyond_the_search_is_not_assumed_absent(registry: Any) -> None:
+    register_run(registry, dataset_run("cats", "cats-1"), 0.80)
+    sm, _ = registry
+    for i in range(CHAMPION_SEARCH):  # newer approved versions of other datasets, two pages of them
+        run = dataset_run(f"d{i}", f"d{i}-1")
+        request = model_package_request(
+            group_name="g", best=BEST, run=run, metrics_uri="s3://art/m.json", status=APPROVED, tested=completed(0.6)
+        )
+        sm.create_model_package(**request)
+    assert champion(sm, "g", dataset_run("cats", "x").dataset.uri) == Champion(accuracy=None, complete=False)
+    assert register_run(registry, dataset_run("cats", "cats-2"), 0.99) == PENDING
