@@ -16,6 +16,7 @@ import pytest
 from pipeline import limits
 from pipeline.dataset import DatasetError, parse_manifest
 from pipeline.settings import OWNERSHIP, SettingsError, TuningSettings
+from pipeline.trust import DATASET
 from pipeline.validation import schedule
 from stacks.config import load_config
 from tests.conftest import cdk_context
@@ -42,6 +43,41 @@ def refused(tuning: dict, deployment: TuningSettings = DEV.tuning) -> str:
 
 def test_every_setting_has_an_owner() -> None:
     assert set(OWNERSHIP) == {f.name for f in dataclasses.fields(TuningSettings)}
+
+
+# A looser value, against DEV, for every key a manifest does not own. The test below is generated
+# from OWNERSHIP, so a new deployment-owned or tighten-only key without an entry here fails by name.
+LOOSER = {
+    "max_training_jobs": 21,  # DEV: 20
+    "max_parallel_jobs": 3,  # DEV: 2
+    "max_runtime_seconds": 3601,  # DEV: 3600
+    "max_wait_seconds": 7201,  # DEV: 7200
+    "volume_size_gb": 51,  # DEV: 50
+    "use_spot": False,  # DEV: on
+    "max_cost_usd": 1000,  # DEV: 50
+    "instance_type": "ml.g5.xlarge",  # DEV allows ml.g4dn.xlarge only
+    "allowed_instance_types": ["ml.g4dn.xlarge", "ml.g5.xlarge"],
+    "price_per_hour_usd": 0.01,  # a lower price: a larger budget fits under the cap
+    "approval": {"mode": "auto", "threshold": 0.0, "min_test_images": 1},
+    "poll_seconds": 1,
+    "evaluation_instance_type": "ml.p3.2xlarge",
+    "evaluation_max_seconds": 86_400,
+    "copies_across_splits": "warn",  # DEV: refuse
+}
+
+
+@pytest.mark.parametrize("key", sorted(key for key, owner in OWNERSHIP.items() if owner != DATASET))
+def test_every_key_the_dataset_does_not_own_is_refused_looser_from_a_manifest(key: str) -> None:
+    assert key in LOOSER, f"add a looser value of {key!r} to LOOSER"
+    message = refused({key: LOOSER[key]})
+    assert message.startswith(URI) and f"key '{key}'" in message
+    assert "cdk.json" in message  # who to ask
+
+
+def test_the_looser_values_are_looser_than_the_deployment() -> None:
+    assert set(LOOSER) == {key for key, owner in OWNERSHIP.items() if owner != DATASET}
+    for key, value in LOOSER.items():
+        assert getattr(DEV.tuning, key) != (tuple(value) if isinstance(value, list) else value), key
 
 
 @pytest.mark.parametrize(
