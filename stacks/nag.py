@@ -54,6 +54,11 @@ def acknowledge_findings(config: PipelineConfig, storage: StorageStack, pipeline
     )
     _ack(
         sm_role,
+        s3_objects("artifacts", s3_layout.everything_under(s3_layout.INPUTS)),
+        "Training reads the run's validated indexes under inputs/<dataset>/<run>/, names chosen per run.",
+    )
+    _ack(
+        sm_role,
         s3_objects("artifacts", s3_layout.everything_under(s3_layout.CHECKPOINTS)),
         "Managed spot training writes checkpoints under checkpoints/<dataset>/<run>/.",
     )

@@ -37,7 +37,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "ValidateDatasetRole": {**LAMBDA_BASE, **READ_GROUP},  # reads datasets/* only
     "StartTuningRole": {
         **LAMBDA_BASE,
-        **READ_GROUP,  # runs/* only: the previous run, for warm start
+        **READ_GROUP,  # runs/* (the previous run, for warm start) and datasets/* (the indexes to copy)
+        **PUT_GROUP,  # inputs/* only: the indexes and manifests as validated
         "sagemaker:CreateHyperParameterTuningJob": "start the run",
         "sagemaker:AddTags": "the run's tags on its tuning jobs",
         "sagemaker:DescribeHyperParameterTuningJob": "on ResourceInUse: the job's ARN, to read its owner",

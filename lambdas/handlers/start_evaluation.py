@@ -19,6 +19,7 @@ from pipeline.evaluation import input_manifest, model_request, test_items, trans
 from pipeline.lst import chunk_lines
 from pipeline.observe import logger, tracer
 from pipeline.ownership import EXECUTION_TAG, tags
+from pipeline.pinning import version_of
 
 READ_CHUNK = 1 << 20
 
@@ -27,7 +28,7 @@ def read_test_items(s3: Any, run: Run) -> list[tuple[str, int]]:
     test = run.data.test
     assert test is not None, "the workflow starts an evaluation only for a run with a test split"
     bucket, _, key = test.index_uri.removeprefix("s3://").partition("/")
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    body = s3.get_object(Bucket=bucket, Key=key, **version_of(run.data, test.index_uri))["Body"]  # as validated
     return test_items(chunk_lines(body.iter_chunks(READ_CHUNK), test.index_uri), test, run.data.attribute_names)
 
 

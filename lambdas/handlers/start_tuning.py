@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -15,6 +16,7 @@ from pipeline.errors import TransientAwsError, classified_aws_errors
 from pipeline.image_uri import training_image_uri
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owned_by, tags
+from pipeline.pinning import pinned_channels
 from pipeline.tuning_request import Destinations, build_tuning_requests
 
 
@@ -114,6 +116,8 @@ def start_tuning(
         kms_key_arn=kms_key_arn,
         vpc_config=vpc_config,
     )
+    with classified_aws_errors():  # the jobs read the indexes as validated, copied where uploaders cannot write
+        run = dataclasses.replace(run, data=pinned_channels(run.data, run.dataset, run.run_id, s3, bucket))
     requests = requests_for(run, sm, s3, bucket, dest, execution)
     started: list[str] = []
     already: list[str] = []

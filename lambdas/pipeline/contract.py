@@ -99,9 +99,9 @@ class Data:
     # Augmented manifests: the attributes each record passes to the algorithm, image first.
     attribute_names: tuple[str, ...] = ()
     test: TestSplit | None = None
-    # What the run goes ahead with but a person should read (copies across splits under "warn"):
-    # carried to the notice, and the model is then never auto-approved.
+    # What the run goes ahead with but a person should read (copies under "warn"): never auto-approved.
     warnings: tuple[str, ...] = ()
+    pinned: dict[str, str] = dataclasses.field(default_factory=dict)  # index URI -> version validated
 
     def channel_uris(self) -> dict[str, str]:
         return {c.name: c.uri for c in self.channels}
@@ -125,6 +125,7 @@ class Data:
             attribute_names=tuple(d.get("attribute_names", ())),
             test=TestSplit(**d["test"]) if d.get("test") else None,
             warnings=tuple(d.get("warnings", ())),
+            pinned=dict(d.get("pinned", {})),
         )
 
 
@@ -302,9 +303,8 @@ class Registered:
 
 
 def path(step: str, *fields: str) -> str:
-    """The JSON path of a step's result, or of a field inside it: path("run", "schedule",
-    "poll_seconds") -> "$.run.schedule.poll_seconds". Raises KeyError for a field the
-    contract does not have, so a renamed field cannot leave the state machine reading nothing."""
+    """The JSON path of a step's result or a field in it: path("run", "schedule", "poll_seconds") ->
+    "$.run.schedule.poll_seconds"; KeyError for a field the contract lacks (no silent misreads)."""
     kind: Any = RESULTS[step]
     for name in fields:
         hints = typing.get_type_hints(kind)

@@ -13,6 +13,7 @@ Artifacts bucket (written by the pipeline only):
     metrics/<name>/<run>/evaluation.json   its held-out test scores (accuracy, per class, confusion)
     runs/<name>/latest.json                the latest registered run, for warm start
     evaluation/<name>/<run>/               the test transform's input manifest and answers (expire after 14 days)
+    inputs/<name>/<run>/                   the indexes and manifests as validated, which the jobs read
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CHECKPOINTS = "checkpoints/"
 METRICS = "metrics/"
 RUNS = "runs/"
 EVALUATION = "evaluation/"
+INPUTS = "inputs/"
 # The upload that starts a run, as an EventBridge wildcard pattern on the object key.
 MANIFEST_KEY_PATTERN = f"{DATASETS}*/{MANIFEST_NAME}"
 
@@ -65,3 +67,8 @@ def evaluation_key(name: str, run_id: str) -> str:
 def previous_run_key(name: str) -> str:
     """Where a dataset's latest registered run is recorded, for warm start."""
     return f"{RUNS}{name}/latest.json"
+
+
+def inputs_prefix(name: str, run_id: str) -> str:
+    """Where a run's validated indexes are copied (pinning.py): the training jobs read them here."""
+    return f"{INPUTS}{name}/{run_id}/"

@@ -27,6 +27,7 @@ from pipeline.leakage import TRAIN, Images, Leakage, checked_leakage
 from pipeline.listing import Listed, is_folder_marker, list_channel
 from pipeline.lst import Lines, LstSummary, chunk_lines, scan_lst
 from pipeline.naming import run_id
+from pipeline.pinning import VersionPinning
 from pipeline.settings import SettingsError, TuningSettings
 
 
@@ -319,11 +320,9 @@ def validate_dataset(
     region: str = "us-east-1",
     workflow_timeout_seconds: int | None = None,
 ) -> Run:
-    """The run for a valid dataset, or DatasetError naming file, line and fix.
-
-    Also refuses (BudgetExceeded) a run whose worst-case cost is above `max_cost_usd`, and a
-    run that could outlive the deployed workflow's timeout."""
-    ref = ref_from_event(event)
+    """The run for a valid dataset, or DatasetError naming file, line and fix. Also refuses (BudgetExceeded)
+    a run whose worst case is above `max_cost_usd`, or one that could outlive the workflow's timeout."""
+    ref, s3 = ref_from_event(event), VersionPinning(s3)
     try:
         base = TuningSettings.from_mapping(defaults, where="deployment defaults (cdk.json)")
     except SettingsError as exc:
@@ -337,6 +336,7 @@ def validate_dataset(
     else:
         data = _recordio_data(s3, ref, manifest)
     _check_batch_fits(settings, data, manifest_uri)
+    data = dataclasses.replace(data, pinned={uri: v for uri, v in s3.versions.items() if uri != manifest_uri})
     evaluation = data.test is not None
     estimate = check_budget(settings, region, manifest_uri, evaluation=evaluation)
     return Run(

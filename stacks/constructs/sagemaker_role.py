@@ -41,6 +41,8 @@ class SageMakerExecutionRole(Construct):
         datasets.grant_read(self.role, DATASETS_PREFIX)
         for prefix in OUTPUT_PREFIXES:
             artifacts.grant_read_write(self.role, prefix)
+        # The run's indexes and manifests as validated (pinning.py): what the channels read.
+        artifacts.grant_read(self.role, s3_layout.everything_under(s3_layout.INPUTS))
         training_logs = [
             stack.format_arn(
                 service="logs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from constructs import Construct
 
 from pipeline import s3_layout
-from stacks.findings import READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
+from stacks.findings import KMS_ACTIONS, KMS_GROUP, READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
 from stacks.steps.base import Step, StepResources, training_environment
 
 
@@ -35,10 +35,27 @@ class StartTuning(Step):
             acknowledge(
                 self.role,
                 f"IAM5[Action::{action}]",
-                f"{READ_GROUP} to runs/*: the previous run's record, for warm start.",
+                f"{READ_GROUP} to runs/* (the previous run's record, for warm start) and datasets/* (indexes to copy).",
             )
         acknowledge(
             self.role,
             s3_objects(config.bucket_name("artifacts"), s3_layout.everything_under(s3_layout.RUNS)),
             "Reads runs/<dataset>/latest.json of whichever dataset runs.",
+        )
+        # The indexes and manifests as validated, copied where the training jobs read them.
+        inputs = s3_layout.everything_under(s3_layout.INPUTS)
+        resources.datasets.grant_read(self.role, s3_layout.everything_under(s3_layout.DATASETS))
+        resources.artifacts.grant_put(self.role, inputs)
+        for action in KMS_ACTIONS:
+            acknowledge(self.role, f"IAM5[Action::{action}]", KMS_GROUP + " (the copied indexes).")
+        acknowledge(self.role, "IAM5[Action::s3:Abort*]", "CDK's put grant: its own multipart uploads, inputs/* only.")
+        acknowledge(
+            self.role,
+            s3_objects(config.bucket_name("datasets"), s3_layout.everything_under(s3_layout.DATASETS)),
+            "Copies the validated version of whichever dataset's indexes, under datasets/ only.",
+        )
+        acknowledge(
+            self.role,
+            s3_objects(config.bucket_name("artifacts"), inputs),
+            "Writes inputs/<dataset>/<run>/ of whichever dataset runs.",
         )

@@ -1,0 +1,83 @@
+"""Train and evaluate on what was validated: an index replaced or deleted after validation does not
+reach the jobs. The uploads are versioned, as the deployed datasets bucket is."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handlers.start_evaluation import read_test_items
+from pipeline.dataset import DatasetError
+from pipeline.pinning import pinned_channels
+from pipeline.settings import TuningSettings
+from pipeline.validation import validate_dataset
+from tests.test_bad_input import BUCKET, PREFIX, REGION, good_files, upload
+from tests.test_held_out import with_test
+
+ARTIFACTS = "ic-tuning-dev-artifacts-123456789012-us-east-1"
+URI = f"s3://{BUCKET}/{PREFIX}"
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name=REGION)
+        for bucket in (BUCKET, ARTIFACTS):
+            client.create_bucket(Bucket=bucket)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
+
+
+def read(s3, uri: str) -> bytes:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_the_jobs_read_the_indexes_as_validated_though_replaced_since(s3) -> None:
+    files = with_test(good_files())
+    run = validate_dataset(upload(s3, files), TuningSettings().to_dict(), s3)
+    assert set(run.data.pinned) == {f"{URI}{s}_lst/{s}.lst" for s in ("train", "validation", "test")}
+    for split in ("train", "validation", "test"):  # the uploader replaces every index afterwards
+        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{split}_lst/{split}.lst", Body=b"0\t0\tc0/0.png\n")
+    data = pinned_channels(run.data, run.dataset, run.run_id, s3, ARTIFACTS)
+    inputs = f"s3://{ARTIFACTS}/inputs/flowers/{run.run_id}/"
+    assert data.channel_uris() == {
+        "train": f"{URI}train/",  # images are read where they are
+        "validation": f"{URI}validation/",
+        "train_lst": f"{inputs}train_lst/",
+        "validation_lst": f"{inputs}validation_lst/",
+    }
+    for split in ("train", "validation"):
+        assert read(s3, f"{inputs}{split}_lst/{split}.lst") == files[f"{split}_lst/{split}.lst"]
+    # The evaluation reads the test index at its validated version: all six images, not the one line.
+    assert [key for key, _ in read_test_items(s3, run)] == [f"c{i % 3}/{i}.png" for i in range(6)]
+
+
+def test_an_index_version_deleted_before_the_start_is_named_and_nothing_is_trained(s3) -> None:
+    run = validate_dataset(upload(s3, good_files()), TuningSettings().to_dict(), s3)
+    uri = f"{URI}train_lst/train.lst"
+    s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}train_lst/train.lst", VersionId=run.data.pinned[uri])
+    with pytest.raises(DatasetError, match=f"^{uri}: the version validated .* was deleted before the tuning started"):
+        pinned_channels(run.data, run.dataset, run.run_id, s3, ARTIFACTS)
+
+
+def test_a_second_read_during_validation_reads_the_version_of_the_first(s3) -> None:
+    # A duplicated index is named by reading the .lst again, for the earlier line. Replaced in
+    # between, a second read at the newest version would name a line of another file.
+    files = good_files()
+    lines = files["train_lst/train.lst"].decode().splitlines()
+    lines[4] = "1\t1\tc1/4.png"  # line 5 reuses the index of line 2
+    files["train_lst/train.lst"] = ("\n".join(lines) + "\n").encode()
+    event = upload(s3, files)
+    original = s3.get_object
+
+    def replaced_after_first_read(**kwargs):
+        response = original(**kwargs)
+        if kwargs["Key"].endswith("train.lst") and "VersionId" not in kwargs:
+            s3.put_object(Bucket=BUCKET, Key=kwargs["Key"], Body=b"1\t0\tc0/0.png\n")  # index 1 on line 1
+        return response
+
+    s3.get_object = replaced_after_first_read
+    with pytest.raises(DatasetError, match=r"train.lst, line 5: index 1 already used on line 2\."):
+        validate_dataset(event, TuningSettings().to_dict(), s3)
