@@ -202,6 +202,7 @@ def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_ch
         "attribute_names": [],
         "test": None,
         "warnings": [],
+        "pinned": {},  # RecordIO: the .rec files are the data, read where they are (no index to pin)
     }
 
 
