@@ -91,5 +91,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 HISTORY_EVENTS_QUOTA = 25_000
 # SageMaker API reference, StoppingCondition: MaxRuntimeInSeconds at most 28 days.
 TRAINING_MAX_RUNTIME_SECONDS = 28 * 24 * 3600
-# SageMaker API reference, ResourceLimits.MaxRuntimeInSeconds of a tuning job: 120..15,768,000.
-TUNING_MAX_RUNTIME_SECONDS = 15_768_000
+# SageMaker developer guide, "Resource Limits for Automatic Model Tuning": a tuning job runs at
+# most 30 days (not adjustable). The API reference accepts ResourceLimits.MaxRuntimeInSeconds up
+# to 15,768,000 (182.5 days), but the service's limit is the page's.
+TUNING_MAX_RUNTIME_SECONDS = 30 * 24 * 3600

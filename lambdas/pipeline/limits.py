@@ -17,18 +17,30 @@ class Limit:
 
 
 # ---------------------------------------------------------------------- SageMaker
+# The API reference accepts ResourceLimits.MaxRuntimeInSeconds up to 15,768,000 s (182.5 days);
+# the developer guide's limits page holds a tuning job to 30 days, not adjustable: the lower one.
 TUNING_JOB_RUNTIME = Limit(
-    15_768_000, "SageMaker API reference, ResourceLimits.MaxRuntimeInSeconds of a tuning job (120..15,768,000)"
+    30 * 24 * 3600, "SageMaker developer guide, Resource Limits for Automatic Model Tuning: maximum run time 30 days"
 )
 TUNING_JOB_MIN_RUNTIME = Limit(120, "SageMaker API reference, ResourceLimits.MaxRuntimeInSeconds (min 120)")
 TRAINING_JOB_RUNTIME = Limit(
     2_419_200, "SageMaker API reference, StoppingCondition.MaxRuntimeInSeconds: at most 28 days for training"
 )
-TRAINING_JOBS_PER_TUNING_JOB = Limit(750, "SageMaker endpoints and quotas: training jobs per tuning job")
+# Warm start: "All training jobs launched by parent hyperparameter tuning jobs and the new
+# hyperparameter tuning jobs count against the limit of training jobs for the tuning job" (API
+# reference, HyperParameterTuningJobWarmStartConfig): this limit, 750 today (an archived guide's
+# 500 dates from when the limit was 500).
+TRAINING_JOBS_PER_TUNING_JOB = Limit(
+    750, "SageMaker developer guide, Resource Limits for Automatic Model Tuning: training jobs per tuning job"
+)
 PARALLEL_TRAINING_JOBS = Limit(
     100, "SageMaker endpoints and quotas: parallel training jobs per tuning job (default 10, adjustable)"
 )
-EBS_VOLUME_GB = Limit(16_384, "Amazon EBS volume types: a gp2/gp3 volume holds at most 16 TiB")
+# SageMaker states no maximum for ResourceConfig.VolumeSizeInGB (botocore's model: min 0, no max);
+# the volume it provisions is EBS gp2, so EBS's own bound is the one a request can hit.
+EBS_VOLUME_GB = Limit(
+    16_384, "Amazon EBS volume types: a gp2 volume holds at most 16 TiB (SageMaker documents no lower maximum)"
+)
 
 # GPU training instances of the families the image-classification algorithm documents (P2, P3,
 # G4dn, G5), with their local NVMe instance storage in GB, or None when training uses EBS.

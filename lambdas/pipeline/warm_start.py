@@ -12,7 +12,7 @@ names at most one parent per tuning job):
   ("red" to "blue"): counted so here, which can only leave out a parent SageMaker would take;
 - "All training jobs launched by parent hyperparameter tuning jobs and the new hyperparameter
   tuning jobs count against the limit of training jobs for the tuning job" (API reference,
-  HyperParameterTuningJobWarmStartConfig): 750 (SageMaker endpoints and quotas).
+  HyperParameterTuningJobWarmStartConfig): 750 (limits.TRAINING_JOBS_PER_TUNING_JOB).
 """
 
 from __future__ import annotations
