@@ -108,8 +108,16 @@ def test_a_dataset_validation_warned_about_is_left_to_a_person() -> None:
     [(0.95, 0.95, PENDING), (0.95, 0.9501, APPROVED), (0.97, 0.95, PENDING)],  # equal is not better
 )
 def test_auto_approval_must_beat_the_datasets_approved_version(approved: float, test: float, expected: str) -> None:
-    decision = approval_decision(auto(TESTED_RUN), best(0.5), completed(test), Champion(accuracy=approved))
+    decision = approval_decision(auto(TESTED_RUN), best(0.5), completed(test), Champion(approved, measure="test"))
     assert decision.status == expected
+
+
+@pytest.mark.parametrize(("run", "measure"), [(TESTED_RUN, "validation"), (RUN, "test")])
+def test_a_champion_judged_on_the_other_accuracy_is_not_compared(run: Run, measure: str) -> None:
+    # Test accuracy is honest, the best validation accuracy optimistic: one is not "better" than the other.
+    outcome = completed(0.99) if run.data.test is not None else None
+    decision = approval_decision(auto(run), best(0.99), outcome, Champion(0.5, measure=measure))
+    assert decision.status == PENDING and f"judged on its {measure} accuracy (0.5000)" in decision.reason
 
 
 def test_manual_mode_and_an_unfinished_champion_search_never_approve() -> None:
@@ -155,8 +163,15 @@ def test_the_champion_is_this_datasets_approved_version_not_the_groups_newest(re
     assert register_run(registry, dataset_run("cats", "cats-2"), 0.85) == APPROVED
     assert register_run(registry, dataset_run("cats", "cats-3"), 0.84) == PENDING  # below cats' 0.85
     sm, _ = registry
-    assert champion(sm, "g", dataset_run("dogs", "x").dataset.uri) == Champion(accuracy=0.99)
-    assert champion(sm, "g", dataset_run("birds", "x").dataset.uri) == Champion(accuracy=None)
+    assert champion(sm, "g", dataset_run("dogs", "x").dataset.uri, "x") == Champion(accuracy=0.99, measure="test")
+    assert champion(sm, "g", dataset_run("birds", "x").dataset.uri, "x") == Champion(accuracy=None)
+
+
+def test_a_retried_registration_does_not_compare_the_run_with_its_own_version(registry: Any) -> None:
+    run = dataset_run("cats", "cats-1")
+    assert register_run(registry, run, 0.80) == APPROVED
+    # The step ran again (say, its last write was throttled): the version it made is not its champion.
+    assert register_run(registry, run, 0.80) == APPROVED
 
 
 def test_a_champion_beyond_the_search_is_not_assumed_absent(registry: Any) -> None:
@@ -168,5 +183,5 @@ def test_a_champion_beyond_the_search_is_not_assumed_absent(registry: Any) -> No
             group_name="g", best=BEST, run=run, metrics_uri="s3://art/m.json", status=APPROVED, tested=completed(0.6)
         )
         sm.create_model_package(**request)
-    assert champion(sm, "g", dataset_run("cats", "x").dataset.uri) == Champion(accuracy=None, complete=False)
+    assert champion(sm, "g", dataset_run("cats", "x").dataset.uri, "x") == Champion(accuracy=None, complete=False)
     assert register_run(registry, dataset_run("cats", "cats-2"), 0.99) == PENDING

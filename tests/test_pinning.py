@@ -3,6 +3,9 @@ reach the jobs. The uploads are versioned, as the deployed datasets bucket is.""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -41,7 +44,11 @@ def test_the_jobs_read_the_indexes_as_validated_though_replaced_since(s3) -> Non
     for split in ("train", "validation", "test"):  # the uploader replaces every index afterwards
         s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}{split}_lst/{split}.lst", Body=b"0\t0\tc0/0.png\n")
     data = pinned_channels(run.data, run.dataset, run.run_id, s3, ARTIFACTS)
-    inputs = f"s3://{ARTIFACTS}/inputs/flowers/{run.run_id}/"
+    digest = re.fullmatch(
+        rf"s3://{ARTIFACTS}/inputs/flowers/{run.run_id}/([0-9a-f]{{12}})/train_lst/", data.channel_uris()["train_lst"]
+    )
+    assert digest is not None
+    inputs = f"s3://{ARTIFACTS}/inputs/flowers/{run.run_id}/{digest.group(1)}/"
     assert data.channel_uris() == {
         "train": f"{URI}train/",  # images are read where they are
         "validation": f"{URI}validation/",
@@ -81,3 +88,19 @@ def test_a_second_read_during_validation_reads_the_version_of_the_first(s3) -> N
     s3.get_object = replaced_after_first_read
     with pytest.raises(DatasetError, match=r"train.lst, line 5: index 1 already used on line 2\."):
         validate_dataset(event, TuningSettings().to_dict(), s3)
+
+
+def test_a_retry_finds_its_copies_and_another_delivery_copies_beside_them(s3) -> None:
+    run = validate_dataset(upload(s3, good_files()), TuningSettings().to_dict(), s3)
+    first = pinned_channels(run.data, run.dataset, run.run_id, s3, ARTIFACTS)
+    uri = f"{URI}train_lst/train.lst"
+    # A retry of StartTuning after the jobs started, the validated version deleted since: no failure.
+    s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}train_lst/train.lst", VersionId=run.data.pinned[uri])
+    assert pinned_channels(run.data, run.dataset, run.run_id, s3, ARTIFACTS) == first
+    # Another delivery of the same upload, validated against a newer train.lst: its own copy.
+    newer = s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}train_lst/train.lst", Body=b"0\t0\tc0/0.png\n")
+    other = dataclasses.replace(run.data, pinned={**run.data.pinned, uri: newer["VersionId"]})
+    second = pinned_channels(other, run.dataset, run.run_id, s3, ARTIFACTS)
+    assert second.channel_uris()["train_lst"] != first.channel_uris()["train_lst"]
+    assert read(s3, first.channel_uris()["train_lst"] + "train.lst") == good_files()["train_lst/train.lst"]
+    assert read(s3, second.channel_uris()["train_lst"] + "train.lst") == b"0\t0\tc0/0.png\n"

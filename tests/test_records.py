@@ -187,6 +187,7 @@ def test_the_metrics_document_is_sagemakers_model_quality_shape_plus_provenance(
 def test_registry_metadata_holds_the_run_and_its_hyperparameters() -> None:
     assert customer_metadata(BEST, RUN) == {
         "approval_accuracy": "0.973140",  # no test split: the validation accuracy
+        "approval_measure": "validation",  # so a later test accuracy is not compared with it
         "validation_accuracy": "0.973140",
         "tuning_job": "digits-0123456789",
         "training_job": "digits-0123456789-004-abcdef12",
@@ -477,6 +478,7 @@ def test_with_a_test_split_the_records_lead_with_the_held_out_accuracy() -> None
         "0.912500",
         "0.973140",
     )
+    assert meta["approval_measure"] == "test"
     document = metrics_document(BEST, RUN, TESTED)
     assert document["multiclass_classification_metrics"]["accuracy"]["value"] == 0.9125  # what Studio shows
     assert (document["validation_accuracy"], document["test_accuracy"], document["test_samples"]) == (

@@ -24,9 +24,10 @@ from pipeline.registry import (
 )
 
 
-def champion(sm: Any, group: str, dataset_uri: str) -> Champion:
+def champion(sm: Any, group: str, dataset_uri: str, run_id: str) -> Champion:
     """This dataset's newest approved version. One group serves every dataset, so the approved
-    versions are read newest first until one names this dataset (its dataset_uri metadata)."""
+    versions are read newest first until one names this dataset (its dataset_uri metadata). This
+    run's own version, registered by an earlier attempt of this step, is not its champion."""
     wanted, read = metadata_safe(dataset_uri, METADATA_VALUE_MAX), 0
     pages = sm.get_paginator("list_model_packages").paginate(
         ModelPackageGroupName=group, ModelApprovalStatus="Approved", SortBy="CreationTime", SortOrder="Descending"
@@ -38,11 +39,13 @@ def champion(sm: Any, group: str, dataset_uri: str) -> Champion:
             read += 1
             package = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
             properties = package.get("CustomerMetadataProperties", {})
-            if properties.get("dataset_uri") != wanted:
+            if properties.get("dataset_uri") != wanted or properties.get("run_id") == run_id:
                 continue
             # What its own approval compared (test accuracy when it had one); older versions: validation.
             value = properties.get("approval_accuracy", properties.get("validation_accuracy"))
-            return Champion(accuracy=float(value) if value is not None else None)
+            held_out = "test" if "test_accuracy" in properties else "validation"
+            measure = properties.get("approval_measure", held_out)
+            return Champion(accuracy=float(value) if value is not None else None, measure=measure)
     return Champion(accuracy=None)
 
 
@@ -70,7 +73,7 @@ def register(
         )
         auto = run.settings.approval.mode == "auto"
         decision = approval_decision(
-            run, best, tested, champion(sm, group, run.dataset.uri) if auto else Champion(None)
+            run, best, tested, champion(sm, group, run.dataset.uri, run.run_id) if auto else Champion(None)
         )
         status = decision.status
         request = model_package_request(

@@ -1,9 +1,11 @@
-"""When an execution is aborted, times out or fails, stop the tuning jobs it started.
+"""When an execution ends, however it ends, stop what it left running and delete its evaluation model.
 
 The workflow's own failure path stops jobs for errors it catches; an abort or the overall
-timeout ends the execution without running any state, so this function, triggered by the
-execution's status change, makes sure no GPU keeps running. It stops only the jobs tagged
-with that execution: another delivery of the same upload may be following them.
+timeout ends the execution without running any state, and a run that registered after giving up
+on its evaluation (retries exhausted, a Lambda killed at its timeout) may leave the transform
+running. So this function, triggered by the execution's status change, makes sure no GPU keeps
+running. It acts only on what is tagged with that execution: another delivery of the same upload
+may be following it.
 """
 
 from __future__ import annotations

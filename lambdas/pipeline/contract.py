@@ -288,9 +288,9 @@ class Tested:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Tested:
         """CheckEvaluation's result, or the EvaluationFailed state's (a caught `error`, in plain words)."""
-        fields = {k: v for k, v in d.items() if k != "error"}
-        if "error" in d:
-            fields["failure_reason"] = ": ".join(caught(str(d["error"]), str(d.get("failure_reason", ""))))
+        fields, error = {k: v for k, v in d.items() if k != "error"}, d.get("error")
+        if isinstance(error, dict):  # {"Error": ..., "Cause": ...}, as the Catch recorded it
+            fields["failure_reason"] = ": ".join(caught(str(error.get("Error", "")), str(error.get("Cause", ""))))
         return cls(**fields)
 
 

@@ -48,12 +48,18 @@ class EvaluationIncomplete(RuntimeError):
 
 
 def quota_message(detail: str, instance_type: str, usage: str = "training") -> str:
-    job = "tuning" if usage == "training" else usage
+    if usage == "transform":  # the tuning is done and registered: only the evaluation is missing
+        return (
+            f"SageMaker refused to start the test transform: {detail} In the Service Quotas console (service "
+            f"'Amazon SageMaker'), request an increase of '{instance_type} for transform job usage', or set "
+            "another evaluation_instance_type in cdk.json. The model is registered without its test accuracy: "
+            "approve it by hand, or upload the manifest again once the quota allows (a new run)."
+        )
     return (
-        f"SageMaker refused to start the {job} job: {detail} "
+        f"SageMaker refused to start the tuning job: {detail} "
         f"New accounts have a quota of 0 for GPU training instances. In the Service Quotas "
         f"console (service 'Amazon SageMaker'), request an increase of '{instance_type} for "
-        f"{usage} job usage' (and of 'Maximum number of concurrent hyperparameter tuning jobs' "
+        "training job usage' (and of 'Maximum number of concurrent hyperparameter tuning jobs' "
         "if that is the quota named above), or set a smaller max_parallel_jobs or another "
         "instance_type. Then upload the manifest again."
     )

@@ -3,7 +3,7 @@
 Every training job reads its channels when it starts, minutes or hours after validation, and the
 people who upload datasets may replace an index or a manifest meanwhile. So validation reads each
 object at one version (the datasets bucket is versioned) and records it in `Data.pinned`;
-StartTuning copies exactly those versions to inputs/<dataset>/<run>/ in the artifacts bucket,
+StartTuning copies exactly those versions to inputs/<dataset>/<run>/<digest>/ in the artifacts bucket,
 which uploaders cannot write, and the index channels read the copies; the evaluation reads the
 test index at its recorded version.
 
@@ -14,6 +14,8 @@ are (SageMaker channels take no version). Replacing one after validation is not 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -48,10 +50,23 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
 def pinned_channels(data: Data, ref: DatasetRef, run_id: str, s3: Any, bucket: str) -> Data:
     """Copy each pinned object a channel reads (its .lst, or the channel's manifest) at its
     validated version into the artifacts bucket, and point the channel at the copy."""
-    inputs = f"s3://{bucket}/{s3_layout.inputs_prefix(ref.name, run_id)}"
+    # Under a digest of the versions: another delivery of the same upload, validated later against
+    # newer versions, copies beside these and never over them.
+    digest = hashlib.sha256(json.dumps(sorted(data.pinned.items())).encode()).hexdigest()[:12]
+    inputs = f"s3://{bucket}/{s3_layout.inputs_prefix(ref.name, run_id)}{digest}/"
     channels = []
     for channel in data.channels:
         prefix = channel.uri.endswith("/")  # a .lst channel's prefix, or a manifest file
@@ -62,6 +77,8 @@ def pinned_channels(data: Data, ref: DatasetRef, run_id: str, s3: Any, bucket: s
             source_bucket, source_key = _split(uri)
             source = {"Bucket": source_bucket, "Key": source_key, **({"VersionId": version} if version else {})}
             _, key = _split(inputs + uri.removeprefix(ref.uri))
+            if _exists(s3, bucket, key):  # a retry of this step: copied already, maybe deleted at the source since
+                continue
             try:
                 s3.copy_object(Bucket=bucket, Key=key, CopySource=source)
             except ClientError as exc:

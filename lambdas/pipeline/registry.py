@@ -65,6 +65,7 @@ def customer_metadata(best: BestJob, run: Run, tested: Tested | None = None) -> 
     held_out = test_metrics(tested)
     raw: dict[str, str] = {
         "approval_accuracy": f"{approval_accuracy(best, tested):.6f}",
+        "approval_measure": "test" if held_out is not None else "validation",
         **({"test_accuracy": f"{held_out.accuracy:.6f}"} if held_out and held_out.accuracy is not None else {}),
         "validation_accuracy": f"{best.accuracy:.6f}",
         "tuning_job": best.tuning_job_name,
@@ -100,6 +101,7 @@ class Champion(NamedTuple):
 
     accuracy: float | None  # what its own approval compared; None: no approved version found
     complete: bool = True  # False: the search stopped before the group's oldest approved version
+    measure: str = "validation"  # which accuracy that was: "test" or "validation"
 
 
 def approval_decision(run: Run, best: BestJob, tested: Tested | None, champion: Champion) -> Decision:
@@ -126,12 +128,19 @@ def approval_decision(run: Run, best: BestJob, tested: Tested | None, champion: 
             f"({approval.min_test_images}): its accuracy is too coarse to approve on",
         )
     accuracy = held_out.accuracy if held_out is not None and held_out.accuracy is not None else best.accuracy
-    measure = f"{'test' if held_out is not None else 'validation'} accuracy {accuracy:.4f}"
+    kind = "test" if held_out is not None else "validation"
+    measure = f"{kind} accuracy {accuracy:.4f}"
     if accuracy < approval.threshold:
         return Decision(PENDING, f"{measure} is below approval.threshold ({approval.threshold})")
     if not champion.complete:
         return Decision(
             PENDING, f"this dataset's approved version was not found among the newest {CHAMPION_SEARCH} approved ones"
+        )
+    if champion.accuracy is not None and champion.measure != kind:
+        return Decision(
+            PENDING,
+            f"this dataset's approved version was judged on its {champion.measure} accuracy "
+            f"({champion.accuracy:.4f}), this one on its {measure}: not comparable",
         )
     if champion.accuracy is not None and accuracy <= champion.accuracy:
         return Decision(PENDING, f"{measure} does not beat this dataset's approved version ({champion.accuracy:.4f})")

@@ -13,7 +13,7 @@ Artifacts bucket (written by the pipeline only):
     metrics/<name>/<run>/evaluation.json   its held-out test scores (accuracy, per class, confusion)
     runs/<name>/latest.json                the latest registered run, for warm start
     evaluation/<name>/<run>/               the test transform's input manifest and answers (expire after 14 days)
-    inputs/<name>/<run>/                   the indexes and manifests as validated, which the jobs read
+    inputs/<name>/<run>/<digest>/          the indexes and manifests as validated, which the jobs read
 """
 
 from __future__ import annotations

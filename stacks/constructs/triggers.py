@@ -33,16 +33,21 @@ def manifest_uploaded(stack: Stack, datasets: s3.IBucket, state_machine: sfn.ISt
     return rule
 
 
+ENDED = ["ABORTED", "TIMED_OUT", "FAILED", "SUCCEEDED"]  # every end state of a Standard execution
+
+
 def execution_ended(stack: Stack, state_machine: sfn.IStateMachine, cleanup: lambda_.IFunction) -> events.Rule:
-    """An execution that ends without reaching its failure path leaves no GPU running."""
+    """An execution that ends, however it ends, leaves no GPU running and no model behind: an abort or
+    a timeout runs no state of its own, and a run that registered after giving up on its evaluation
+    (a retried error, a Lambda killed at its timeout) may have left the transform running."""
     rule = events.Rule(
         stack,
         "ExecutionEnded",
-        description="Stops the tuning jobs of an aborted, timed-out or failed execution",
+        description="Stops what an ended execution left running: its tuning jobs, its test transform",
         event_pattern=events.EventPattern(
             source=["aws.states"],
             detail_type=["Step Functions Execution Status Change"],
-            detail={"status": ["ABORTED", "TIMED_OUT", "FAILED"], "stateMachineArn": [state_machine.state_machine_arn]},
+            detail={"status": ENDED, "stateMachineArn": [state_machine.state_machine_arn]},
         ),
     )
     rule.add_target(targets.LambdaFunction(cleanup, retry_attempts=8, max_event_age=Duration.hours(6)))

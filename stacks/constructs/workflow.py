@@ -160,11 +160,8 @@ class TuningWorkflow(Construct):
         evaluation_failed = sfn.Pass(
             self,
             "EvaluationFailed",
-            parameters={
-                "status": "Failed",
-                "error.$": "$.evaluation_error.Error",
-                "failure_reason.$": "$.evaluation_error.Cause",
-            },
+            # The whole caught object: a path to its Cause alone would fail the Pass were it absent.
+            parameters={"status": "Failed", "error.$": "$.evaluation_error"},
             result_path=path("tested"),
         )
         for step in (start_evaluation, check_evaluation):

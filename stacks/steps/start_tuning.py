@@ -35,7 +35,7 @@ class StartTuning(Step):
             acknowledge(
                 self.role,
                 f"IAM5[Action::{action}]",
-                f"{READ_GROUP} to runs/* (the previous run's record, for warm start) and datasets/* (indexes to copy).",
+                f"{READ_GROUP} to runs/* (the previous run, for warm start), datasets/* and inputs/* (the copied indexes).",
             )
         acknowledge(
             self.role,
@@ -46,6 +46,7 @@ class StartTuning(Step):
         inputs = s3_layout.everything_under(s3_layout.INPUTS)
         resources.datasets.grant_read(self.role, s3_layout.everything_under(s3_layout.DATASETS))
         resources.artifacts.grant_put(self.role, inputs)
+        resources.artifacts.grant_read(self.role, inputs)  # HeadObject: a retry copies nothing twice
         for action in KMS_ACTIONS:
             acknowledge(self.role, f"IAM5[Action::{action}]", KMS_GROUP + " (the copied indexes).")
         acknowledge(self.role, "IAM5[Action::s3:Abort*]", "CDK's put grant: its own multipart uploads, inputs/* only.")
