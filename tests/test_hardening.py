@@ -222,10 +222,11 @@ def test_an_evaluation_that_cannot_start_still_registers_the_paid_tuning_and_say
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     (note,) = pipeline.notifications()
     assert (
-        "Test accuracy: the held-out evaluation failed (QuotaExceeded: SageMaker refused to start the transform"
+        "Test accuracy: the held-out evaluation failed (QuotaExceeded: SageMaker refused to start the test transform"
         in (note["message"])
     )
-    assert "'ml.m5.xlarge for transform job usage'" in note["message"]
+    assert "'ml.m5.xlarge for transform job usage', or set another evaluation_instance_type" in note["message"]
+    assert "Why: approval.mode is manual" in note["message"]  # the local deployment's; auto: tests/test_approval.py
     assert not pipeline.sagemaker_service.models  # the model made for the transform is gone
     assert not pipeline.sagemaker_service.transform_jobs
 

@@ -317,7 +317,7 @@ def test_local_mode_trains_from_an_augmented_manifest(capsys) -> None:
     out = capsys.readouterr().out
     # The manifest as validated: the copy under inputs/ that the channel reads.
     assert re.search(
-        r"fetching the images of s3://\S+-artifacts-\S+/inputs/digits/digits-\w+/train.manifest: 100%", out
+        r"fetching the images of s3://\S+-artifacts-\S+/inputs/digits/digits-\w+/[0-9a-f]{12}/train.manifest: 100%", out
     )
     accuracies = [float(x) for x in re.findall(r"epoch 2: validation accuracy ([0-9.]+)", out)]
     assert len(accuracies) == 2 and max(accuracies) > 0.3  # ten classes: chance is 0.1; two short epochs
