@@ -81,7 +81,7 @@ bench-scale: $(STAMP)  ## validation and ChooseBest at real sizes against a late
 mutants: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutants.txt
 	rm -rf .mutation && mkdir .mutation
-	cp -r lambdas tests local tools stacks bench app.py cdk.json requirements.txt .mutation/
+	cp -r lambdas tests local tools stacks bench schema security app.py cdk.json requirements*.txt constraints.txt .mutation/
 	cp -r lambdas/pipeline lambdas/handlers .mutation/
 	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
 	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true
