@@ -174,14 +174,82 @@ def test_a_retried_registration_does_not_compare_the_run_with_its_own_version(re
     assert register_run(registry, run, 0.80) == APPROVED
 
 
-def test_a_champion_beyond_the_search_is_not_assumed_absent(registry: Any) -> None:
-    register_run(registry, dataset_run("cats", "cats-1"), 0.80)
+@pytest.mark.parametrize(
+    ("run", "outcome", "champion_found", "reason"),
+    [
+        (
+            RUN,
+            None,
+            NONE,
+            "validation accuracy 0.9500 reaches approval.threshold (0.9) and this dataset has no approved version yet",
+        ),
+        (
+            RUN,
+            None,
+            Champion(0.94),
+            "validation accuracy 0.9500 reaches approval.threshold (0.9) and beats this "
+            "dataset's approved version (0.9400)",
+        ),
+        (
+            RUN,
+            None,
+            Champion(0.96),
+            "validation accuracy 0.9500 does not beat this dataset's approved version (0.9600)",
+        ),
+        (
+            TESTED_RUN,
+            Tested(status="NotEvaluated"),
+            NONE,
+            "the dataset has a test split but no completed test evaluation",
+        ),
+    ],
+)
+def test_the_notice_says_in_words_why_the_version_is_or_is_not_approved(
+    run: Run, outcome: Tested | None, champion_found: Champion, reason: str
+) -> None:
+    assert approval_decision(auto(run), best(0.95), outcome, champion_found).reason == reason
+    manual = dataclasses.replace(run, settings=dataclasses.replace(run.settings, approval=Approval()))
+    assert approval_decision(manual, best(0.95), outcome, champion_found).reason == (
+        "approval.mode is manual: a person approves every version"
+    )
+
+
+def test_a_version_registered_before_the_measure_was_recorded_is_judged_by_its_metadata(registry: Any) -> None:
+    # Versions registered before `approval_measure` existed: test-judged if they hold test_accuracy.
     sm, _ = registry
-    for i in range(CHAMPION_SEARCH):  # newer approved versions of other datasets, two pages of them
-        run = dataset_run(f"d{i}", f"d{i}-1")
+    for name, extra in (("old-test", {"test_accuracy": "0.910000"}), ("old-validation", {})):
+        run = dataset_run(name, f"{name}-1")
         request = model_package_request(
-            group_name="g", best=BEST, run=run, metrics_uri="s3://art/m.json", status=APPROVED, tested=completed(0.6)
+            group_name="g", best=BEST, run=run, metrics_uri="s3://art/m.json", status=APPROVED
         )
+        request["CustomerMetadataProperties"] = {
+            "dataset_uri": run.dataset.uri,
+            "run_id": run.run_id,
+            "approval_accuracy": "0.910000",
+            **extra,
+        }
         sm.create_model_package(**request)
-    assert champion(sm, "g", dataset_run("cats", "x").dataset.uri, "x") == Champion(accuracy=None, complete=False)
-    assert register_run(registry, dataset_run("cats", "cats-2"), 0.99) == PENDING
+    assert champion(sm, "g", dataset_run("old-test", "x").dataset.uri, "x") == Champion(0.91, measure="test")
+    assert champion(sm, "g", dataset_run("old-validation", "x").dataset.uri, "x") == Champion(0.91)
+
+
+@pytest.mark.parametrize(("newer", "found"), [(CHAMPION_SEARCH - 1, True), (CHAMPION_SEARCH, False)])
+def test_the_champion_search_reads_exactly_the_newest_hundred(registry: Any, newer: int, found: bool) -> None:
+    sm, _ = registry
+    register_run(registry, dataset_run("cats", "cats-1"), 0.80)
+    for i in range(newer):
+        run = dataset_run(f"d{i}", f"d{i}-1")
+        sm.create_model_package(
+            **model_package_request(
+                group_name="g",
+                best=BEST,
+                run=run,
+                metrics_uri="s3://art/m.json",
+                status=APPROVED,
+                tested=completed(0.6),
+            )
+        )
+    expected = Champion(0.8, measure="test") if found else Champion(None, complete=False)
+    assert champion(sm, "g", dataset_run("cats", "x").dataset.uri, "x") == expected
+    # Not found within the search: not assumed absent, a person decides.
+    assert register_run(registry, dataset_run("cats", "cats-2"), 0.99) == (APPROVED if found else PENDING)

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from moto import mock_aws
 
@@ -17,7 +18,7 @@ from handlers.check_evaluation import follow
 from handlers.handle_failure import stop_evaluation
 from handlers.stop_orphans import stop_run_evaluation
 from local.api_model import request_errors
-from pipeline.contract import Evaluation, TestSplit
+from pipeline.contract import Evaluation, Tested, TestSplit
 from pipeline.cost import worst_case
 from pipeline.errors import EvaluationIncomplete
 from pipeline.evaluation import input_manifest, model_request, predicted_class, score, transform_request
@@ -345,3 +346,45 @@ def test_the_cleanup_deletes_the_evaluation_model_only_of_the_execution_that_end
     assert mine.deleted == [model_name(RUN.run_id)]
     assert delete_run_model(RUN.run_id, theirs, "e1") == [] and not hasattr(theirs, "deleted")
     assert delete_run_model(RUN.run_id, gone, "e1") == []
+
+
+@mock_aws
+def test_a_completed_check_scores_the_answers_and_deletes_the_model_a_running_one_waits() -> None:
+    from handlers.check_evaluation import check_evaluation
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in ("ds-b", "art"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="ds-b", Key="datasets/digits/test_lst/test.lst", Body=b"0\t1\tb/1.png\n1\t0\ta/2.png\n")
+    for key, answer in (("b/1.png", [0.1, 0.9]), ("a/2.png", [0.2, 0.8])):  # the second is wrong
+        s3.put_object(Bucket="art", Key=f"evaluation/digits/r/output/{key}.out", Body=json.dumps(answer).encode())
+    split = TestSplit("s3://ds-b/datasets/digits/test_lst/test.lst", "s3://ds-b/datasets/digits/test/", 2)
+    run = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2, test=split))
+    evaluation = dataclasses.replace(EVALUATION, output_uri="s3://art/evaluation/digits/r/output/")
+    running = Transforms("InProgress")
+    assert check_evaluation(run, evaluation, running, s3, bucket="art", now=1001.0) == Tested(status="InProgress")
+    assert not hasattr(running, "deleted")  # the transform still needs its model
+    done = Transforms("Completed")
+    tested = check_evaluation(run, evaluation, done, s3, bucket="art", now=1001.0)
+    assert (tested.status, tested.accuracy, tested.samples) == ("Completed", 0.5, 2)
+    assert done.deleted == [EVALUATION.model_name]
+    failed = Transforms("Failed")
+    assert check_evaluation(run, evaluation, failed, s3, bucket="art", now=1001.0).status == "Failed"
+    assert failed.deleted == [EVALUATION.model_name]
+
+
+def test_deleting_a_model_already_deleted_is_not_an_error_anything_else_is() -> None:
+    from handlers.start_evaluation import delete_model
+
+    class Gone:
+        def __init__(self, message: str) -> None:
+            self.message = message
+
+        def delete_model(self, ModelName: str) -> None:  # noqa: N803
+            error = client_error("ValidationException")
+            error.response["Error"]["Message"] = self.message
+            raise error
+
+    delete_model(Gone('Could not find model "arn:aws:sagemaker:us-east-1:123456789012:model/m".'), "m")
+    with pytest.raises(botocore.exceptions.ClientError):
+        delete_model(Gone("User is not authorized to perform: sagemaker:DeleteModel"), "m")
