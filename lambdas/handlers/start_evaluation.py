@@ -32,11 +32,16 @@ def read_test_items(s3: Any, run: Run) -> list[tuple[str, int]]:
     return test_items(chunk_lines(body.iter_chunks(READ_CHUNK), test.index_uri), test, run.data.attribute_names)
 
 
+def model_missing(exc: ClientError) -> bool:
+    """SageMaker's answer about a model that is not there (a ValidationException, told by its message)."""
+    return "Could not find model" in exc.response.get("Error", {}).get("Message", "")
+
+
 def delete_model(sm: Any, name: str) -> None:
     try:
         sm.delete_model(ModelName=name)
     except ClientError as exc:  # already deleted by an earlier attempt
-        if "Could not find model" not in exc.response.get("Error", {}).get("Message", ""):
+        if not model_missing(exc):
             raise
 
 

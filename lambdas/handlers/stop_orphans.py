@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from handlers.start_evaluation import delete_model
+from handlers.start_evaluation import delete_model, model_missing
 from pipeline import clients
 from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
@@ -75,7 +75,7 @@ def delete_run_model(run: str, sm: Any, execution: str) -> list[str]:
         try:
             arn = sm.describe_model(ModelName=name)["ModelArn"]
         except ClientError as exc:
-            if "Could not find model" in exc.response.get("Error", {}).get("Message", ""):
+            if model_missing(exc):
                 return []
             raise
         if owner(sm, arn) != execution:
