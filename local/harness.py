@@ -6,7 +6,10 @@
   synthesized environment, so the handlers' boto3 calls reach the local services;
 - the trigger is decided by the synthesized EventBridge rule's pattern, evaluated against the
   S3 "Object Created" event of the uploaded manifest;
-- SageMaker is `local.sagemaker`, served over HTTP with the real JSON protocol.
+- SageMaker is `local.sagemaker`, served over HTTP with the real JSON protocol, with the local
+  account's quotas (set here, `quotas=`), which it also serves as Service Quotas;
+- DynamoDB is moto's: the synthesized governance table, created under its synthesized name;
+- a scheduled rule runs when the test says so (`tick()`): time in local mode is the test's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
 
 from local.assembly import load_template, pseudo_parameters, resolve, resources_of_type, state_machine_definitions
+from local.sagemaker.quotas import AccountQuotas
 from local.sagemaker.server import SageMakerServer
 from local.sagemaker.service import LocalSageMaker
 
@@ -105,8 +109,9 @@ def _invoke(
 @dataclass
 class Rule:
     name: str
-    pattern: dict[str, Any]
+    pattern: dict[str, Any] | None  # None: a scheduled rule
     targets: list[str]  # ARNs: state machines or Lambda functions
+    schedule: str = ""
 
 
 @dataclass
@@ -118,18 +123,30 @@ class Deployed:
     state_machine_arn: str
     rules: list[Rule]
     model_package_group: str
+    table: str  # the governance table
 
     @property
     def rule_pattern(self) -> dict[str, Any]:
         """The pattern of the rule that starts runs (the one targeting the state machine)."""
-        return next(r.pattern for r in self.rules if self.state_machine_arn in r.targets)
+        return next(r.pattern for r in self.rules if self.state_machine_arn in r.targets and r.pattern is not None)
 
 
 class LocalPipeline:
     """Context manager: local services up, the synthesized app deployed into them."""
 
-    def __init__(self, cdk_out: Path, stack_prefix: str, *, seed: int = 0, lambda_log: Path | None = None) -> None:
+    def __init__(
+        self,
+        cdk_out: Path,
+        stack_prefix: str,
+        *,
+        seed: int = 0,
+        lambda_log: Path | None = None,
+        quotas: dict[str, int] | None = None,
+    ) -> None:
+        """`quotas`: the local account's applied SageMaker quotas by name, e.g.
+        {"ml.g4dn.xlarge for training job usage": 2}; a name not given is not limited."""
         self.cdk_out = cdk_out
+        self.quotas = AccountQuotas(quotas)
         self.lambda_log = lambda_log or cdk_out.parent / "lambda-logs.jsonl"
         self.stack_prefix = stack_prefix
         self.seed = seed
@@ -161,10 +178,14 @@ class LocalPipeline:
         LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign,assignment]
         self._exit.callback(setattr, LambdaSimpleBackend, "invoke", original)
         self.sagemaker_service = LocalSageMaker(
-            s3_client=lambda: boto3.client("s3", region_name=REGION), seed=self.seed
+            s3_client=lambda: boto3.client("s3", region_name=REGION), seed=self.seed, quotas=self.quotas
         )
         server = self._exit.enter_context(SageMakerServer(self.sagemaker_service))
-        self._exit.enter_context(_patched_env({"AWS_ENDPOINT_URL_SAGEMAKER": server.endpoint}))
+        self._exit.enter_context(
+            _patched_env(
+                {"AWS_ENDPOINT_URL_SAGEMAKER": server.endpoint, "AWS_ENDPOINT_URL_SERVICE_QUOTAS": server.endpoint}
+            )
+        )
         self.deployed = self._deploy()
         return self
 
@@ -179,6 +200,13 @@ class LocalPipeline:
 
     def _resolver(self, templates: dict[str, dict[str, Any]]) -> Callable[[str, str | None], str]:
         types = {lid: r["Type"] for t in templates.values() for lid, r in t["Resources"].items()}
+        # Resources named in the template go by that name.
+        names = {
+            lid: r["Properties"].get({"AWS::DynamoDB::Table": "TableName"}.get(r["Type"], "StateMachineName"), lid)
+            for t in templates.values()
+            for lid, r in t["Resources"].items()
+            if r["Type"] in ("AWS::DynamoDB::Table", "AWS::StepFunctions::StateMachine")
+        }
 
         def resolver(name: str, attribute: str | None) -> str:
             pseudo = pseudo_parameters(ACCOUNT, REGION)
@@ -196,9 +224,11 @@ class LocalPipeline:
             if kind == "AWS::IAM::Role":
                 return f"arn:aws:iam::{ACCOUNT}:role/{name}"
             if kind == "AWS::StepFunctions::StateMachine":
-                return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+                return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{names[name]}"
             if kind == "AWS::S3::Bucket":
                 return name
+            if kind == "AWS::DynamoDB::Table":
+                return str(names[name])
             raise KeyError(f"local mode cannot resolve {name} ({kind or 'unknown'}).{attribute}")
 
         return resolver
@@ -217,6 +247,17 @@ class LocalPipeline:
             # Named <prefix>-<env>-<kind>-<account>-<region> (stacks/config.py).
             kind = next((k for k in ("datasets", "artifacts") if f"-{k}-{ACCOUNT}-" in name), logical_id)
             buckets[kind] = name
+
+        db = self.client("dynamodb")
+        (table,) = resources_of_type(storage, "AWS::DynamoDB::Table").values()
+        props = table["Properties"]
+        table_name = resolve(props["TableName"], resolver)
+        db.create_table(
+            TableName=table_name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props["BillingMode"],
+        )
 
         (topic_id,) = resources_of_type(pipeline, "AWS::SNS::Topic")
         topic_arn = sns.create_topic(Name=topic_id)["TopicArn"]
@@ -259,15 +300,21 @@ class LocalPipeline:
             )
 
         ((machine_id, definition),) = state_machine_definitions(pipeline, resolver).items()
+        machine_name = resources_of_type(pipeline, "AWS::StepFunctions::StateMachine")[machine_id]["Properties"].get(
+            "StateMachineName", machine_id
+        )
         machine_arn = sfn.create_state_machine(
-            name=machine_id, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-states"
+            name=machine_name, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-states"
         )["stateMachineArn"]
 
         rules = [
             Rule(
                 name=logical_id,
-                pattern=resolve(rule["Properties"]["EventPattern"], resolver),
+                pattern=resolve(rule["Properties"]["EventPattern"], resolver)
+                if "EventPattern" in rule["Properties"]
+                else None,
                 targets=[resolve(t["Arn"], resolver) for t in rule["Properties"]["Targets"]],
+                schedule=rule["Properties"].get("ScheduleExpression", ""),
             )
             for logical_id, rule in resources_of_type(pipeline, "AWS::Events::Rule").items()
         ]
@@ -284,6 +331,7 @@ class LocalPipeline:
             state_machine_arn=machine_arn,
             rules=rules,
             model_package_group=group_name,
+            table=table_name,
         )
 
     # ------------------------------------------------------------------ runs
@@ -317,7 +365,10 @@ class LocalPipeline:
         Returns the execution started, if a rule targets the state machine."""
         execution = None
         for rule in self.deployed.rules:
-            if not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
+            if rule.pattern is None:
+                if event.get("detail-type") != "Scheduled Event" or rule.name not in event["resources"][0]:
+                    continue
+            elif not EventPattern.load(json.dumps(rule.pattern)).matches_event(event):  # type: ignore[arg-type]
                 continue
             for target in rule.targets:
                 if ":states:" in target:
@@ -350,6 +401,17 @@ class LocalPipeline:
             "output": description.get("output"),
         }
         self.deliver(_event("Step Functions Execution Status Change", "aws.states", [arn], detail))
+
+    def tick(self) -> list[Any]:
+        """Every scheduled rule fires once, now (EventBridge's "Scheduled Event"); returns what
+        their Lambda targets answered."""
+        answered = len(self.target_results)
+        for rule in self.deployed.rules:
+            if rule.schedule:
+                self.deliver(
+                    _event("Scheduled Event", "aws.events", [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule.name}"], {})
+                )
+        return [result for _, result in self.target_results[answered:]]
 
     def abort(self, execution_arn: str) -> dict[str, Any]:
         """StopExecution, as a user would in the console; EventBridge then hears ABORTED."""

@@ -32,7 +32,16 @@ ENV_KEYS = (
     "log_retention_days",
     "training_vpc",
     "tuning",
+    "capacity",
+    "monthly_budget_usd",
+    "max_queue_wait_seconds",
+    "queue_alarm_seconds",
 )
+# How long a run may wait for slots by default, and after how long a wait raises the alarm.
+MAX_QUEUE_WAIT_SECONDS = 86_400
+QUEUE_ALARM_SECONDS = 3_600
+# The most slots of one instance type a deployment may declare (a guard against typos).
+MAX_CAPACITY = 1_000
 _RETENTION_NAMES = {
     1: "ONE_DAY",
     3: "THREE_DAYS",
@@ -60,6 +69,16 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class GovernanceConfig:
+    """What the deployment allows across runs: slots per instance type, the month's budget, the queue."""
+
+    capacity: dict[str, int]
+    monthly_budget_usd: float | None
+    max_queue_wait_seconds: int
+    queue_alarm_seconds: int
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     env_name: str
     prefix: str
@@ -71,8 +90,19 @@ class PipelineConfig:
     production: bool
     log_retention_days: int
     tuning: TuningSettings
+    governance: GovernanceConfig
     # {"Subnets": [...], "SecurityGroupIds": [...]}: train inside this VPC, or None.
     training_vpc: dict[str, list[str]] | None = None
+
+    @property
+    def table_name(self) -> str:
+        """The governance table (slots, queue, ledger): named like the buckets, known to both stacks."""
+        return f"{self.prefix}-{self.env_name}-governance"
+
+    @property
+    def state_machine_name(self) -> str:
+        """Named, so the functions it runs can be granted its executions without a circular reference."""
+        return f"{self.prefix}-{self.env_name}-tuning"
 
     def bucket_name(self, kind: str) -> str:
         """`<prefix>-<env>-<kind>-<account>-<region>`: unique, readable, known to both stacks
@@ -91,7 +121,10 @@ class PipelineConfig:
         The validation step gets this number too and refuses a run whose manifest would outlive it."""
         tuning = self.tuning
         return limits.workflow_seconds(
-            tuning.worst_case_tuning_seconds(), tuning.poll_seconds, tuning.evaluation_max_seconds
+            tuning.worst_case_tuning_seconds(),
+            tuning.poll_seconds,
+            tuning.evaluation_max_seconds,
+            queue_seconds=self.governance.max_queue_wait_seconds,
         )
 
 
@@ -162,6 +195,7 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
         production=production,
         log_retention_days=retention,
         tuning=tuning,
+        governance=_governance(block, where, tuning),
         training_vpc=training_vpc,
     )
 
@@ -192,3 +226,47 @@ def _training_vpc(value: Any, where: str) -> dict[str, list[str]] | None:
             f"{key}.security_group_ids must list 1-5 security group ids like 'sg-0123abcd', got {groups!r}"
         )
     return {"Subnets": list(subnets), "SecurityGroupIds": list(groups)}
+
+
+def _governance(block: Mapping[str, Any], where: str, tuning: TuningSettings) -> GovernanceConfig:
+    """The keys that govern every run together. Each instance type a run may use needs a capacity:
+    by default, one run at a time (max_parallel_jobs training slots, one transform slot)."""
+    needed = {*tuning.instance_types_allowed, tuning.instance_type}
+    capacity = block.get("capacity") or {
+        **{t: tuning.max_parallel_jobs for t in needed},
+        tuning.evaluation_instance_type: 1,
+    }
+    if not isinstance(capacity, Mapping) or not all(
+        isinstance(k, str) and k.startswith("ml.") and type(v) is int and 1 <= v <= MAX_CAPACITY
+        for k, v in capacity.items()
+    ):
+        raise ConfigError(
+            f"{where}: key 'capacity' must map instance types to the slots runs may hold at once (1-{MAX_CAPACITY}), "
+            f'e.g. {{"ml.g4dn.xlarge": 4, "ml.m5.xlarge": 1}}; got {capacity!r}'
+        )
+    missing = sorted((needed | {tuning.evaluation_instance_type}) - set(capacity))
+    if missing:
+        raise ConfigError(
+            f"{where}: key 'capacity' has no slots for {', '.join(missing)}, which runs of this environment may use "
+            "(tuning.instance_type, allowed_instance_types, evaluation_instance_type): add them"
+        )
+    budget = block.get("monthly_budget_usd")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0):
+        raise ConfigError(
+            f"{where}: key 'monthly_budget_usd' must be a positive number of US dollars or null, got {budget!r}"
+        )
+    waits = {}
+    for key, default in (
+        ("max_queue_wait_seconds", MAX_QUEUE_WAIT_SECONDS),
+        ("queue_alarm_seconds", QUEUE_ALARM_SECONDS),
+    ):
+        value = block.get(key, default)
+        if type(value) is not int or not 60 <= value <= 30 * 86_400:
+            raise ConfigError(f"{where}: key {key!r} must be whole seconds from 60 to 2592000 (30 days), got {value!r}")
+        waits[key] = value
+    return GovernanceConfig(
+        capacity=dict(capacity),
+        monthly_budget_usd=None if budget is None else float(budget),
+        max_queue_wait_seconds=waits["max_queue_wait_seconds"],
+        queue_alarm_seconds=waits["queue_alarm_seconds"],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -15,7 +16,7 @@ from stacks.constructs.alarms import PipelineAlarms
 from stacks.constructs.dashboard import PipelineDashboard
 from stacks.constructs.notifications import notification_topic, ops_key
 from stacks.constructs.sagemaker_role import SageMakerExecutionRole
-from stacks.constructs.triggers import execution_ended, manifest_uploaded
+from stacks.constructs.triggers import execution_ended, manifest_uploaded, reap_leases
 from stacks.constructs.workflow import TuningWorkflow
 from stacks.steps import STEPS
 from stacks.steps.base import StepResources
@@ -33,6 +34,10 @@ class PipelineStack(Stack):
             )
             for kind in ("datasets", "artifacts")
         )
+        # The governance table by its deterministic name, like the buckets.
+        table = dynamodb.Table.from_table_attributes(
+            self, "GovernanceTable", table_name=config.table_name, encryption_key=data_key
+        )
         self.ops_key = ops_key(self)
         self.topic = notification_topic(self, self.ops_key, config.notification_email)
         self.model_package_group = sagemaker.CfnModelPackageGroup(
@@ -45,7 +50,7 @@ class PipelineStack(Stack):
             self, "SageMakerExecution", datasets=datasets, artifacts=artifacts, vpc=config.training_vpc
         ).role
         resources = StepResources(
-            config, datasets, artifacts, data_key, self.ops_key, config.log_retention, self.sagemaker_role
+            config, datasets, artifacts, data_key, self.ops_key, config.log_retention, self.sagemaker_role, table
         )
         self.steps = {step.__name__: step(self, step.__name__, resources=resources) for step in STEPS}
         self.functions = {name: step.function for name, step in self.steps.items()}
@@ -56,6 +61,8 @@ class PipelineStack(Stack):
             "Workflow",
             functions=self.functions,
             topic=self.topic,
+            name=config.state_machine_name,
+            queue_timeout=Duration.seconds(config.governance.max_queue_wait_seconds),
             timeout=Duration.seconds(config.workflow_timeout_seconds),
             logs_key=self.ops_key,
             log_retention=config.log_retention,
@@ -64,8 +71,14 @@ class PipelineStack(Stack):
         self.ops_key.grant(self.state_machine.role, "kms:GenerateDataKey*", "kms:Decrypt")  # the encrypted topic
         self.trigger = manifest_uploaded(self, datasets, self.state_machine)
         self.cleanup = execution_ended(self, self.state_machine, self.functions["StopOrphans"])
+        self.reaper = reap_leases(self, self.functions["Release"])
         self.alarms = PipelineAlarms(
-            self, "Alarms", state_machine=self.state_machine, functions=self.functions, topic=self.topic
+            self,
+            "Alarms",
+            state_machine=self.state_machine,
+            functions=self.functions,
+            topic=self.topic,
+            queue=(config.governance.capacity, config.governance.queue_alarm_seconds),
         )
         self.dashboard = PipelineDashboard(
             self,
@@ -73,6 +86,7 @@ class PipelineStack(Stack):
             name=f"{config.prefix}-{config.env_name}-tuning",
             state_machine=self.state_machine,
             functions=self.functions,
+            instance_types=tuple(config.governance.capacity),
         ).dashboard
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)

@@ -1,10 +1,11 @@
-"""Stateful resources: the key and the buckets. Their logical IDs are pinned by a test."""
+"""Stateful resources: the key, the buckets and the governance table. Their logical IDs are pinned by a test."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -14,7 +15,7 @@ from stacks.config import PipelineConfig
 
 
 class StorageStack(Stack):
-    """Dataset, artifacts and access-log buckets under one customer-managed key."""
+    """Dataset, artifacts and access-log buckets and the governance table under one customer-managed key."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PipelineConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -24,7 +25,7 @@ class StorageStack(Stack):
         self.key = kms.Key(
             self,
             "DataKey",
-            description=f"{config.prefix}-{config.env_name}: datasets, tuning artifacts, notifications",
+            description=f"{config.prefix}-{config.env_name}: datasets, tuning artifacts, notifications, governance table",
             enable_key_rotation=True,
             removal_policy=removal,
         )
@@ -76,4 +77,20 @@ class StorageStack(Stack):
                 s3.LifecycleRule(id="evaluation", prefix=s3_layout.EVALUATION, expiration=Duration.days(14)),
                 *common_rules,
             ],
+        )
+        # Slots, the queue and the month's ledger, shared by every run (pipeline/slots.py, ledger.py).
+        self.governance = dynamodb.Table(
+            self,
+            "Governance",
+            table_name=config.table_name,
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=config.production,
+            removal_policy=removal,
         )

@@ -136,6 +136,7 @@ def plan(manifest: Path, env: str, name: str | None, region: str, account: str) 
             s3,
             region,
             workflow_timeout_seconds=config.workflow_timeout_seconds,
+            queue_seconds=config.governance.max_queue_wait_seconds,
         )
     except (DatasetError, BudgetExceeded) as exc:
         return {"accepted": False, "error": type(exc).__name__, "message": str(exc)}

@@ -11,14 +11,17 @@ may be following it.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
+from handlers.release import all_clients, release_execution
 from handlers.start_evaluation import delete_model, model_missing
 from pipeline import clients
+from pipeline.admission import Governance
 from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
 from pipeline.evaluation import model_name
@@ -98,6 +101,9 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     sm, execution = clients.client("sagemaker"), detail.get("executionArn", "")
     stopped = stop_run(run, sm, execution) + stop_run_evaluation(run, sm, execution)
     deleted = delete_run_model(run, sm, execution)
+    # After the jobs are stopped: the slots go to the next queued run, the reservation to the ledger.
+    started = datetime.fromtimestamp(int(detail.get("startDate") or 0) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    released = release_execution(execution, started, Governance.from_environment(), all_clients(), settle=True)
     (logger.warning if stopped else logger.info)(
         "execution ended; stopped its running tuning jobs" if stopped else "execution ended; no tuning job running",
         extra={
@@ -105,6 +111,7 @@ def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
             "execution": detail.get("executionArn"),
             "stopped": stopped,
             "deleted_models": deleted,
+            "released": released,
         },
     )
-    return {"run_id": run, "stopped": stopped, "deleted_models": deleted}
+    return {"run_id": run, "stopped": stopped, "deleted_models": deleted, **released}

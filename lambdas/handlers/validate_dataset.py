@@ -30,6 +30,7 @@ def handler(event: S3EventBridgeNotificationEvent, context: LambdaContext) -> di
             s3,
             os.environ["AWS_REGION"],
             workflow_timeout_seconds=int(os.environ["WORKFLOW_TIMEOUT_SECONDS"]),
+            queue_seconds=int(os.environ["MAX_QUEUE_WAIT_SECONDS"]),
         )
     logger.append_keys(run_id=run.run_id)
     out = run.to_dict()

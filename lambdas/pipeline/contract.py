@@ -7,6 +7,7 @@ those keys to the next steps (`stacks/constructs/workflow.py` builds its JSON pa
 dataclasses are what the code works with.
 
     run         ValidateDataset   Run: the dataset, what validation learned, settings, schedule, cost
+    admission   Admit             Admissions: the run's leases of slots, and how long it waited for them
     tuning      StartTuning       Tuning: the run's tuning job names and which this execution owns
     poll        PollTuning        Poll: overall status and a few counters per tuning job
     best        ChooseBest        BestJob: the best training job, its artifact, and the bill
@@ -23,20 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import s3_layout
+from pipeline.admission import Admissions
 from pipeline.errors import caught
 from pipeline.settings import TuningSettings
 
-# Where each step's result sits in the workflow state.
+# Where each step's result sits in the workflow state: at a key of its own name.
 STATE = {
-    "run": "run",
-    "tuning": "tuning",
-    "poll": "poll",
-    "best": "best",
-    "evaluation": "evaluation",
-    "tested": "tested",
-    "registered": "registered",
-    "notification": "notification",
-    "error": "error",
+    key: key
+    for key in ("run", "admission", "tuning", "poll", "best", "evaluation", "tested", "registered")
+    + ("notification", "error")
 }
 
 
@@ -339,6 +335,7 @@ class Notification:
 
 RESULTS: dict[str, type] = {
     "run": Run,
+    "admission": Admissions,
     "tuning": Tuning,
     "poll": Poll,
     "best": BestJob,

@@ -65,10 +65,15 @@ def hourly_price(settings: TuningSettings, region: str) -> tuple[float, str]:
     return price, basis
 
 
+def transform_price(instance_type: str) -> float:
+    """The hourly list price of a batch transform instance (`data/transform-prices.json`)."""
+    prices: dict[str, float] = json.loads(_TRANSFORM_PRICES.read_text())["prices"]
+    return prices[instance_type]
+
+
 def evaluation_cost(settings: TuningSettings) -> float:
     """The test split's batch transform running to evaluation_max_seconds on its one instance."""
-    prices: dict[str, float] = json.loads(_TRANSFORM_PRICES.read_text())["prices"]
-    return prices[settings.evaluation_instance_type] * settings.evaluation_max_seconds / 3600
+    return transform_price(settings.evaluation_instance_type) * settings.evaluation_max_seconds / 3600
 
 
 def worst_case(settings: TuningSettings, region: str, *, evaluation: bool = False) -> Estimate:

@@ -33,6 +33,7 @@ TRANSIENT_CODES = frozenset(
 # Error names the state machine raises itself (the handlers' are their exception class names).
 NOTIFICATION_FAILED = "NotificationFailed"  # even the failure notice could not be published
 WORKFLOW_TIMEOUT = "States.Timeout"  # the execution outlived the state machine's timeout
+QUEUE_WAIT_EXPIRED = "QueueWaitExpired"  # a run waited max_queue_wait_seconds for slots in vain
 
 
 class TransientAwsError(RuntimeError):

@@ -131,12 +131,18 @@ def evaluation_poll_interval(configured: int, evaluation_seconds: int) -> int:
     return max(configured, -(-evaluation_seconds // EVALUATION_POLLS))
 
 
-def workflow_seconds(tuning_seconds: int, configured_poll: int, evaluation_seconds: int = 0) -> int:
-    """How long an execution may need: the tuning, two poll intervals (the poll that sees the
+def workflow_seconds(
+    tuning_seconds: int, configured_poll: int, evaluation_seconds: int = 0, *, queue_seconds: int = 0
+) -> int:
+    """How long an execution may need: the wait for training slots (`queue_seconds`, the
+    deployment's max_queue_wait_seconds), the tuning, two poll intervals (the poll that sees the
     tuning job `Stopping` at its own limit, and the one that sees it stopped), the test split's
-    evaluation with its own two polls when there is one, and the slack."""
+    wait for its transform slot and its evaluation with its own two polls when there is one, and
+    the slack. A queued run waits on a task token: a few events, however long the wait."""
     poll = poll_interval(configured_poll, tuning_seconds)
     evaluation = 0
     if evaluation_seconds:
-        evaluation = evaluation_seconds + 2 * evaluation_poll_interval(configured_poll, evaluation_seconds)
-    return tuning_seconds + 2 * poll + evaluation + WORKFLOW_SLACK_SECONDS
+        evaluation = (
+            queue_seconds + evaluation_seconds + 2 * evaluation_poll_interval(configured_poll, evaluation_seconds)
+        )
+    return queue_seconds + tuning_seconds + 2 * poll + evaluation + WORKFLOW_SLACK_SECONDS

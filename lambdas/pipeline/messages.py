@@ -5,11 +5,14 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from pipeline.admission import Admissions
 from pipeline.best_job import NoSuccessfulTrainingJob, TuningFailed
 from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run, Tested
 from pipeline.cost import BudgetExceeded
 from pipeline.dataset import DatasetError
-from pipeline.errors import WORKFLOW_TIMEOUT, QuotaExceeded, TransientAwsError, caught
+from pipeline.errors import QUEUE_WAIT_EXPIRED, WORKFLOW_TIMEOUT, QuotaExceeded, TransientAwsError, caught
+from pipeline.ledger import MonthlyBudgetExceeded
+from pipeline.slots import AdmissionRefused
 
 SUBJECT_MAX = 99  # SNS: subjects up to 100 ASCII characters, no line breaks or control characters
 
@@ -26,6 +29,11 @@ ADVICE = {
     BudgetExceeded.__name__: "Lower the budget drivers named above in the manifest's tuning block (or raise "
     "max_cost_usd), then upload the manifest again. No training job was started.",
     TransientAwsError.__name__: "AWS kept throttling or failing after all retries. Upload the manifest again later.",
+    MonthlyBudgetExceeded.__name__: "The month's budget, not this run's own cap, refused the run: see the amounts "
+    "above. Upload the manifest again when running runs have settled, or next month.",
+    AdmissionRefused.__name__: "Change the setting named above, then upload the manifest again.",
+    QUEUE_WAIT_EXPIRED: "Other runs held the slots for the whole wait. `make runs` shows who holds them; raise "
+    "capacity (and the account's quota) or max_queue_wait_seconds in cdk.json, then upload the manifest again.",
 }
 DEFAULT_ADVICE = (
     "Read the execution's history in the Step Functions console for details, then upload the manifest again."
@@ -89,8 +97,22 @@ def _warnings_block(run: Run) -> str:
     return f"Validation warned ({len(run.data.warnings)}); the version is not auto-approved:\n{listed}\n\n"
 
 
+def _admission_block(admission: Admissions | None) -> str:
+    if admission is None:
+        return ""
+    lines = [admission.training.line("Training slots")]
+    if admission.evaluation is not None:
+        lines.append(admission.evaluation.line("Test transform slot"))
+    return "\n".join(lines) + "\n"
+
+
 def success_message(
-    run: Run, best: BestJob, registered: Registered, region: str, tested: Tested | None = None
+    run: Run,
+    best: BestJob,
+    registered: Registered,
+    region: str,
+    tested: Tested | None = None,
+    admission: Admissions | None = None,
 ) -> Notification:
     base = console_base(region)
     hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best.hyperparameters.items()))
@@ -104,6 +126,7 @@ def success_message(
         f"Training job: {best.training_job_name} (tuning job {best.tuning_job_name})\n"
         f"Hyperparameters:\n{hps}\n"
         f"{_cost_line(run.cost, best.bill)}\n"
+        f"{_admission_block(admission)}"
         f"Model package: {registered.model_package_arn} ({registered.approval_status})\n"
         f"{_approval_line(registered)}"
         f"Metrics document: {registered.metrics_uri}\n"

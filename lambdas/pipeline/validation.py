@@ -95,7 +95,7 @@ def _check_channel(
 
 
 def schedule(
-    settings: TuningSettings, manifest_uri: str, workflow_timeout_seconds: int | None, *, evaluation: bool = False
+    settings: TuningSettings, manifest_uri: str, timeout: int | None, *, evaluation: bool = False, queue: int = 0
 ) -> Schedule:
     """When the run must end and how often to poll, or DatasetError if the workflow cannot hold it.
 
@@ -104,15 +104,15 @@ def schedule(
     time is paid. The poll interval grows for long runs so the history stays within its quota."""
     tuning = settings.worst_case_tuning_seconds()
     needed = limits.workflow_seconds(
-        tuning, settings.poll_seconds, settings.evaluation_max_seconds if evaluation else 0
+        tuning, settings.poll_seconds, settings.evaluation_max_seconds if evaluation else 0, queue_seconds=queue
     )
-    if workflow_timeout_seconds is not None and needed > workflow_timeout_seconds:
+    if timeout is not None and needed > timeout:
         raise DatasetError(
             f"{manifest_uri}: this run's tuning may take up to {tuning:,} s ({settings.max_training_jobs} jobs, "
             f"{settings.max_parallel_jobs} at a time, each up to "
             f"{settings.spot_max_wait_seconds if settings.use_spot else settings.max_runtime_seconds:,} s), and with "
-            f"the last polls and the other steps ({needed - tuning:,} s) that is more than the workflow's timeout of "
-            f"{workflow_timeout_seconds:,} s, fixed when the stack was deployed. Lower tuning.max_training_jobs or "
+            f"the waits for slots, the last polls and the other steps ({needed - tuning:,} s) that is more than the workflow's timeout of "
+            f"{timeout:,} s, fixed when the stack was deployed. Lower tuning.max_training_jobs or "
             "tuning.max_runtime_seconds in the manifest, or keep the deployment's max_parallel_jobs; nothing was started."
         )
     evaluation_poll = limits.evaluation_poll_interval(settings.poll_seconds, settings.evaluation_max_seconds)
@@ -319,6 +319,7 @@ def validate_dataset(
     s3: Any,
     region: str = "us-east-1",
     workflow_timeout_seconds: int | None = None,
+    queue_seconds: int = 0,  # the deployment's max_queue_wait_seconds, part of the timeout
 ) -> Run:
     """The run for a valid dataset, or DatasetError naming file, line and fix. Also refuses (BudgetExceeded)
     a run whose worst case is above `max_cost_usd`, or one that could outlive the workflow's timeout."""
@@ -344,6 +345,6 @@ def validate_dataset(
         dataset=ref,
         data=data,
         settings=settings,
-        schedule=schedule(settings, manifest_uri, workflow_timeout_seconds, evaluation=evaluation),
+        schedule=schedule(settings, manifest_uri, workflow_timeout_seconds, evaluation=evaluation, queue=queue_seconds),
         cost=Cost(**estimate.to_dict(), budget_usd=settings.max_cost_usd),
     )

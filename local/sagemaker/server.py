@@ -1,6 +1,8 @@
-"""Serve LocalSageMaker over HTTP with SageMaker's JSON protocol, so boto3 talks to it unchanged.
+"""Serve LocalSageMaker over HTTP with SageMaker's JSON protocol, so boto3 talks to it unchanged;
+and the local account's SageMaker quotas with Service Quotas' (the same JSON 1.1 protocol).
 
-Point a client at it with `AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:<port>`: botocore then
+Point a client at it with `AWS_ENDPOINT_URL_SAGEMAKER=http://127.0.0.1:<port>` (and
+`AWS_ENDPOINT_URL_SERVICE_QUOTAS`, the same address): botocore then
 serializes every request from the real API model and parses every answer the same way.
 """
 
@@ -12,6 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from local.sagemaker.quotas import TARGET_PREFIX, QuotaError
 from local.sagemaker.service import ApiError, LocalSageMaker
 
 logger = logging.getLogger("local.sagemaker.http")
@@ -27,9 +30,14 @@ def _handler_for(service: LocalSageMaker) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
             try:
                 params = json.loads(body or b"{}")
-                status, payload = 200, service.call(operation, params)
+                if target.startswith(TARGET_PREFIX):  # Service Quotas: the local account's quotas
+                    status, payload = 200, service.quota_call(operation, params)
+                else:
+                    status, payload = 200, service.call(operation, params)
             except ApiError as exc:
                 status, payload = exc.status, {"__type": exc.code, "message": exc.message}
+            except QuotaError as exc:
+                status, payload = 400, {"__type": exc.code, "message": exc.message}
             except Exception as exc:
                 logger.exception("local SageMaker failed on %s", operation)
                 status, payload = 500, {"__type": "InternalFailure", "message": str(exc)}

@@ -21,6 +21,7 @@ import torch
 
 from local.api_model import request_errors
 from local.sagemaker import search, trainer
+from local.sagemaker.quotas import AccountQuotas, QuotaError
 from local.sagemaker.transform import TransformJob, TransformJobs
 
 # Objects read side by side when a channel is fetched (boto3 clients are thread-safe), and how
@@ -93,12 +94,28 @@ def _hyperparameter_types(request: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in types.items() if not k.startswith("_")}
 
 
+def _reservation(request: dict[str, Any]) -> tuple[str, int]:
+    """(instance type, MaxParallelTrainingJobs x InstanceCount): what a tuning job holds of its quota."""
+    definitions = request.get("TrainingJobDefinitions") or [request["TrainingJobDefinition"]]
+    resources = definitions[0]["ResourceConfig"]
+    parallel = request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxParallelTrainingJobs"]
+    return resources["InstanceType"], parallel * resources["InstanceCount"]
+
+
 Listener = Callable[[str, dict[str, Any]], None]
 
 
 class LocalSageMaker(TransformJobs):
-    def __init__(self, *, s3_client: Callable[[], Any], region: str = "us-east-1", seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        s3_client: Callable[[], Any],
+        region: str = "us-east-1",
+        seed: int = 0,
+        quotas: AccountQuotas | None = None,
+    ) -> None:
         self._s3 = s3_client
+        self.quotas = quotas or AccountQuotas()
         self.region = region
         self.seed = seed
         self.lock = threading.RLock()
@@ -151,6 +168,13 @@ class LocalSageMaker(TransformJobs):
             raise ApiError(code, f"injected fault: {code}", status)
         return handler(params)
 
+    def quota_call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Service Quotas, for the names this account's quotas hold; checked against botocore's model."""
+        problems = request_errors("service-quotas", operation, params)
+        if problems:
+            raise ApiError("ValidationException", "; ".join(problems)[:2000])
+        return self.quotas.call(operation, params, self.region, ACCOUNT)
+
     def shutdown(self, timeout: float) -> None:
         """Stop every job and wait for the tuning threads (local services go away next)."""
         with self.lock:
@@ -176,6 +200,11 @@ class LocalSageMaker(TransformJobs):
             if config["Strategy"] == "Grid" and search.grid_choices(search.definitions_of(p)) is None:
                 raise ApiError("ValidationException", "Grid search supports only categorical parameter ranges")
             self._check_parents(p)
+            instance_type, delta = _reservation(p)
+            try:  # the whole parallel reservation, checked at creation ("request delta of N Instances")
+                self.quotas.reserve(instance_type, "training", delta)
+            except QuotaError as exc:
+                raise ApiError(exc.code, exc.message) from None
             job = TuningJob(name=name, request=p)
             self.tuning_jobs[name] = job
         thread = threading.Thread(target=self._run_tuning, args=(job,), name=f"tuning-{name}", daemon=True)
@@ -631,6 +660,8 @@ class LocalSageMaker(TransformJobs):
             else:
                 job.status = "Completed"
             job.ended = time.time()
+        instance_type, delta = _reservation(job.request)
+        self.quotas.unreserve(instance_type, "training", delta)
         self.emit("tuning_ended", job=job.name, status=job.status, reason=job.failure_reason)
 
     def _search(self, job: TuningJob) -> None:
@@ -703,6 +734,8 @@ class LocalSageMaker(TransformJobs):
 
     def _train(self, t: TrainingJob, trial: optuna.Trial, seed: int) -> None:
         torch.set_num_threads(1)
+        resources = t.request["ResourceConfig"]
+        self.quotas.start(resources["InstanceType"], "training", resources["InstanceCount"])
         t.started = time.time()
         t.secondary = "Training"
         hp_strings = {**t.definition.static, **t.tuned}
@@ -765,4 +798,5 @@ class LocalSageMaker(TransformJobs):
                 t.status, t.secondary = "Failed", "Failed"
                 t.failure_reason = f"ClientError: {type(exc).__name__}: {exc}"
         t.ended = time.time()
+        self.quotas.stop(resources["InstanceType"], "training", resources["InstanceCount"])
         self.emit("training_ended", job=t.name, status=t.status, accuracy=t.objective, reason=t.failure_reason)

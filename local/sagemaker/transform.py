@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.sagemaker import trainer
+from local.sagemaker.quotas import AccountQuotas, QuotaError
 
 logger = logging.getLogger("local.sagemaker")
 
@@ -43,6 +44,7 @@ class TransformJobs:
     threads: list[threading.Thread]
     models: dict[str, dict[str, Any]]
     transform_jobs: dict[str, TransformJob]
+    quotas: AccountQuotas
     _s3: Callable[[], Any]
 
     def arn(self, kind: str, name: str) -> str:
@@ -92,6 +94,11 @@ class TransformJobs:
                 raise self._api_error("ResourceInUse", f"Job {name} already exists")
             if p["ModelName"] not in self.models:
                 raise self._api_error("ValidationException", f'Could not find model "{p["ModelName"]}".')
+            resources = p["TransformResources"]
+            try:  # held for the job's lifetime, like a tuning job's parallel reservation
+                self.quotas.reserve(resources["InstanceType"], "transform", resources["InstanceCount"])
+            except QuotaError as exc:
+                raise self._api_error(exc.code, exc.message) from None
             job = self.transform_jobs[name] = TransformJob(name=name, request=p)
         thread = threading.Thread(target=self._run_transform, args=(job,), name=f"transform-{name}", daemon=True)
         with self.lock:
@@ -113,6 +120,8 @@ class TransformJobs:
                 "TransformOutput": job.request["TransformOutput"],
                 "TransformResources": job.request["TransformResources"],
                 "CreationTime": datetime.fromtimestamp(job.created, UTC),
+                # Billed from here to TransformEndTime; local instances start at once.
+                "TransformStartTime": datetime.fromtimestamp(job.created, UTC),
             }
             if job.failure_reason:
                 described["FailureReason"] = job.failure_reason
@@ -159,6 +168,8 @@ class TransformJobs:
         return None
 
     def _run_transform(self, job: TransformJob) -> None:
+        resources = job.request["TransformResources"]
+        self.quotas.start(resources["InstanceType"], "transform", resources["InstanceCount"])
         try:
             self._transform(job)
             status = "Stopped" if job.stop.is_set() else "Completed"
@@ -167,6 +178,8 @@ class TransformJobs:
             status, job.failure_reason = "Failed", f"ClientError: {type(exc).__name__}: {exc}"[:1024]
         with self.lock:
             job.status, job.ended = status, time.time()
+        self.quotas.stop(resources["InstanceType"], "transform", resources["InstanceCount"])
+        self.quotas.unreserve(resources["InstanceType"], "transform", resources["InstanceCount"])
         self.emit("transform_ended", job=job.name, status=status, reason=job.failure_reason)
 
     def _transform(self, job: TransformJob) -> None:

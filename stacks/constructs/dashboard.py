@@ -1,4 +1,5 @@
-"""One CloudWatch dashboard: runs, tuning jobs in flight, best accuracy, Lambda errors."""
+"""One CloudWatch dashboard: runs, tuning jobs in flight, slots in use and the queue, best accuracy,
+Lambda errors."""
 
 from __future__ import annotations
 
@@ -22,17 +23,19 @@ class PipelineDashboard(Construct):
         name: str,
         state_machine: sfn.StateMachine,
         functions: Mapping[str, lambda_.IFunction],
+        instance_types: tuple[str, ...],
     ) -> None:
         super().__init__(scope, construct_id)
         period = Duration.minutes(5)
 
-        def custom(metric: str, statistic: str) -> cloudwatch.Metric:
+        def custom(metric: str, statistic: str, **dimensions: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE,
                 metric_name=metric,
-                dimensions_map={"service": SERVICE},
+                dimensions_map={"service": SERVICE, **dimensions},
                 statistic=statistic,
                 period=period,
+                label=" ".join((metric, *dimensions.values())),
             )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=name)
@@ -64,6 +67,19 @@ class PipelineDashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Lambda errors",
                 left=[fn.metric_errors(period=period, label=name) for name, fn in functions.items()],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Slots in use and runs queued, per instance type (the reaper, every 5 minutes)",
+                left=[custom("SlotsInUse", "Maximum", InstanceType=t) for t in instance_types],
+                right=[custom("QueueDepth", "Maximum", InstanceType=t) for t in instance_types],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Longest wait in the queue (seconds)",
+                left=[custom("OldestQueuedSeconds", "Maximum", InstanceType=t) for t in instance_types],
                 width=12,
             ),
         )

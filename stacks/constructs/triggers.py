@@ -1,4 +1,5 @@
-"""The two rules: a manifest upload starts the workflow; an execution that ends badly runs the cleanup."""
+"""The rules: a manifest upload starts the workflow; an execution that ends runs the cleanup; a
+schedule runs the reaper of leases."""
 
 from __future__ import annotations
 
@@ -51,4 +52,20 @@ def execution_ended(stack: Stack, state_machine: sfn.IStateMachine, cleanup: lam
         ),
     )
     rule.add_target(targets.LambdaFunction(cleanup, retry_attempts=8, max_event_age=Duration.hours(6)))
+    return rule
+
+
+REAPER_MINUTES = 5
+
+
+def reap_leases(stack: Stack, release: lambda_.IFunction) -> events.Rule:
+    """Every few minutes: give back the slots and settle the reservations of executions that no
+    longer run (a lost cleanup event must not block the queue forever), and publish the queue's state."""
+    rule = events.Rule(
+        stack,
+        "ReapLeases",
+        description="Frees the slots of ended executions and publishes slots in use and queue depth",
+        schedule=events.Schedule.rate(Duration.minutes(REAPER_MINUTES)),
+    )
+    rule.add_target(targets.LambdaFunction(release, retry_attempts=2, max_event_age=Duration.minutes(REAPER_MINUTES)))
     return rule

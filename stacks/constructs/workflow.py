@@ -1,4 +1,8 @@
-"""The tuning workflow: validate -> start -> poll -> choose best -> [evaluate on the test split] -> register -> notify.
+"""The tuning workflow: validate -> admit -> start -> poll -> release -> choose best -> [admit, evaluate on the
+test split] -> register -> release and settle -> notify.
+
+Admit waits on a task token: a run that finds no free slots waits in the queue, making no
+requests, until the run that gives slots back sends it on (or its max_queue_wait_seconds runs out).
 
 Every task retries throttling and transient errors with backoff and catches everything else
 into one failure path that stops running tuning jobs, notifies in plain words, and fails.
@@ -8,6 +12,7 @@ Payloads stay small: tasks return references and counters, never whole describe 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
@@ -20,7 +25,8 @@ from constructs import Construct
 
 from pipeline.best_job import TuningFailed
 from pipeline.contract import path
-from pipeline.errors import NOTIFICATION_FAILED, TransientAwsError
+from pipeline.errors import NOTIFICATION_FAILED, QUEUE_WAIT_EXPIRED, TransientAwsError
+from pipeline.slots import EVALUATION, TRAINING
 
 TRANSIENT_ERRORS = [
     TransientAwsError.__name__,
@@ -33,6 +39,9 @@ TRANSIENT_ERRORS = [
 SNS_TRANSIENT_ERRORS = ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException"]
 
 
+EXECUTION = {"execution.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime"}
+
+
 class TuningWorkflow(Construct):
     def __init__(
         self,
@@ -41,49 +50,18 @@ class TuningWorkflow(Construct):
         *,
         functions: Mapping[str, lambda_.IFunction],
         topic: sns.ITopic,
+        name: str,
+        queue_timeout: Duration,
         timeout: Duration,
         logs_key: kms.IKey,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-
-        def invoke(name: str, payload: dict[str, str] | None, result_path: str) -> tasks.LambdaInvoke:
-            """The task of step `name`, which runs that step's function (stacks/steps)."""
-            task = tasks.LambdaInvoke(
-                self,
-                name,
-                lambda_function=functions[name],
-                # No payload: the function gets the whole state input (Parameters omitted).
-                payload=sfn.TaskInput.from_object(payload) if payload else None,
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path=result_path,
-            )
-            task.add_retry(
-                errors=TRANSIENT_ERRORS,
-                interval=Duration.seconds(5),
-                backoff_rate=2,
-                max_attempts=6,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
-            return task
-
-        def publish(name: str) -> tasks.SnsPublish:
-            """Publish the composed `$.notification` (subject and message) to the topic."""
-            task = tasks.SnsPublish(
-                self,
-                name,
-                topic=topic,
-                subject=sfn.JsonPath.string_at(path("notification", "subject")),
-                message=sfn.TaskInput.from_json_path_at(path("notification", "message")),
-                result_path=sfn.JsonPath.DISCARD,
-            )
-            task.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
-            return task
+        self.functions = functions
 
         # Failure path: stop what runs, say what happened, fail.
-        on_failure = invoke("HandleFailure", None, path("notification"))
-        publish_failure = publish("NotifyFailure")
+        on_failure = self.invoke("HandleFailure", None, path("notification"))
+        publish_failure = self.publish("NotifyFailure", topic)
         failed = sfn.Fail(
             self, "RunFailed", error_path=path("error", "Error"), cause_path=path("notification", "message")
         )
@@ -99,34 +77,53 @@ class TuningWorkflow(Construct):
             errors=["States.ALL"],
             result_path="$.notify_error",
         )
-        failure_chain = on_failure.next(publish_failure).next(failed)
+        release_on_failure = self.release("ReleaseOnFailure", settle=True)
+        release_on_failure.add_catch(publish_failure, errors=["States.ALL"], result_path="$.release_error")
+        failure_chain = on_failure.next(release_on_failure).next(publish_failure).next(failed)
 
-        validate = invoke("ValidateDataset", None, path("run"))
-        start = invoke("StartTuning", {"run.$": path("run"), "execution.$": "$$.Execution.Id"}, path("tuning"))
+        validate = self.invoke("ValidateDataset", None, path("run"))
+        admit_training = self.admit("AdmitTraining", TRAINING, queue_timeout)
+        queue_wait_expired = sfn.Pass(
+            self,
+            "QueueWaitExpired",
+            parameters={
+                "Error": QUEUE_WAIT_EXPIRED,
+                "Cause": f"The run waited {int(queue_timeout.to_seconds()):,} s (max_queue_wait_seconds) in the queue "
+                "for its training instance slots and did not get them; no job was started.",
+            },
+            result_path=path("error"),
+        )
+        admit_training.add_catch(queue_wait_expired, errors=["States.Timeout"], result_path=path("error"))
+        queue_wait_expired.next(failure_chain)
+        release_training = self.release("ReleaseTraining", phase=TRAINING)
+        admit_evaluation = self.admit("AdmitEvaluation", EVALUATION, queue_timeout)
+        release_all = self.release("ReleaseAndSettle", settle=True)
+        start = self.invoke("StartTuning", {"run.$": path("run"), "execution.$": "$$.Execution.Id"}, path("tuning"))
         # The interval validation chose: the configured one, longer for runs so long that
         # polling would fill the execution history (25,000 events).
         wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path(path("run", "schedule", "poll_seconds")))
-        poll = invoke("PollTuning", {"run_id.$": path("run", "run_id"), "tuning.$": path("tuning")}, path("poll"))
+        poll = self.invoke("PollTuning", {"run_id.$": path("run", "run_id"), "tuning.$": path("tuning")}, path("poll"))
         tuning_failed = sfn.Pass(
             self,
             "TuningFailed",
             parameters={"Error": TuningFailed.__name__, "Cause.$": path("poll", "failure_reason")},
             result_path=path("error"),
         )
-        choose = invoke(
+        choose = self.invoke(
             "ChooseBest",
             {"run_id.$": path("run", "run_id"), "tuning.$": path("tuning"), "cost.$": path("run", "cost")},
             path("best"),
         )
-        register = invoke(
+        register = self.invoke(
             "RegisterModel",
             {"run.$": path("run"), "tuning.$": path("tuning"), "best.$": path("best"), "tested.$": path("tested")},
             path("registered"),
         )
-        notify = invoke(
+        notify = self.invoke(
             "ComposeSuccess",
             {
                 "run.$": path("run"),
+                "admission.$": path("admission"),
                 "best.$": path("best"),
                 "registered.$": path("registered"),
                 "tested.$": path("tested"),
@@ -134,7 +131,7 @@ class TuningWorkflow(Construct):
             path("notification"),
         )
         # The held-out test split, when the dataset has one: a batch transform of the best model.
-        start_evaluation = invoke(
+        start_evaluation = self.invoke(
             "StartEvaluation",
             {"run.$": path("run"), "best.$": path("best"), "execution.$": "$$.Execution.Id"},
             path("evaluation"),
@@ -144,16 +141,18 @@ class TuningWorkflow(Construct):
             "WaitForEvaluation",
             time=sfn.WaitTime.seconds_path(path("run", "schedule", "evaluation_poll_seconds")),
         )
-        check_evaluation = invoke(
+        check_evaluation = self.invoke(
             "CheckEvaluation", {"run.$": path("run"), "evaluation.$": path("evaluation")}, path("tested")
         )
         not_evaluated = sfn.Pass(
             self, "NoTestSplit", result=sfn.Result.from_object({"status": "NotEvaluated"}), result_path=path("tested")
         )
-        publish_success = publish("NotifySuccess")
+        publish_success = self.publish("NotifySuccess", topic)
 
-        for step in (validate, start, poll, choose, register, notify, publish_success):
+        for step in (validate, admit_training, start, poll, choose, register, notify, publish_success):
             step.add_catch(on_failure, errors=["States.ALL"], result_path=path("error"))
+        release_training.add_catch(choose, errors=["States.ALL"], result_path="$.release_error")
+        release_all.add_catch(notify, errors=["States.ALL"], result_path="$.release_error")
         # The tuning is paid for: an evaluation that cannot start or finish (no transform quota,
         # answers not found, a Lambda timeout on a large split) still registers the best job,
         # marked failed, so never auto-approved, with the reason in the notice.
@@ -164,13 +163,14 @@ class TuningWorkflow(Construct):
             parameters={"status": "Failed", "error.$": "$.evaluation_error"},
             result_path=path("tested"),
         )
-        for step in (start_evaluation, check_evaluation):
+        for step in (admit_evaluation, start_evaluation, check_evaluation):
             step.add_catch(evaluation_failed, errors=["States.ALL"], result_path="$.evaluation_error")
         evaluation_failed.next(register)
 
-        register.next(notify).next(publish_success).next(sfn.Succeed(self, "Registered"))
+        register.next(release_all).next(notify).next(publish_success).next(sfn.Succeed(self, "Registered"))
         definition = (
-            validate.next(start)
+            validate.next(admit_training)
+            .next(start)
             .next(wait)
             .next(poll)
             .next(
@@ -178,11 +178,12 @@ class TuningWorkflow(Construct):
                 .when(sfn.Condition.string_equals(path("poll", "status"), "InProgress"), wait)
                 .when(
                     sfn.Condition.string_equals(path("poll", "status"), "Completed"),
-                    choose.next(
+                    release_training.next(choose).next(
                         sfn.Choice(self, "TestSplit?")
                         .when(
                             sfn.Condition.is_not_null(path("run", "data", "test")),
-                            start_evaluation.next(wait_evaluation)
+                            admit_evaluation.next(start_evaluation)
+                            .next(wait_evaluation)
                             .next(check_evaluation)
                             .next(
                                 sfn.Choice(self, "EvaluationDone?")
@@ -211,9 +212,73 @@ class TuningWorkflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=name,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
             timeout=timeout,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+
+    def _retried(self, task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
+        task.add_retry(
+            errors=TRANSIENT_ERRORS,
+            interval=Duration.seconds(5),
+            backoff_rate=2,
+            max_attempts=6,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return task
+
+    def invoke(
+        self, name: str, payload: dict[str, Any] | None, result_path: str, function: str | None = None
+    ) -> tasks.LambdaInvoke:
+        """The task of step `name`, which runs that step's function (stacks/steps), or `function`'s."""
+        return self._retried(
+            tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=self.functions[function or name],
+                # No payload: the function gets the whole state input (Parameters omitted).
+                payload=sfn.TaskInput.from_object(payload) if payload else None,
+                payload_response_only=True,
+                retry_on_service_exceptions=False,
+                result_path=result_path,
+            )
+        )
+
+    def admit(self, name: str, phase: str, queue_timeout: Duration) -> tasks.LambdaInvoke:
+        """Admit's task: the run goes on when its task token is sent, with its lease (at
+        `admission.<phase>`), or fails with States.Timeout after max_queue_wait_seconds."""
+        return self._retried(
+            tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=self.functions["Admit"],
+                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                payload=sfn.TaskInput.from_object(
+                    {"run.$": path("run"), **EXECUTION, "token": sfn.JsonPath.task_token, "phase": phase}
+                ),
+                task_timeout=sfn.Timeout.duration(queue_timeout),
+                retry_on_service_exceptions=False,
+                result_path=path("admission", phase),
+            )
+        )
+
+    def release(self, name: str, **what: Any) -> tasks.LambdaInvoke:
+        """Give slots back (of one phase, or all and settle the ledger); a failure here is left to
+        the cleanup rule and the reaper: the run goes on."""
+        return self.invoke(name, {**EXECUTION, **what}, sfn.JsonPath.DISCARD, function="Release")
+
+    def publish(self, name: str, topic: sns.ITopic) -> tasks.SnsPublish:
+        """Publish the composed `$.notification` (subject and message) to the topic."""
+        task = tasks.SnsPublish(
+            self,
+            name,
+            topic=topic,
+            subject=sfn.JsonPath.string_at(path("notification", "subject")),
+            message=sfn.TaskInput.from_json_path_at(path("notification", "message")),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        task.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=4)
+        return task

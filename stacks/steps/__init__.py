@@ -4,6 +4,7 @@
 them by name. A step's class name is its state's name and, in snake case, its handler module.
 """
 
+from stacks.steps.admit import Admit
 from stacks.steps.base import StepClass
 from stacks.steps.check_evaluation import CheckEvaluation
 from stacks.steps.choose_best import ChooseBest
@@ -11,6 +12,7 @@ from stacks.steps.compose_success import ComposeSuccess
 from stacks.steps.handle_failure import HandleFailure
 from stacks.steps.poll_tuning import PollTuning
 from stacks.steps.register_model import RegisterModel
+from stacks.steps.release import Release
 from stacks.steps.start_evaluation import StartEvaluation
 from stacks.steps.start_tuning import StartTuning
 from stacks.steps.stop_orphans import StopOrphans
@@ -18,6 +20,7 @@ from stacks.steps.validate_dataset import ValidateDataset
 
 STEPS: tuple[StepClass, ...] = (
     ValidateDataset,
+    Admit,
     StartTuning,
     PollTuning,
     ChooseBest,
@@ -25,6 +28,7 @@ STEPS: tuple[StepClass, ...] = (
     CheckEvaluation,
     RegisterModel,
     ComposeSuccess,
+    Release,
     HandleFailure,
     StopOrphans,
 )

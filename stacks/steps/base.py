@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -32,6 +33,7 @@ class StepResources:
     logs_key: kms.IKey
     log_retention: logs.RetentionDays
     sagemaker_role: iam.IRole
+    table: dynamodb.ITable  # the governance table: slots, queue, ledger
 
 
 def handler_module(step: str) -> str:

@@ -23,6 +23,7 @@ class ValidateDataset(Step):
                 "TUNING_DEFAULTS": json.dumps(config.tuning.to_dict(), separators=(",", ":")),
                 # The state machine's timeout: validation refuses runs that could outlive it.
                 "WORKFLOW_TIMEOUT_SECONDS": str(config.workflow_timeout_seconds),
+                "MAX_QUEUE_WAIT_SECONDS": str(config.governance.max_queue_wait_seconds),
             },
             # Sized from `make bench-scale` (bench/results/scale.md): an ImageNet-size dataset
             # (1.28M training images) validates in ~35 s, CPU-bound (botocore parsing 1,357

@@ -1,0 +1,269 @@
+"""Governance across runs, on moto's DynamoDB: slots leased with conditional writes, a queue served
+in order, runs woken by their task tokens, and the month's ledger.
+
+The numbers are the tests' own (capacities, costs); the rules come from the governance issue:
+never more than the limit held, first come first served, a run that no longer waits passes its
+slots on, a worst case that fits exactly is accepted and one cent more is refused.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from pipeline.admission import limit_for, pump_all, quota_name
+from pipeline.ledger import Ledger, MonthlyBudgetExceeded
+from pipeline.slots import HELD, QUEUED, AdmissionRefused, Slots, Ticket
+
+TABLE = "gov"
+GPU = "ml.g4dn.xlarge"
+
+
+@pytest.fixture
+def db():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Tokens:
+    """SendTaskSuccess's stand-in: records who was woken; tokens in `gone` answer InvalidToken."""
+
+    def __init__(self, gone: set[str] = frozenset()) -> None:
+        self.sent: list[str] = []
+        self.gone = set(gone)
+
+    def __call__(self, ticket: Ticket) -> bool:
+        if ticket.token in self.gone:
+            return False
+        self.sent.append(ticket.token)
+        return True
+
+
+def ticket(n: int, slots: int = 2, phase: str = "training") -> Ticket:
+    """Run n, started at second n of the day: the queue's order is n's order."""
+    return Ticket(GPU, slots, f"arn:exec:{n}", phase, f"2026-12-07T00:00:{n:02d}Z", run_id=f"run{n}", token=f"tok{n}")
+
+
+def states(slots: Slots) -> dict[str, str]:
+    return {t.execution: t.state for t in slots.tickets(GPU)}
+
+
+def test_runs_wait_in_arrival_order_and_each_release_sends_the_next_one_on(db) -> None:
+    slots, woken = Slots(db, TABLE, Clock()), Tokens()
+    # Enqueued out of order: the queue follows the executions' start times, not the calls.
+    for n in (3, 1, 2):
+        slots.enqueue(ticket(n))
+    admitted = slots.pump(GPU, 2, woken)
+    assert [t.execution for t in admitted] == ["arn:exec:1"] and woken.sent == ["tok1"]
+    assert states(slots) == {"arn:exec:1": HELD, "arn:exec:2": QUEUED, "arn:exec:3": QUEUED}
+    assert slots.pool(GPU)[0] == 2
+
+    slots.release("arn:exec:1", [GPU])
+    slots.pump(GPU, 2, woken)
+    assert woken.sent == ["tok1", "tok2"]
+    assert states(slots) == {"arn:exec:2": HELD, "arn:exec:3": QUEUED}
+
+    slots.release("arn:exec:2", [GPU])
+    slots.pump(GPU, 2, woken)
+    slots.release("arn:exec:3", [GPU])
+    assert woken.sent == ["tok1", "tok2", "tok3"]
+    assert slots.tickets(GPU) == [] and slots.pool(GPU)[0] == 0  # nothing left behind
+
+
+def test_a_large_head_is_not_overtaken_by_smaller_runs_behind_it(db) -> None:
+    slots, woken = Slots(db, TABLE, Clock()), Tokens()
+    slots.enqueue(ticket(1, slots=2))
+    slots.pump(GPU, 3, woken)
+    slots.enqueue(ticket(2, slots=2))  # does not fit beside run 1 (2 + 2 > 3)
+    slots.enqueue(ticket(3, slots=1))  # would fit, but waits behind run 2
+    slots.pump(GPU, 3, woken)
+    assert woken.sent == ["tok1"]
+    assert states(slots)["arn:exec:3"] == QUEUED
+
+
+def test_two_runs_racing_for_the_last_slot_exactly_one_gets_it(db) -> None:
+    """Both read the pool (one slot of three free) before either writes, as two runs starting in
+    the same second do; the conditional write lets one through and refuses the other."""
+    first = Slots(db, TABLE, Clock())
+    first.enqueue(ticket(1, slots=2))
+    first.pump(GPU, 3, Tokens())
+    both_read = threading.Barrier(2)
+    lock = threading.Lock()
+
+    class SameSecond:
+        """The table's client, writing only once both runs have made their decision."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            both_read.wait(timeout=10)
+            with lock:  # DynamoDB applies transactions one at a time
+                return db.transact_write_items(**kwargs)
+
+    woken = Tokens()
+    racers = [Slots(SameSecond(), TABLE, Clock()) for _ in range(2)]
+    racers[0].enqueue(ticket(2, slots=1))
+    racers[1].enqueue(ticket(3, slots=1))
+    # Each racer pumps its own ticket only (one attempt): the head each one reads is its own.
+    results: dict[int, bool] = {}
+
+    def race(i: int, t: Ticket) -> None:
+        results[i] = racers[i].grant(t, 3)
+
+    threads = [threading.Thread(target=race, args=(i, ticket(n, slots=1))) for i, n in ((0, 2), (1, 3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()) == [False, True]
+    assert first.pool(GPU)[0] == 3
+    held = [t for t in first.tickets(GPU) if t.state == HELD]
+    assert sum(t.slots for t in held) == 3 and len(held) == 2
+
+
+def test_a_run_that_no_longer_waits_passes_its_slots_to_the_next(db) -> None:
+    slots = Slots(db, TABLE, Clock())
+    slots.enqueue(ticket(1))
+    slots.enqueue(ticket(2))
+    woken = Tokens(gone={"tok1"})  # run 1 was aborted while queued: its token is no longer valid
+    admitted = slots.pump(GPU, 2, woken)
+    assert [t.execution for t in admitted] == ["arn:exec:2"] and woken.sent == ["tok2"]
+    assert states(slots) == {"arn:exec:2": HELD}
+    assert slots.pool(GPU)[0] == 2
+
+
+def test_a_queued_ticket_given_back_changes_no_slot_count(db) -> None:
+    slots = Slots(db, TABLE, Clock())
+    slots.enqueue(ticket(1))
+    slots.enqueue(ticket(2))
+    slots.pump(GPU, 2, Tokens())
+    released = slots.release("arn:exec:2", [GPU])  # aborted while queued
+    assert [(t.execution, t.state) for t in released] == [("arn:exec:2", QUEUED)]
+    assert slots.pool(GPU)[0] == 2 and states(slots) == {"arn:exec:1": HELD}
+
+
+def test_a_retried_admission_keeps_one_ticket_with_the_new_token_and_its_place(db) -> None:
+    clock = Clock()
+    slots = Slots(db, TABLE, clock)
+    slots.enqueue(ticket(1))
+    first = slots.enqueue(ticket(2))
+    clock.now += 30
+    retried = slots.enqueue(Ticket(**{**ticket(2).__dict__, "token": "tok2-retry"}))
+    assert retried.token == "tok2-retry" and retried.enqueued_at == first.enqueued_at == 1_000.0
+    assert len(slots.tickets(GPU)) == 2
+    woken = Tokens()
+    slots.pump(GPU, 4, woken)
+    assert woken.sent == ["tok1", "tok2-retry"]
+
+
+def test_release_of_one_phase_leaves_the_other(db) -> None:
+    slots = Slots(db, TABLE, Clock())
+    slots.enqueue(ticket(1, slots=2, phase="training"))
+    slots.enqueue(Ticket("ml.m5.xlarge", 1, "arn:exec:1", "evaluation", "2026-12-07T00:00:01Z", token="e1"))
+    pump_all(slots, {GPU: 2, "ml.m5.xlarge": 1}, {GPU, "ml.m5.xlarge"}, Tokens())
+    slots.release("arn:exec:1", [GPU, "ml.m5.xlarge"], phase="training")
+    assert slots.pool(GPU)[0] == 0 and slots.pool("ml.m5.xlarge")[0] == 1
+
+
+# ---------------------------------------------------------------------- capacity and quota
+
+
+class Quotas:
+    def __init__(self, quotas: dict[str, float] | None = None, error: str | None = None) -> None:
+        self.quotas, self.error = quotas or {}, error
+
+    def get_paginator(self, operation: str) -> Quotas:
+        assert operation == "list_service_quotas"
+        return self
+
+    def paginate(self, ServiceCode: str) -> list[dict[str, Any]]:  # noqa: N803
+        assert ServiceCode == "sagemaker"
+        if self.error:
+            raise ClientError({"Error": {"Code": self.error, "Message": "no"}}, "ListServiceQuotas")
+        return [{"Quotas": [{"QuotaName": k, "Value": v} for k, v in self.quotas.items()]}]
+
+
+def test_a_capacity_above_the_accounts_quota_admits_against_the_quota_and_says_so() -> None:
+    limit, note = limit_for({GPU: 4}, GPU, "training", Quotas({"ml.g4dn.xlarge for training job usage": 2.0}))
+    assert limit == 2
+    assert "capacity for ml.g4dn.xlarge, 4, is above the account's quota" in note and "admitted against 2" in note
+
+
+def test_a_quota_that_cannot_be_read_leaves_the_capacity_as_the_limit_and_says_why() -> None:
+    limit, note = limit_for({GPU: 4}, GPU, "training", Quotas(error="AccessDeniedException"))
+    assert limit == 4 and "AccessDeniedException" in note and "admitted against the capacity, 4" in note
+    limit, note = limit_for({GPU: 4}, GPU, "training", Quotas({"ml.p3.2xlarge for training job usage": 1.0}))
+    assert limit == 4 and "lists no such quota" in note
+    # A quota at or above the capacity: the capacity, and nothing to say.
+    assert limit_for({GPU: 4}, GPU, "training", Quotas({quota_name(GPU, "training"): 8.0})) == (4, "")
+
+
+def test_the_transform_reads_its_own_quota_and_an_unknown_type_is_refused() -> None:
+    assert quota_name("ml.m5.xlarge", "evaluation") == "ml.m5.xlarge for transform job usage"
+    with pytest.raises(AdmissionRefused, match=r"ml\.p3\.2xlarge has no capacity .* add it to 'capacity' in cdk.json"):
+        limit_for({GPU: 4}, "ml.p3.2xlarge", "training", Quotas())
+
+
+# ---------------------------------------------------------------------- the month's ledger
+
+
+def test_a_worst_case_that_fits_exactly_is_accepted_and_one_cent_more_is_refused_with_the_numbers(db) -> None:
+    ledger = Ledger(db, TABLE, Decimal("100.00"))
+    ledger.reserve("2026-12", "arn:exec:1", Decimal("30.00"), {"run_id": "run1"})
+    ledger.settle("2026-12", "arn:exec:1", Decimal("12.34"))  # billed
+    ledger.reserve("2026-12", "arn:exec:2", Decimal("50.00"), {"run_id": "run2"})  # running
+    # 100 - 12.34 - 50 = 37.66 remain.
+    with pytest.raises(MonthlyBudgetExceeded) as refused:
+        ledger.reserve("2026-12", "arn:exec:3", Decimal("37.67"), {"run_id": "run3"})
+    message = str(refused.value)
+    for words in ("$100.00 for 2026-12", "$12.34 billed", "$50.00 reserved", "worst case is $37.67", "$37.66 would fit"):
+        assert words in message
+    ledger.reserve("2026-12", "arn:exec:3", Decimal("37.66"), {"run_id": "run3"})
+    month = ledger.month("2026-12")
+    assert (month.billed, month.reserved, month.remaining) == (Decimal("12.34"), Decimal("87.66"), Decimal("0.00"))
+
+
+def test_a_retried_reservation_or_settlement_counts_once(db) -> None:
+    ledger = Ledger(db, TABLE, Decimal("100"))
+    for _ in range(2):
+        ledger.reserve("2026-12", "arn:exec:1", Decimal("40.00"), {"run_id": "run1"})
+    assert ledger.month("2026-12").reserved == Decimal("40.00")
+    assert ledger.settle("2026-12", "arn:exec:1", Decimal("3.21")) is True
+    assert ledger.settle("2026-12", "arn:exec:1", Decimal("3.21")) is False
+    month = ledger.month("2026-12")
+    assert (month.billed, month.reserved) == (Decimal("3.21"), Decimal("0.00"))
+
+
+def test_months_are_apart_and_no_budget_records_without_refusing(db) -> None:
+    ledger = Ledger(db, TABLE, None)
+    ledger.reserve("2026-11", "arn:exec:1", Decimal("900.00"), {"run_id": "run1"})
+    ledger.reserve("2026-12", "arn:exec:2", Decimal("900.00"), {"run_id": "run2"})
+    assert ledger.month("2026-12").reserved == Decimal("900.00")
+    assert Ledger(db, TABLE, Decimal("1000")).month("2026-12").remaining == Decimal("100.00")
+    with pytest.raises(MonthlyBudgetExceeded, match=r"worst case is \$1,000.01"):
+        Ledger(db, TABLE, Decimal("1000")).reserve("2027-01", "arn:exec:3", Decimal("1000.01"), {})
