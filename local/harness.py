@@ -31,6 +31,8 @@ import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.events.models import EventPattern
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from local.assembly import load_template, pseudo_parameters, resolve, resources_of_type, state_machine_definitions
 from local.sagemaker.quotas import AccountQuotas
@@ -413,10 +415,21 @@ class LocalPipeline:
                 )
         return [result for _, result in self.target_results[answered:]]
 
+    def stop(self, execution_arn: str, error: str = "UserAborted") -> None:
+        """StopExecution. Step Functions ends a task that waits for its token at once; moto's engine
+        would wait until the task's timeout, so the waits of that execution are interrupted here."""
+        self.client("stepfunctions").stop_execution(executionArn=execution_arn, error=error, cause="stopped locally")
+        for execution in stepfunctions_parser_backends[ACCOUNT][REGION]._get_executions():
+            if execution.exec_arn == execution_arn and execution.exec_worker is not None:
+                # Answered (the answer is never read: the execution is no longer running), not
+                # interrupted: an interrupted wait reads as a timeout and runs the Catch.
+                for endpoint in list(execution.exec_worker.env.callback_pool_manager._pool.values()):
+                    endpoint.notify(CallbackOutcomeSuccess(callback_id=endpoint.callback_id, output="{}"))
+
     def abort(self, execution_arn: str) -> dict[str, Any]:
         """StopExecution, as a user would in the console; EventBridge then hears ABORTED."""
         sfn = self.client("stepfunctions")
-        sfn.stop_execution(executionArn=execution_arn, error="UserAborted", cause="aborted from local mode")
+        self.stop(execution_arn)
         deadline = time.time() + 30
         description = sfn.describe_execution(executionArn=execution_arn)
         while description["status"] == "RUNNING" and time.time() < deadline:

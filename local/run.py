@@ -117,6 +117,15 @@ def leaderboard(pipeline: LocalPipeline, job_names: tuple[str, ...]) -> list[dic
     return sorted(rows, key=lambda r: r["created"])
 
 
+def local_account_quotas() -> dict[str, int]:
+    """The local account's quotas: what the `local` environment's capacity asks for, so admission
+    reads them from Service Quotas as it would in a real account."""
+    block = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]["local"]
+    tuning = block["tuning"]
+    usage = {tuning["instance_type"]: "training", tuning.get("evaluation_instance_type", "ml.m5.xlarge"): "transform"}
+    return {f"{kind} for {usage[kind]} job usage": slots for kind, slots in block["capacity"].items() if kind in usage}
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     progress = Progress()
@@ -148,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(prepared.classes)} classes"
     )
 
-    with LocalPipeline(OUT / "cdk.out", prefix, seed=args.seed) as pipeline:
+    with LocalPipeline(OUT / "cdk.out", prefix, seed=args.seed, quotas=local_account_quotas()) as pipeline:
         pipeline.sagemaker_service.listeners.append(progress)
         s3 = pipeline.client("s3")
         name = args.name

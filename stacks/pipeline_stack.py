@@ -71,7 +71,7 @@ class PipelineStack(Stack):
         self.ops_key.grant(self.state_machine.role, "kms:GenerateDataKey*", "kms:Decrypt")  # the encrypted topic
         self.trigger = manifest_uploaded(self, datasets, self.state_machine)
         self.cleanup = execution_ended(self, self.state_machine, self.functions["StopOrphans"])
-        self.reaper = reap_leases(self, self.functions["Release"])
+        self.reaper = reap_leases(self, self.functions["StopOrphans"])
         self.alarms = PipelineAlarms(
             self,
             "Alarms",

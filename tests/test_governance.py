@@ -125,7 +125,6 @@ def test_two_runs_racing_for_the_last_slot_exactly_one_gets_it(db) -> None:
             with lock:  # DynamoDB applies transactions one at a time
                 return db.transact_write_items(**kwargs)
 
-    woken = Tokens()
     racers = [Slots(SameSecond(), TABLE, Clock()) for _ in range(2)]
     racers[0].enqueue(ticket(2, slots=1))
     racers[1].enqueue(ticket(3, slots=1))
@@ -241,7 +240,13 @@ def test_a_worst_case_that_fits_exactly_is_accepted_and_one_cent_more_is_refused
     with pytest.raises(MonthlyBudgetExceeded) as refused:
         ledger.reserve("2026-12", "arn:exec:3", Decimal("37.67"), {"run_id": "run3"})
     message = str(refused.value)
-    for words in ("$100.00 for 2026-12", "$12.34 billed", "$50.00 reserved", "worst case is $37.67", "$37.66 would fit"):
+    for words in (
+        "$100.00 for 2026-12",
+        "$12.34 billed",
+        "$50.00 reserved",
+        "worst case is $37.67",
+        "$37.66 would fit",
+    ):
         assert words in message
     ledger.reserve("2026-12", "arn:exec:3", Decimal("37.66"), {"run_id": "run3"})
     month = ledger.month("2026-12")

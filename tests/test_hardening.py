@@ -3,7 +3,6 @@ rules, the real handlers, the local SageMaker (with injected faults)."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -22,17 +21,6 @@ SMALL = {
     "epochs": 1,
     "ranges": {"mini_batch_size": {"min": 8, "max": 16}},
 }
-
-
-@pytest.fixture(scope="module")
-def small_images(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three classes of 20 digits: enough to train one epoch in well under a second."""
-    root = tmp_path_factory.mktemp("small") / "images"
-    for label in ("digit_0", "digit_1", "digit_7"):
-        (root / label).mkdir(parents=True)
-        for path in sorted((sample_images / label).iterdir())[:20]:
-            shutil.copy(path, root / label / path.name)
-    return root
 
 
 def prepared(small_images: Path, tmp: Path, name: str, tuning: dict[str, Any] | None = None) -> Path:

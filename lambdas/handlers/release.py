@@ -1,24 +1,20 @@
 """Release: give a run's slots back, settle its reservation to what it billed, and send the next
 queued runs on.
 
-Three callers, one code path (`release_execution`):
+Two callers, one code path (`release_execution`):
 - the workflow, when the tuning is done (the training slots) and when the run ends (everything,
   and the ledger settled), on the success and on the failure path;
-- the cleanup (`stop_orphans`), when an execution ends however it ends: an abort or a timeout
-  runs no state of the workflow;
-- the reaper, every few minutes (a scheduled rule): tickets and reservations of executions that
-  are no longer running are given back and settled, in case a cleanup event was lost; it also
-  publishes the slots in use and the queue's depth and age.
+- the cleanup (`stop_orphans`), when an execution ends however it ends (an abort or a timeout
+  runs no state of the workflow), and its reaper, for executions whose end event was lost.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -31,20 +27,43 @@ from pipeline.evaluation import transform_job_name
 from pipeline.ledger import Ledger, month_of, usd
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owner
-from pipeline.slots import QUEUED, Slots
-from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
+from pipeline.slots import TRAINING, Slots, Ticket
+
+# A job in these states still holds its instances (a stopped job's instances are released only
+# once it reaches Stopped).
+RUNNING_STATES = ("InProgress", "Stopping")
 
 
-def owned_tuning_jobs(sm: Any, run_id: str, execution: str) -> list[str]:
-    """The run's tuning jobs, in any state, that `execution` created."""
+def owned_tuning_jobs(sm: Any, run_id: str, execution: str, *, running: bool = False) -> list[str]:
+    """The run's tuning jobs that `execution` created: in any state, or only those still `running`."""
     names = []
     for page in sm.get_paginator("list_hyper_parameter_tuning_jobs").paginate(NameContains=run_id):
         for job in page["HyperParameterTuningJobSummaries"]:
             name = job["HyperParameterTuningJobName"]
             ours = name == run_id or name.startswith(f"{run_id}-")
+            if running and job["HyperParameterTuningJobStatus"] not in RUNNING_STATES:
+                continue
             if ours and owner(sm, job["HyperParameterTuningJobArn"]) == execution:
                 names.append(name)
     return names
+
+
+def instances_in_use(sm: Any) -> Callable[[Ticket], bool]:
+    """Whether a held ticket's jobs still run (or stop): then its slots are not free yet, and
+    giving them back would let the next run meet SageMaker's quota refusal."""
+
+    def in_use(ticket: Ticket) -> bool:
+        if ticket.phase == TRAINING:
+            return bool(owned_tuning_jobs(sm, ticket.run_id, ticket.execution, running=True))
+        try:
+            job = sm.describe_transform_job(TransformJobName=transform_job_name(ticket.run_id))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+                return False
+            raise
+        return job["TransformJobStatus"] in RUNNING_STATES and owner(sm, job["TransformJobArn"]) == ticket.execution
+
+    return in_use
 
 
 def transform_seconds(sm: Any, run_id: str, execution: str, now: float) -> float:
@@ -85,13 +104,15 @@ def release_execution(
     settle: bool = False,
 ) -> dict[str, Any]:
     """Give back the execution's tickets (of `phase`, or all), settle its reservation if asked,
-    then admit the queued runs that now fit."""
+    then admit the queued runs that now fit. Slots whose jobs still stop are kept, and the
+    reservation with them (the bill is not final): the cleanup's reaper comes back for both."""
     db, sfn, sm = clients_["dynamodb"], clients_["stepfunctions"], clients_["sagemaker"]
     slots = Slots(db, governance.table, time.time)
     with classified_aws_errors():
-        released = slots.release(execution, governance.capacity, phase)
+        released = slots.release(execution, governance.capacity, phase, instances_in_use(sm))
+        kept = [t for kind in governance.capacity for t in slots.tickets(kind) if t.execution == execution]
         billed = None
-        if settle:
+        if settle and not kept:
             ledger = Ledger(db, governance.table, governance.monthly_budget_usd)
             month = month_of(started)
             facts = ledger.facts(month, execution)
@@ -104,49 +125,8 @@ def release_execution(
         "released": [{"instance_type": t.instance_type, "slots": t.slots, "phase": t.phase} for t in released],
         "billed_usd": None if billed is None else str(billed),
         "admitted": [t.execution for t in admitted],
+        "kept": [{"instance_type": t.instance_type, "slots": t.slots, "phase": t.phase} for t in kept],
     }
-
-
-def _running(sfn: Any, execution: str) -> bool:
-    try:
-        return bool(sfn.describe_execution(executionArn=execution)["status"] == "RUNNING")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return False
-        raise
-
-
-def reap(governance: Governance, clients_: dict[str, Any], now: float) -> dict[str, Any]:
-    """Give back and settle what executions that no longer run still hold; publish the queue's state."""
-    db, sfn = clients_["dynamodb"], clients_["stepfunctions"]
-    slots = Slots(db, governance.table, time.time)
-    ended: dict[str, str] = {}
-    with classified_aws_errors():
-        for instance_type in governance.capacity:
-            for ticket in slots.tickets(instance_type):
-                if ticket.execution not in ended and not _running(sfn, ticket.execution):
-                    ended[ticket.execution] = ticket.started
-        ledger = Ledger(db, governance.table, governance.monthly_budget_usd)
-        for month in {datetime.fromtimestamp(now - days * 86400, UTC).strftime("%Y-%m") for days in (0, 31)}:
-            for entry in ledger.entries(month):
-                execution = entry["sk"]["S"].removeprefix("RUN#")
-                if entry["state"]["S"] == "reserved" and execution not in ended and not _running(sfn, execution):
-                    ended[execution] = f"{month}-01T00:00:00Z"
-    reaped = [release_execution(e, started, governance, clients_, settle=True) for e, started in ended.items()]
-    for instance_type in governance.capacity:
-        tickets = slots.tickets(instance_type)
-        queued = [t for t in tickets if t.state == QUEUED]
-        held, _ = slots.pool(instance_type)
-        oldest = max((now - t.enqueued_at for t in queued), default=0.0)
-        for name, value, unit in (
-            ("SlotsInUse", held, MetricUnit.Count),
-            ("QueueDepth", len(queued), MetricUnit.Count),
-            ("OldestQueuedSeconds", oldest, MetricUnit.Seconds),
-        ):
-            with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE) as metric:
-                metric.add_dimension(name="service", value=SERVICE)
-                metric.add_dimension(name="InstanceType", value=instance_type)
-    return {"reaped": sorted(ended), "results": reaped}
 
 
 def all_clients() -> dict[str, Any]:
@@ -156,17 +136,11 @@ def all_clients() -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """From the workflow: {"execution", "started", "phase" (or null: all), "settle"}; from the
-    scheduled rule: an EventBridge "Scheduled Event"."""
-    governance = Governance.from_environment()
-    if event.get("detail-type") == "Scheduled Event":
-        result = reap(governance, all_clients(), time.time())
-        logger.info("reaped", extra=result)
-        return result
+    """From the workflow: {"execution", "started", "phase" (absent: all), "settle"}."""
     result = release_execution(
         event["execution"],
         event["started"],
-        governance,
+        Governance.from_environment(),
         all_clients(),
         phase=event.get("phase"),
         settle=bool(event.get("settle")),

@@ -1,4 +1,5 @@
-"""When an execution ends, however it ends, stop what it left running and delete its evaluation model.
+"""When an execution ends, however it ends, stop what it left running, delete its evaluation model,
+give its slots back and settle its reservation in the month's ledger.
 
 The workflow's own failure path stops jobs for errors it catches; an abort or the overall
 timeout ends the execution without running any state, and a run that registered after giving up
@@ -6,15 +7,22 @@ on its evaluation (retries exhausted, a Lambda killed at its timeout) may leave 
 running. So this function, triggered by the execution's status change, makes sure no GPU keeps
 running. It acts only on what is tagged with that execution: another delivery of the same upload
 may be following it.
+
+Every few minutes a scheduled rule runs it as the reaper: an execution that no longer runs but
+still holds a ticket or a reservation (its end event was lost, or its cleanup failed for good)
+is cleaned up the same way, so a leak cannot block the queue. The reaper also publishes the
+slots in use and the queue's depth and age per instance type (the dashboard and the alarm).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -25,9 +33,12 @@ from pipeline.admission import Governance
 from pipeline.dataset import DatasetError
 from pipeline.errors import classified_aws_errors
 from pipeline.evaluation import model_name
+from pipeline.ledger import RESERVED, Ledger
 from pipeline.naming import run_id
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owner
+from pipeline.slots import QUEUED, Slots
+from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
 from pipeline.validation import ref_from_event
 
 
@@ -87,31 +98,84 @@ def delete_run_model(run: str, sm: Any, execution: str) -> list[str]:
     return [name]
 
 
+def clean_up(run: str, execution: str, started: str, governance: Governance) -> dict[str, Any]:
+    """Stop the execution's jobs, delete its model; then its slots go to the next queued run and its
+    reservation is settled to what it billed (once the jobs are stopped)."""
+    sm = clients.client("sagemaker")
+    stopped = stop_run(run, sm, execution) + stop_run_evaluation(run, sm, execution)
+    deleted = delete_run_model(run, sm, execution)
+    released = release_execution(execution, started, governance, all_clients(), settle=True)
+    return {"run_id": run, "stopped": stopped, "deleted_models": deleted, **released}
+
+
+def _running(sfn: Any, execution: str) -> bool:
+    try:
+        return bool(sfn.describe_execution(executionArn=execution)["status"] == "RUNNING")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
+
+
+def ended_holders(governance: Governance, db: Any, sfn: Any, now: float) -> dict[str, tuple[str, str]]:
+    """Executions that no longer run but hold a ticket or an unsettled reservation (this month's or
+    last month's): execution -> (run id, start time)."""
+    slots, ledger = Slots(db, governance.table, time.time), Ledger(db, governance.table, governance.monthly_budget_usd)
+    holders = {t.execution: (t.run_id, t.started) for kind in governance.capacity for t in slots.tickets(kind)}
+    for month in sorted({datetime.fromtimestamp(now - days * 86_400, UTC).strftime("%Y-%m") for days in (0, 31)}):
+        for entry in ledger.entries(month):
+            if entry["state"]["S"] == RESERVED:
+                execution = entry["sk"]["S"].removeprefix("RUN#")
+                holders.setdefault(execution, (entry["run_id"]["S"], f"{month}-01T00:00:00Z"))
+    return {e: held for e, held in holders.items() if not _running(sfn, e)}
+
+
+def publish_queue(governance: Governance, db: Any, now: float) -> None:
+    slots = Slots(db, governance.table, time.time)
+    for instance_type in governance.capacity:
+        queued = [t for t in slots.tickets(instance_type) if t.state == QUEUED]
+        held, _ = slots.pool(instance_type)
+        for name, value, unit in (
+            ("SlotsInUse", held, MetricUnit.Count),
+            ("QueueDepth", len(queued), MetricUnit.Count),
+            ("OldestQueuedSeconds", max((now - t.enqueued_at for t in queued), default=0.0), MetricUnit.Seconds),
+        ):
+            with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE) as metric:
+                metric.add_dimension(name="service", value=SERVICE)
+                metric.add_dimension(name="InstanceType", value=instance_type)
+
+
+def reap(governance: Governance, now: float) -> dict[str, Any]:
+    db = clients.client("dynamodb")
+    with classified_aws_errors():
+        ended = ended_holders(governance, db, clients.client("stepfunctions"), now)
+    results = [clean_up(run, execution, started, governance) for execution, (run, started) in sorted(ended.items())]
+    publish_queue(governance, db, now)
+    logger.info("reaped", extra={"reaped": sorted(ended), "results": results})
+    return {"reaped": sorted(ended), "results": results}
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@event_source(data_class=EventBridgeEvent)
-def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
-    """The "Step Functions Execution Status Change" event of an execution that ended."""
-    detail = event.detail
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The "Step Functions Execution Status Change" event of an execution that ended, or the
+    reaper's "Scheduled Event"."""
+    governance = Governance.from_environment()
+    if event.get("detail-type") == "Scheduled Event":
+        return reap(governance, time.time())
+    detail = EventBridgeEvent(event).detail
     run = run_of_execution(detail)
     if run is None:
         logger.info("execution did not work on a dataset run", extra={"execution": detail.get("executionArn")})
         return {"run_id": None, "stopped": []}
     logger.append_keys(run_id=run)
-    sm, execution = clients.client("sagemaker"), detail.get("executionArn", "")
-    stopped = stop_run(run, sm, execution) + stop_run_evaluation(run, sm, execution)
-    deleted = delete_run_model(run, sm, execution)
-    # After the jobs are stopped: the slots go to the next queued run, the reservation to the ledger.
+    execution = detail.get("executionArn", "")
     started = datetime.fromtimestamp(int(detail.get("startDate") or 0) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    released = release_execution(execution, started, Governance.from_environment(), all_clients(), settle=True)
-    (logger.warning if stopped else logger.info)(
-        "execution ended; stopped its running tuning jobs" if stopped else "execution ended; no tuning job running",
-        extra={
-            "status": detail.get("status"),
-            "execution": detail.get("executionArn"),
-            "stopped": stopped,
-            "deleted_models": deleted,
-            "released": released,
-        },
+    result = clean_up(run, execution, started, governance)
+    (logger.warning if result["stopped"] else logger.info)(
+        "execution ended; stopped its running tuning jobs"
+        if result["stopped"]
+        else "execution ended; no tuning job running",
+        extra={"status": detail.get("status"), "execution": execution, **result},
     )
-    return {"run_id": run, "stopped": stopped, "deleted_models": deleted, **released}
+    return result

@@ -40,10 +40,13 @@ class Admitted:
     note: str
 
     def line(self, what: str) -> str:
+        """For the notice: "Training slots: queued 95 s until 2 ml.g4dn.xlarge slots of 2 were free." """
         held = f"{self.slots} {self.instance_type} slot{'s' if self.slots != 1 else ''} of {self.limit}"
+        note = f" {self.note}" if self.note else ""
         if self.waited_seconds < 1:
-            return f"{what}: admitted at once ({held}).{' ' + self.note if self.note else ''}"
-        return f"{what}: queued for {self.waited_seconds / 60:,.1f} min until {held} were free.{' ' + self.note if self.note else ''}"
+            return f"{what}: admitted at once ({held}).{note}"
+        wait = f"{self.waited_seconds:,.0f} s" if self.waited_seconds < 120 else f"{self.waited_seconds / 60:,.1f} min"
+        return f"{what}: queued {wait} until {held} {'was' if self.slots == 1 else 'were'} free.{note}"
 
 
 @dataclass(frozen=True)

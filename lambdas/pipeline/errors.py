@@ -57,12 +57,13 @@ def quota_message(detail: str, instance_type: str, usage: str = "training") -> s
             "approve it by hand, or upload the manifest again once the quota allows (a new run)."
         )
     return (
-        f"SageMaker refused to start the tuning job: {detail} "
-        f"New accounts have a quota of 0 for GPU training instances. In the Service Quotas "
-        f"console (service 'Amazon SageMaker'), request an increase of '{instance_type} for "
-        "training job usage' (and of 'Maximum number of concurrent hyperparameter tuning jobs' "
-        "if that is the quota named above), or set a smaller max_parallel_jobs or another "
-        "instance_type. Then upload the manifest again."
+        f"SageMaker refused to start the tuning job: {detail} Runs are admitted against the deployment's "
+        f"capacity and, where it can be read, the account's quota '{instance_type} for training job usage' "
+        "(see the admission line of this run's notices): this refusal means something outside this pipeline "
+        "uses the same quota, or the quota could not be read and the capacity is above it. In the Service "
+        "Quotas console (service 'Amazon SageMaker'), request an increase of that quota (and of 'Maximum number "
+        "of concurrent hyperparameter tuning jobs' if that is the quota named above), or lower capacity or "
+        "max_parallel_jobs in cdk.json. Then upload the manifest again."
     )
 
 

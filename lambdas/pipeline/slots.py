@@ -243,15 +243,24 @@ class Slots:
                 self.give_back(head)
         return admitted
 
-    def release(self, execution: str, instance_types: Iterable[str], phase: str | None = None) -> list[Ticket]:
-        """Give back every ticket of `execution` (of `phase` only, if given), queued or held."""
+    def release(
+        self,
+        execution: str,
+        instance_types: Iterable[str],
+        phase: str | None = None,
+        in_use: Callable[[Ticket], bool] = lambda ticket: False,
+    ) -> list[Ticket]:
+        """Give back every ticket of `execution` (of `phase` only, if given), queued or held; a held
+        one whose instances are still `in_use` (its jobs still stopping) is kept for a later release."""
         released = []
         for instance_type in instance_types:
             for _ in range(PUMP_ATTEMPTS):
                 mine = [
                     t
                     for t in self.tickets(instance_type)
-                    if t.execution == execution and (phase is None or t.phase == phase)
+                    if t.execution == execution
+                    and (phase is None or t.phase == phase)
+                    and not (t.state == HELD and in_use(t))
                 ]
                 if not mine:
                     break

@@ -58,14 +58,15 @@ def execution_ended(stack: Stack, state_machine: sfn.IStateMachine, cleanup: lam
 REAPER_MINUTES = 5
 
 
-def reap_leases(stack: Stack, release: lambda_.IFunction) -> events.Rule:
-    """Every few minutes: give back the slots and settle the reservations of executions that no
-    longer run (a lost cleanup event must not block the queue forever), and publish the queue's state."""
+def reap_leases(stack: Stack, cleanup: lambda_.IFunction) -> events.Rule:
+    """Every few minutes the cleanup runs as the reaper: what executions that no longer run still hold
+    is stopped, given back and settled (a lost end event must not block the queue forever), and the
+    queue's state is published."""
     rule = events.Rule(
         stack,
         "ReapLeases",
         description="Frees the slots of ended executions and publishes slots in use and queue depth",
         schedule=events.Schedule.rate(Duration.minutes(REAPER_MINUTES)),
     )
-    rule.add_target(targets.LambdaFunction(release, retry_attempts=2, max_event_age=Duration.minutes(REAPER_MINUTES)))
+    rule.add_target(targets.LambdaFunction(cleanup, retry_attempts=2, max_event_age=Duration.minutes(REAPER_MINUTES)))
     return rule

@@ -43,8 +43,8 @@ def allow_governing(step: Step) -> None:
     step.allow("WakeQueuedRuns", ["states:SendTaskSuccess"], ["*"])
 
 
-def allow_settling(step: Step) -> None:
-    """What settling a run's reservation reads: whether its execution still runs, and what it billed."""
+def allow_reaping(step: Step) -> None:
+    """Whether an execution that holds slots still runs: the executions of this state machine only."""
     config = step.resources.config
     executions = Stack.of(step).format_arn(
         service="states",
@@ -53,6 +53,15 @@ def allow_settling(step: Step) -> None:
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
     step.allow("AskWhetherRunsStillRun", ["states:DescribeExecution"], [executions])
+    acknowledge(
+        step.role,
+        f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.state_machine_name}:*]",
+        "The executions of this deployment's state machine only: a ticket names the execution that holds it.",
+    )
+
+
+def allow_settling(step: Step) -> None:
+    """What settling a run's reservation reads: what its jobs billed."""
     step.allow("FindRunTuningJobs", ["sagemaker:ListHyperParameterTuningJobs"], ["*"])
     step.allow_tuning_jobs(
         "ReadRunTuningJobs", "sagemaker:ListTags", "sagemaker:ListTrainingJobsForHyperParameterTuningJob"
@@ -60,8 +69,3 @@ def allow_settling(step: Step) -> None:
     step.allow("ReadBilledSeconds", ["sagemaker:DescribeTrainingJob"], [step.arn("training-job/*")])
     acknowledge(step.role, sagemaker("training-job/*"), "Training job names are chosen by SageMaker at run time.")
     allow_transform_jobs(step, "ReadTransformTime", "sagemaker:DescribeTransformJob", "sagemaker:ListTags")
-    acknowledge(
-        step.role,
-        f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.state_machine_name}:*]",
-        "The executions of this deployment's state machine only: a ticket names the execution that holds it.",
-    )

@@ -12,7 +12,7 @@ from constructs import Construct
 from stacks.findings import acknowledge, sagemaker
 from stacks.steps.base import Step, StepResources
 from stacks.steps.evaluation_grants import allow_transform_jobs
-from stacks.steps.governance_grants import WAKE_REASON, allow_governing, allow_settling
+from stacks.steps.governance_grants import WAKE_REASON, allow_governing, allow_reaping, allow_settling
 
 
 class StopOrphans(Step):
@@ -43,3 +43,4 @@ class StopOrphans(Step):
         # Then its slots go to the next queued run and its reservation is settled to what it billed.
         allow_governing(self)
         allow_settling(self)
+        allow_reaping(self)
