@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install dataset plan demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
+.PHONY: install dataset plan runs demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
 
 # constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
 $(STAMP): requirements.txt requirements-dev.txt requirements-tools.txt requirements-local.txt constraints.txt
@@ -61,6 +61,9 @@ $(DEPLOY_VENV)/.installed: requirements.txt requirements-tools.txt constraints.t
 
 plan: $(DEPLOY_VENV)/.installed  ## what a manifest would do, touching nothing: make plan ARGS="prepared/manifest.json --env dev"
 	$(DEPLOY_VENV)/bin/python -m tools.plan $(ARGS)
+
+runs: $(DEPLOY_VENV)/.installed  ## runs holding and waiting for slots, and the month's spend, from the deployed table: make runs ARGS="--env dev"
+	$(DEPLOY_VENV)/bin/python -m tools.runs $(ARGS)
 
 dataset: $(DEPLOY_VENV)/.installed  ## the dataset tool: make dataset ARGS="prepare images/ prepared/" (or upload ...)
 	$(DEPLOY_VENV)/bin/python -m tools.dataset $(ARGS)

@@ -112,8 +112,10 @@ def test_timeout_covers_the_worst_case_tuning_time() -> None:
     config = load_config(
         with_tuning(max_training_jobs=10, max_parallel_jobs=2, max_runtime_seconds=1800, use_spot=False), "dev"
     )
-    # waves, two polls; the test evaluation's limit (evaluation_max_seconds) and its two polls; slack
-    assert config.workflow_timeout_seconds == 5 * 1800 + 2 * 60 + 3600 + 2 * 60 + 3600
+    # the wait for training slots (max_queue_wait_seconds, 86,400 in dev); waves, two polls; the
+    # wait for the transform's slot, the test evaluation's limit (evaluation_max_seconds) and its
+    # two polls; slack
+    assert config.workflow_timeout_seconds == 86_400 + 5 * 1800 + 2 * 60 + 86_400 + 3600 + 2 * 60 + 3600
 
 
 def test_training_vpc_is_validated() -> None:

@@ -272,3 +272,25 @@ def test_months_are_apart_and_no_budget_records_without_refusing(db) -> None:
     assert Ledger(db, TABLE, Decimal("1000")).month("2026-12").remaining == Decimal("100.00")
     with pytest.raises(MonthlyBudgetExceeded, match=r"worst case is \$1,000.01"):
         Ledger(db, TABLE, Decimal("1000")).reserve("2027-01", "arn:exec:3", Decimal("1000.01"), {})
+
+
+def test_make_runs_shows_who_holds_who_waits_and_the_months_money(db) -> None:
+    from tools.runs import state, text
+
+    clock = Clock()
+    slots = Slots(db, TABLE, clock)
+    slots.record_limit(GPU, 2)
+    for n in (1, 2):
+        slots.enqueue(ticket(n))
+    slots.pump(GPU, 2, Tokens())
+    ledger = Ledger(db, TABLE, Decimal("500"))
+    ledger.reserve("2026-12", "arn:exec:1", Decimal("120.00"), {"run_id": "run1"})
+    ledger.reserve("2026-12", "arn:exec:0", Decimal("50.00"), {"run_id": "run0"})
+    ledger.settle("2026-12", "arn:exec:0", Decimal("7.50"))
+    report = state(db, TABLE, {GPU: 4}, "2026-12", Decimal("500"), clock.now + 90)
+    shown = text(report)
+    assert f"{GPU}: 2 of 2 slots held (capacity 4), 1 run(s) queued" in shown
+    assert "holding  run1 (training, 2 slots, 90 s)" in shown
+    assert "queued   run2 (training, 2 slots, waiting 90 s)" in shown
+    assert "2026-12: $7.50 billed, $120.00 reserved, budget $500, $372.50 remaining" in shown
+    assert "1 run(s) with a reservation, 1 settled this month" in shown

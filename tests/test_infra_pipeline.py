@@ -100,7 +100,7 @@ def test_sagemaker_role_reads_datasets_and_writes_only_its_output_prefixes(templ
 def test_each_lambda_has_its_own_role(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
-    assert len(roles) == 10 and len(set(roles)) == 10
+    assert len(roles) == 12 and len(set(roles)) == 12
 
 
 def test_lambdas_are_traced_and_log_to_their_own_encrypted_group(template: Template) -> None:
@@ -150,6 +150,7 @@ def test_every_task_retries_transient_errors_with_backoff(definition: dict) -> N
 def test_every_step_of_the_happy_path_is_caught_into_the_failure_path(definition: dict) -> None:
     for name in (
         "ValidateDataset",
+        "AdmitTraining",
         "StartTuning",
         "PollTuning",
         "ChooseBest",
@@ -157,9 +158,10 @@ def test_every_step_of_the_happy_path_is_caught_into_the_failure_path(definition
         "ComposeSuccess",
         "NotifySuccess",
     ):
-        catchers = definition["States"][name]["Catch"]
+        catchers = definition["States"][name]["Catch"][-1:]  # AdmitTraining first catches its queue's timeout
         assert catchers == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "HandleFailure"}], name
-    assert definition["States"]["HandleFailure"]["Next"] == "NotifyFailure"
+    assert definition["States"]["HandleFailure"]["Next"] == "ReleaseOnFailure"
+    assert definition["States"]["ReleaseOnFailure"]["Next"] == "NotifyFailure"
     assert definition["States"]["NotifyFailure"]["Next"] == "RunFailed"
     assert definition["States"]["RunFailed"]["Type"] == "Fail"
 
@@ -179,18 +181,20 @@ def test_a_failure_notice_that_cannot_be_published_fails_the_execution_under_its
 def test_workflow_order(definition: dict) -> None:
     states = definition["States"]
     assert definition["StartAt"] == "ValidateDataset"
-    assert states["ValidateDataset"]["Next"] == "StartTuning"
+    assert states["ValidateDataset"]["Next"] == "AdmitTraining"
+    assert states["AdmitTraining"]["Next"] == "StartTuning"
     assert states["StartTuning"]["Next"] == "WaitForTuning"
     assert states["WaitForTuning"]["SecondsPath"] == "$.run.schedule.poll_seconds"
     choice = states["TuningDone?"]
     assert {c["StringEquals"]: c["Next"] for c in choice["Choices"]} == {
         "InProgress": "WaitForTuning",
-        "Completed": "ChooseBest",
+        "Completed": "ReleaseTraining",
     }
     assert choice["Default"] == "TuningFailed"
     assert states["ChooseBest"]["Next"] == "TestSplit?"
     split = states["TestSplit?"]
-    assert split["Choices"] == [{"Variable": "$.run.data.test", "IsNull": False, "Next": "StartEvaluation"}]
+    assert split["Choices"] == [{"Variable": "$.run.data.test", "IsNull": False, "Next": "AdmitEvaluation"}]
+    assert states["AdmitEvaluation"]["Next"] == "StartEvaluation"
     assert split["Default"] == "NoTestSplit"
     assert states["NoTestSplit"]["Next"] == "RegisterModel"
     assert states["StartEvaluation"]["Next"] == "WaitForEvaluation"
@@ -199,7 +203,8 @@ def test_workflow_order(definition: dict) -> None:
     done = states["EvaluationDone?"]
     assert {c["StringEquals"]: c["Next"] for c in done["Choices"]} == {"InProgress": "WaitForEvaluation"}
     assert done["Default"] == "RegisterModel"  # completed or failed: the paid-for tuning is registered
-    assert states["RegisterModel"]["Next"] == "ComposeSuccess"
+    assert states["RegisterModel"]["Next"] == "ReleaseAndSettle"
+    assert states["ReleaseAndSettle"]["Next"] == "ComposeSuccess"
 
 
 def test_tasks_pass_references_not_describe_responses(definition: dict) -> None:
@@ -211,14 +216,17 @@ def test_tasks_pass_references_not_describe_responses(definition: dict) -> None:
 def test_alarms_notify_the_topic(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    # The README's list: failed, timed-out, aborted and throttled executions; errors of each of 10 functions.
+    # The README's list: failed, timed-out, aborted and throttled executions; errors of each of 12
+    # functions; a queue wait too long, for each instance type of the capacity (2 in dev).
     assert metrics == sorted(
-        ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"] + ["Errors"] * 10
+        ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"]
+        + ["Errors"] * 12
+        + ["OldestQueuedSeconds"] * 2
     )
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert template.to_json()["Resources"][action["Ref"]]["Type"] == "AWS::SNS::Topic"
-    assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 10
+    assert len([a for a in alarms.values() if a["Properties"]["MetricName"] == "Errors"]) == 12
 
 
 def test_alarms_of_this_account_may_publish_to_the_topic_and_use_its_key(template: Template) -> None:
@@ -304,7 +312,7 @@ def test_functions_bundle_powertools_and_need_no_layer(template: Template, synth
     """A public layer exists in one account per partition and not in every region; the bundle does."""
     functions = template.find_resources("AWS::Lambda::Function")
     pipeline_functions = [f for f in functions.values() if f["Properties"].get("Handler", "").startswith("handlers.")]
-    assert len(pipeline_functions) == 10
+    assert len(pipeline_functions) == 12
     assert all("Layers" not in f["Properties"] for f in pipeline_functions)
     (key,) = {f["Properties"]["Code"]["S3Key"] for f in pipeline_functions}  # one asset: "<hash>.zip"
     bundle = synth.outdir / f"asset.{key.removesuffix('.zip')}"

@@ -162,17 +162,18 @@ def test_dataset_settings_stay_the_manifests_to_choose() -> None:
 
 def test_dev_deployment_times_out_after_its_worst_case_two_polls_and_an_hour() -> None:
     # 20 jobs / 2 parallel = 10 waves x (spot: 2 x 3600 s) = 72,000 s, + 2 x 60 s; the test
-    # evaluation's limit of 3,600 s + 2 x 60 s; + 3,600 s of slack.
-    assert DEV.workflow_timeout_seconds == 79_440
+    # evaluation's limit of 3,600 s + 2 x 60 s; + 3,600 s of slack; and two waits in the queue
+    # (training slots, then the transform's) of max_queue_wait_seconds, 86,400 s each in dev.
+    assert DEV.workflow_timeout_seconds == 79_440 + 2 * 86_400
 
 
 def test_a_manifest_that_would_outlive_the_workflow_is_refused_before_any_job() -> None:
     slower = manifest({"max_parallel_jobs": 1})  # tighter on GPUs, but 20 waves instead of 10
     with pytest.raises(DatasetError) as raised:
-        schedule(slower, URI, DEV.workflow_timeout_seconds)
+        schedule(slower, URI, DEV.workflow_timeout_seconds, evaluation=True, queue=86_400)
     message = str(raised.value)
     assert message.startswith(URI)
-    assert "up to 144,000 s" in message and "timeout of 79,440 s" in message
+    assert "up to 144,000 s" in message and "timeout of 252,240 s" in message
     assert "Lower tuning.max_training_jobs" in message
 
 

@@ -41,7 +41,7 @@ def test_an_accepted_manifest_shows_the_exact_requests_cost_and_duration(prepare
     # 3 waves of 2 jobs of 3,600 s (spot: each may wait 7,200 s) = 21,600 s of tuning.
     assert result["worst_case_usd"] == pytest.approx(6 * 3600 / 3600 * 0.736, abs=0.01)
     assert result["max_tuning_seconds"] == 3 * 7200
-    assert result["workflow_timeout_seconds"] == 79_440  # tests/test_limits.py: with the test evaluation
+    assert result["workflow_timeout_seconds"] == 252_240  # tests/test_limits.py: evaluation and queue waits
 
 
 def test_a_refused_manifest_gets_the_workflows_own_words_and_exit_1(prepared: Path, tmp_path: Path, capsys) -> None:

@@ -33,6 +33,28 @@ PUT_GROUP = {
     "kms:GenerateDataKey*": "objects are SSE-KMS",
 }
 
+# The governance table (one table ARN, no index): slots, queue and ledger; its data key.
+GOVERN = {
+    "dynamodb:GetItem": "read a pool, a ticket, the month's total",
+    "dynamodb:Query": "the queue of an instance type, the month's reservations",
+    "dynamodb:UpdateItem": "take and give back slots, reserve and settle, under conditions",
+    "dynamodb:DeleteItem": "a ticket given back",
+    "dynamodb:PutItem": "a reservation (in a transaction)",
+    "dynamodb:ConditionCheckItem": "transactions",
+    "kms:Decrypt": "the table is encrypted with the data key",
+    "kms:Encrypt": "the table is encrypted with the data key",
+    "kms:GenerateDataKey": "the table is encrypted with the data key",
+    "kms:DescribeKey": "the table is encrypted with the data key",
+    "states:SendTaskSuccess": "send a queued run on with its task token",
+}
+SETTLE = {
+    "sagemaker:ListHyperParameterTuningJobs": "the run's tuning jobs, for its bill",
+    "sagemaker:ListTags": "only those the execution created",
+    "sagemaker:ListTrainingJobsForHyperParameterTuningJob": "their training jobs",
+    "sagemaker:DescribeTrainingJob": "BillableTimeInSeconds",
+    "sagemaker:DescribeTransformJob": "the transform's billed time",
+}
+
 EXPECTED: dict[str, dict[str, str]] = {
     "ValidateDatasetRole": {**LAMBDA_BASE, **READ_GROUP},  # reads datasets/* only
     "StartTuningRole": {
@@ -47,6 +69,8 @@ EXPECTED: dict[str, dict[str, str]] = {
         "iam:PassRole": "hand the SageMaker role to the training jobs (condition: PassedToService)",
         "kms:CreateGrant": "output encryption key named in the request",
     },
+    "AdmitRole": {**LAMBDA_BASE, **GOVERN, "servicequotas:ListServiceQuotas": "the account's applied quota"},
+    "ReleaseRole": {**LAMBDA_BASE, **GOVERN, **SETTLE},
     "PollTuningRole": {**LAMBDA_BASE, "sagemaker:DescribeHyperParameterTuningJob": "status and counters"},
     "ChooseBestRole": {
         **LAMBDA_BASE,
@@ -101,6 +125,9 @@ EXPECTED: dict[str, dict[str, str]] = {
         "sagemaker:StopTransformJob": "stop it",
         "sagemaker:DescribeModel": "the run's evaluation model, if still there: its ARN, to read its owner",
         "sagemaker:DeleteModel": "delete it when the ended execution created it",
+        **GOVERN,
+        **SETTLE,
+        "states:DescribeExecution": "the reaper: whether an execution holding slots still runs",
     },
     "SageMakerExecutionRole": {
         **READ_GROUP,  # datasets/* and its own output prefixes
@@ -165,6 +192,9 @@ def test_only_actions_without_resource_types_use_a_wildcard_resource(granted) ->
         "cloudwatch:PutMetricData",
         "sagemaker:ListHyperParameterTuningJobs",
         "sagemaker:ListTransformJobs",
+        # The Service Authorization Reference lists no resource type for these two.
+        "states:SendTaskSuccess",
+        "servicequotas:ListServiceQuotas",
         "logs:CreateLogDelivery",
         "logs:GetLogDelivery",
         "logs:UpdateLogDelivery",

@@ -2,6 +2,7 @@
 
     python -m tools.dataset prepare|upload ...   a folder of class folders -> the dataset layout -> S3
     python -m tools.plan prepared/manifest.json  what a manifest would do, touching nothing
+    python -m tools.runs --env dev               runs holding and waiting for slots, the month's spend
     python -m tools.manifest_schema              the manifest's JSON Schema
     python -m tools.synth --env dev              the cloud assembly, without the CDK CLI
 
