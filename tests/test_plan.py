@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
@@ -102,3 +103,52 @@ def test_a_held_out_test_split_is_validated_counted_and_priced(sample_images: Pa
         "A label is the class's number in training (0..9): number this split's images as their classes are "
         "numbered in training (do not renumber it on its own), or add the missing class to training."
     )
+
+
+def test_the_months_budget_refuses_in_admits_words_and_exactly_the_remaining_amount_is_accepted(
+    prepared: Path, capsys
+) -> None:
+    """dev: monthly_budget_usd 1,000 (cdk.json); this manifest's worst case is $4.42 (6 jobs x 1 h x
+    $0.736/h, the test above)."""
+    from pipeline.ledger import Ledger, Month, MonthlyBudgetExceeded
+
+    manifest = str(prepared / "manifest.json")
+    # 1,000 - 900.00 billed - 95.59 reserved = 4.41 remain: one cent short.
+    assert main([manifest, "--env", "dev", "--billed", "900.00", "--reserved", "95.59"]) == 1
+    shown = capsys.readouterr().out
+    assert shown.startswith("REFUSED (MonthlyBudgetExceeded)")
+    for words in ("$1,000.00 for", "$900.00 billed", "$95.59 reserved", "worst case is $4.42", "only $4.41 would fit"):
+        assert words in shown
+    assert main([manifest, "--env", "dev", "--billed", "900.00", "--reserved", "95.58"]) == 0  # exactly $4.42 left
+    capsys.readouterr()
+    # The same words as the workflow's Admit, from the same ledger figures.
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ledger = Ledger(db, "t", Decimal("1000"))
+        ledger.reserve("2026-12", "e0", Decimal("900.00"), {"run_id": "r0"})
+        ledger.settle("2026-12", "e0", Decimal("900.00"))
+        ledger.reserve("2026-12", "e1", Decimal("95.59"), {"run_id": "r1"})
+        with pytest.raises(MonthlyBudgetExceeded) as admitted:
+            ledger.reserve("2026-12", "e2", Decimal("4.42"), {"run_id": "r2"})
+    planned = plan(
+        prepared / "manifest.json",
+        "dev",
+        None,
+        "us-east-1",
+        "123456789012",
+        Month("2026-12", None, Decimal("900.00"), Decimal("95.59")),
+    )
+    assert planned["message"] == str(admitted.value)
+
+
+def test_a_run_wider_than_the_quota_given_is_refused_by_the_plan(prepared: Path, capsys) -> None:
+    assert main([str(prepared / "manifest.json"), "--env", "dev", "--quota", "1"]) == 1
+    shown = capsys.readouterr().out
+    assert "REFUSED (AdmissionRefused)" in shown and "needs 2 ml.g4dn.xlarge instances at once" in shown
+    assert "above the quota you gave, 1" in shown

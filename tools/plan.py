@@ -2,6 +2,9 @@
 
     python -m tools.plan prepared/manifest.json [--env dev] [--name flowers] [--region us-east-1] [--json]
 
+The month's budget and the slots are checked as Admit checks them, with the amounts given
+(`--billed`, `--reserved`: what `make runs` shows) and the quota given (`--quota`).
+
 The manifest's folder is read as the dataset would be read in S3 (`train/`, `train_lst/`, ...):
 validation runs on it, the very code of the ValidateDataset function, with the deployment's
 settings from cdk.json and the deployed workflow's timeout. The plan prints the exact
@@ -24,17 +27,22 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from pipeline import s3_layout
+from pipeline.admission import refuse_if_too_large
 from pipeline.contract import Run
 from pipeline.cost import BudgetExceeded
 from pipeline.dataset import DatasetError
 from pipeline.image_uri import training_image_uri
+from pipeline.ledger import Month, MonthlyBudgetExceeded, refusal, usd
 from pipeline.ownership import tags
+from pipeline.slots import TRAINING, AdmissionRefused, Ticket
 from pipeline.tuning_request import Destinations, build_tuning_requests
 from pipeline.validation import validate_dataset
 from tools.dataset import with_dataset_uris
@@ -116,8 +124,40 @@ class FolderS3:
             }
 
 
-def plan(manifest: Path, env: str, name: str | None, region: str, account: str) -> dict[str, Any]:
-    """The run the manifest would start: its requests, cost and schedule; or the refusal."""
+def admission(run: Run, config: Any, month: Month, quota: int | None) -> dict[str, Any] | None:
+    """The refusal Admit would give, in its words, for this month's figures and this quota; or None."""
+    budget = config.governance.monthly_budget_usd
+    month = Month(month.month, None if budget is None else Decimal(str(budget)), month.billed, month.reserved)
+    worst = usd(run.cost.worst_case_usd)
+    if month.remaining is not None and worst > month.remaining:
+        return {"accepted": False, "error": MonthlyBudgetExceeded.__name__, "message": refusal(month, worst)}
+    capacity, kind = config.governance.capacity, run.settings.instance_type
+    limit, note = capacity.get(kind, 0), "The account's quota is read when the run starts (plan with --quota N)."
+    if quota is not None and quota < limit:
+        limit, note = quota, f"The capacity for {kind}, {capacity[kind]}, is above the quota you gave, {quota}."
+    try:
+        if kind not in capacity:
+            raise AdmissionRefused(
+                f"instance type {kind} has no capacity in this deployment: add it to 'capacity' in cdk.json."
+            )
+        refuse_if_too_large(Ticket(kind, run.settings.max_parallel_jobs, "plan", TRAINING, ""), limit, note)
+    except AdmissionRefused as exc:
+        return {"accepted": False, "error": AdmissionRefused.__name__, "message": str(exc)}
+    return None
+
+
+def plan(
+    manifest: Path,
+    env: str,
+    name: str | None,
+    region: str,
+    account: str,
+    month: Month | None = None,
+    quota: int | None = None,
+) -> dict[str, Any]:
+    """The run the manifest would start: its requests, cost and schedule; or the refusal. `month`:
+    the month's billed and reserved amounts (`make runs` shows them; default none); `quota`: the
+    account's applied quota for the instance type, if known."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from stacks.config import load_config
 
@@ -140,6 +180,9 @@ def plan(manifest: Path, env: str, name: str | None, region: str, account: str) 
         )
     except (DatasetError, BudgetExceeded) as exc:
         return {"accepted": False, "error": type(exc).__name__, "message": str(exc)}
+    refused = admission(run, config, month or Month("this month", None, Decimal(0), Decimal(0)), quota)
+    if refused is not None:
+        return refused
     return {"accepted": True, **_requests_and_bounds(run, config, account, region)}
 
 
@@ -198,11 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--account", default="123456789012")
     parser.add_argument("--json", action="store_true", help="the plan as JSON")
+    parser.add_argument("--billed", type=Decimal, default=Decimal(0), help="this month's billed USD (make runs)")
+    parser.add_argument("--reserved", type=Decimal, default=Decimal(0), help="this month's reserved USD (make runs)")
+    parser.add_argument("--quota", type=int, help="the account's applied quota for the instance type")
     args = parser.parse_args(argv)
     if not args.manifest.is_file():
         sys.stderr.write(f"{args.manifest}: no such file. Give the path of a manifest.json.\n")
         return 2
-    result = plan(args.manifest, args.env, args.name, args.region, args.account)
+    month = Month(datetime.now(UTC).strftime("%Y-%m"), None, args.billed, args.reserved)
+    result = plan(args.manifest, args.env, args.name, args.region, args.account, month, args.quota)
     sys.stdout.write(json.dumps(result, indent=2) + "\n" if args.json else _text(result, args.manifest))
     return 0 if result["accepted"] else 1
 

@@ -1,0 +1,184 @@
+"""Admission at scale: how long admitting a run takes with 20 and with 200 runs queued, and how many
+history events a queued run writes while it waits. A benchmark, not a test: it reports, it does
+not assert.
+
+    python -m bench.admission [--out bench/results/admission.md]
+
+1. The Admit handler's work (ledger reservation, ticket, pump) on moto's DynamoDB, one run after
+   another into a queue that already holds N runs, N = 20 and 200, side by side in one process.
+2. The synthesized workflow in local mode with a capacity of 2: one run holds both slots while
+   N runs wait; each waiting execution's history is counted twice, W1 and W2 seconds into the
+   wait. Events per hour of waiting = (events at W2 - events at W1) / (W2 - W1) x 3600.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from handlers.admit import admit
+from pipeline.admission import Governance
+from tools.synth import ROOT
+
+GPU = "ml.g4dn.xlarge"
+
+
+class NoQuotas:
+    def get_paginator(self, operation: str) -> NoQuotas:
+        return self
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [{"Quotas": [{"QuotaName": f"{GPU} for training job usage", "Value": 2.0}]}]
+
+
+class Tokens:
+    def send_task_success(self, **kwargs: Any) -> None:
+        pass
+
+
+def run_event(n: int) -> dict[str, Any]:
+    """Admit's input for run n: a run as ValidateDataset writes it (2 parallel jobs, a $10 worst case)."""
+    from pipeline.contract import Cost, DatasetRef, Run, Schedule
+    from pipeline.settings import TuningSettings
+    from tests.sample_request import DATA
+
+    run = Run(
+        run_id=f"run{n:04d}",
+        dataset=DatasetRef("datasets", f"d{n}", f"datasets/d{n}/manifest.json", "v1"),
+        data=DATA,
+        settings=TuningSettings.from_mapping({"instance_type": GPU, "max_parallel_jobs": 2}, where="bench"),
+        schedule=Schedule(poll_seconds=60, max_tuning_seconds=36_000),
+        cost=Cost(10.0, 0.736, 13.6, "bench", None),
+    )
+    return {
+        "run": run.to_dict(),
+        "phase": "training",
+        "execution": f"arn:aws:states:us-east-1:123456789012:execution:m:{n:04d}",
+        "started": f"2026-12-07T00:{n // 60:02d}:{n % 60:02d}.000Z",
+        "token": f"token-{n}",
+    }
+
+
+def admission_seconds(queued: int, measured: int = 20) -> list[float]:
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(
+            TableName="gov",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        governance = Governance("gov", {GPU: 2, "ml.m5.xlarge": 1}, Decimal("10000000"))
+        times = []
+        for n in range(queued + measured):
+            began = time.perf_counter()
+            admit(run_event(n), governance, db, Tokens(), NoQuotas())
+            if n >= queued:
+                times.append(time.perf_counter() - began)
+        return times
+
+
+def history_events(waiting: int, first: float, second: float) -> dict[str, float]:
+    from local.harness import LocalPipeline
+    from tools.dataset import prepare, upload
+    from tools.synth import synthesize
+
+    work = ROOT / "bench" / "work-admission"
+    tuning = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]["local"]["tuning"]
+    prefix = synthesize(
+        work / "cdk.out",
+        "local",
+        {"capacity": {GPU: 2, "ml.m5.xlarge": 1}, "tuning": {**tuning, "max_cost_usd": 100000}},
+    )
+    from local.sample import build_sample
+
+    images = build_sample(work / "images")
+    hold = {"max_training_jobs": 2, "max_parallel_jobs": 2, "epochs": 200}
+    wait = {"max_training_jobs": 2, "max_parallel_jobs": 2, "epochs": 1}
+    holder_root = prepare(images, work / "holder", tuning=hold, progress=False).root
+    waiter_root = prepare(images, work / "waiter", tuning=wait, progress=False).root
+    with LocalPipeline(work / "cdk.out", prefix, lambda_log=work / "lambda.jsonl") as pipeline:
+        s3, bucket = pipeline.client("s3"), pipeline.deployed.datasets_bucket
+
+        def start(root: Path, name: str) -> str:
+            put = upload(root, s3, bucket, name, progress=False)
+            arn = pipeline.deliver(pipeline.object_created_event(f"datasets/{name}/manifest.json", put))
+            assert arn is not None
+            return arn
+
+        holder = start(holder_root, "holder")
+        waiters = [start(waiter_root, f"w{i:03d}") for i in range(waiting)]
+        sfn = pipeline.client("stepfunctions")
+
+        def counts() -> list[int]:
+            return [
+                sum(len(page["events"]) for page in sfn.get_paginator("get_execution_history").paginate(executionArn=w))
+                for w in waiters
+            ]
+
+        time.sleep(first)
+        at_first = counts()
+        time.sleep(second - first)
+        at_second = counts()
+        for arn in [holder, *waiters]:
+            pipeline.abort(arn)
+    grown = [b - a for a, b in zip(at_first, at_second, strict=True)]
+    return {
+        "events_at_first": statistics.mean(at_first),
+        "events_at_second": statistics.mean(at_second),
+        "events_per_hour": statistics.mean(grown) / (second - first) * 3600,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.admission", description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "admission.md")
+    parser.add_argument("--wait", type=float, nargs=2, default=(10.0, 40.0), metavar=("W1", "W2"))
+    args = parser.parse_args(argv)
+    rows = []
+    timings = {n: admission_seconds(n) for n in (20, 200)}
+    for n, times in timings.items():
+        rows.append(f"| {n} | {statistics.median(times) * 1000:.1f} ms | {max(times) * 1000:.1f} ms |")
+    ratio = statistics.median(timings[200]) / statistics.median(timings[20])
+    events = {n: history_events(n, *args.wait) for n in (20, 200)}
+    lines = [
+        "# Admission at scale (`python -m bench.admission`)",
+        "",
+        "Admit's work per run (reservation, ticket, pump), moto's DynamoDB, 20 runs measured each:",
+        "",
+        "| runs already queued | median | slowest |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"Median with 200 queued / median with 20 queued: {ratio:.2f}x (the pump reads the queue of the type).",
+        "",
+        f"History of a queued run (local mode, capacity 2 held by one run), at {args.wait[0]:.0f} s and "
+        f"{args.wait[1]:.0f} s of waiting:",
+        "",
+        "| runs queued | events at W1 | events at W2 | events per hour of waiting |",
+        "|---|---|---|---|",
+        *(
+            f"| {n} | {e['events_at_first']:.1f} | {e['events_at_second']:.1f} | {e['events_per_hour']:.1f} |"
+            for n, e in events.items()
+        ),
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
