@@ -314,12 +314,15 @@ def test_a_local_transform_fails_on_a_record_over_its_max_payload(
             "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": "s3://a/in.manifest"}}
         },
         "TransformOutput": {"S3OutputPath": "s3://a/out/"},
+        "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
     }
     if payload_mb is not None:
         request["MaxPayloadInMB"] = payload_mb
     job = TransformJob("t", request)
+    service.quotas.reserve("ml.m5.xlarge", "transform", 1)  # as CreateTransformJob does
     service._run_transform(job)
     assert job.status == ("Failed" if fails else "Completed")
+    assert not any(service.quotas.reserved.values())  # a failed transform gives its instance back too
     if fails:
         assert (
             "s3://d/test/c1/b.png: a record of 6,000,001 bytes, more than MaxPayloadInMB (6 MB)" in job.failure_reason

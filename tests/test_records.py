@@ -282,12 +282,15 @@ def test_what_is_waited_out_and_what_is_not(code: str, status: int, transient: b
 
 
 def test_the_quota_message_names_the_instance_quota_and_the_fix() -> None:
+    # Runs are admitted against min(capacity, quota), so a refusal means the quota is shared or unread.
     assert quota_message("limit is 0.", "ml.g5.xlarge") == (
-        "SageMaker refused to start the tuning job: limit is 0. New accounts have a quota of 0 for GPU "
-        "training instances. In the Service Quotas console (service 'Amazon SageMaker'), request an increase "
-        "of 'ml.g5.xlarge for training job usage' (and of 'Maximum number of concurrent hyperparameter tuning "
-        "jobs' if that is the quota named above), or set a smaller max_parallel_jobs or another instance_type. "
-        "Then upload the manifest again."
+        "SageMaker refused to start the tuning job: limit is 0. Runs are admitted against the deployment's "
+        "capacity and, where it can be read, the account's quota (`make runs` lists the slots held and their "
+        "limits): this refusal means something outside this pipeline uses the same quota, or the quota could "
+        "not be read and the capacity is above it. In the Service Quotas console (service 'Amazon SageMaker'), "
+        "request an increase of 'ml.g5.xlarge for training job usage' (and of 'Maximum number of concurrent "
+        "hyperparameter tuning jobs' if that is the quota named above), or lower capacity or max_parallel_jobs "
+        "in cdk.json. Then upload the manifest again."
     )
 
 

@@ -58,11 +58,11 @@ def quota_message(detail: str, instance_type: str, usage: str = "training") -> s
         )
     return (
         f"SageMaker refused to start the tuning job: {detail} Runs are admitted against the deployment's "
-        f"capacity and, where it can be read, the account's quota '{instance_type} for training job usage' "
-        "(see the admission line of this run's notices): this refusal means something outside this pipeline "
-        "uses the same quota, or the quota could not be read and the capacity is above it. In the Service "
-        "Quotas console (service 'Amazon SageMaker'), request an increase of that quota (and of 'Maximum number "
-        "of concurrent hyperparameter tuning jobs' if that is the quota named above), or lower capacity or "
+        "capacity and, where it can be read, the account's quota (`make runs` lists the slots held and their "
+        "limits): this refusal means something outside this pipeline uses the same quota, or the quota could "
+        "not be read and the capacity is above it. In the Service Quotas console (service 'Amazon SageMaker'), "
+        f"request an increase of '{instance_type} for training job usage' (and of 'Maximum number of concurrent "
+        "hyperparameter tuning jobs' if that is the quota named above), or lower capacity or "
         "max_parallel_jobs in cdk.json. Then upload the manifest again."
     )
 
