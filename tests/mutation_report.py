@@ -2,12 +2,14 @@
 
 The score counts killed mutants among the non-equivalent ones, per package. Equivalent mutants
 (changes no test can observe, because behaviour does not change) are listed with the reason in
-tests/mutation/equivalent.txt as `<mutant name>: <reason>`; every survivor not listed there is
-printed, so it can be killed with a test or argued equivalent.
+tests/mutation/equivalent.txt as `<mutant name or fnmatch pattern>: <reason>`; every survivor not
+listed there is printed, so it can be killed with a test or argued equivalent, and so is every
+line of the file that matches no mutant (an argument left behind by a change).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 import sys
 from collections import Counter
@@ -26,16 +28,24 @@ def statuses() -> dict[str, str]:
     return dict(line.strip().rsplit(": ", 1) for line in out.splitlines() if ": " in line)
 
 
-def equivalents() -> dict[str, str]:
+def equivalents(names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Each mutant argued equivalent, with its reason; and the lines that match no mutant."""
     if not EQUIVALENT.exists():
-        return {}
+        return {}, []
     lines = [line for line in EQUIVALENT.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return dict(line.split(": ", 1) for line in lines)
+    found: dict[str, str] = {}
+    stale = []
+    for pattern, reason in (line.split(": ", 1) for line in lines):
+        matched = fnmatch.filter(names, pattern)
+        found.update({name: reason for name in matched if name not in found})
+        if not matched:
+            stale.append(pattern)
+    return found, stale
 
 
 def main() -> None:
     status = statuses()
-    equivalent = equivalents()
+    equivalent, stale = equivalents(sorted(status))
     print("# Mutation testing: `make mutants` (mutmut over lambdas/pipeline and lambdas/handlers)\n")
     print(
         "| package | mutants | killed | timeout | survived | equivalent | not run | score (killed / non-equivalent run) |"
@@ -61,6 +71,10 @@ def main() -> None:
     print("\n## Equivalent mutants\n")
     for name, reason in sorted(equivalent.items()):
         print(f"- `{name}`: {reason}")
+    if stale:
+        print("\n## Lines of equivalent.txt that match no mutant (remove or update them)\n")
+        for pattern in stale:
+            print(f"- `{pattern}`")
 
 
 if __name__ == "__main__":

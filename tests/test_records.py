@@ -20,15 +20,19 @@ from pipeline.best_job import Best, job_summary, optimizer_of
 from pipeline.contract import (
     BestJob,
     Bill,
+    Channel,
     Cost,
+    Data,
     DatasetRef,
     Notification,
     Registered,
     Run,
     Schedule,
     Tested,
+    TestSplit,
+    Tuning,
 )
-from pipeline.errors import is_transient, quota_message
+from pipeline.errors import error_code, error_message, is_transient, quota_message
 from pipeline.messages import failure_message, success_message
 from pipeline.naming import run_id
 from pipeline.ownership import owned_by, owner
@@ -88,6 +92,44 @@ def test_the_best_job_travels_through_the_workflow_unchanged() -> None:
     assert BEST.to_dict() == {**BEST_WIRE, "run_billing_complete": True}
     assert BestJob.from_dict(BEST.to_dict()) == BEST
     assert Run.from_dict(RUN.to_dict()) == RUN
+
+
+def test_every_field_of_the_run_and_its_jobs_survives_the_wire() -> None:
+    data = Data(
+        format="augmented_manifest",
+        num_classes=3,
+        num_training_samples=120,
+        num_validation_samples=30,
+        content_type="application/x-recordio",
+        channels=(Channel("train", "s3://ds/datasets/d/train.manifest"),),
+        attribute_names=("source-ref", "class"),
+        test=TestSplit("s3://ds/datasets/d/test.manifest", "s3://ds/datasets/d/", 25, 4096),
+        warnings=("validation holds 1 image of class 2",),
+        pinned={"s3://ds/datasets/d/train.manifest": "v3"},
+    )
+    run = dataclasses.replace(RUN, data=data)
+    assert Run.from_dict(json.loads(json.dumps(run.to_dict()))) == run  # through Step Functions' JSON
+    tuning = Tuning(("a", "b"), started=("a",), already_started=("b",), output_uri="s3://art/tuning/d/r/")
+    assert Tuning.from_dict(json.loads(json.dumps(tuning.to_dict()))) == tuning
+    assert run.dataset.to_dict()["uri"] == "s3://ds/datasets/digits/"  # the folder the notices name
+
+
+def test_a_state_written_before_the_optional_fields_existed_still_reads() -> None:
+    # An execution in flight when a new release is deployed carries the older state: a missing field
+    # means "none" (no validation count read, no attributes, no test split, no warning, nothing pinned,
+    # no job started by this execution), never a KeyError halfway through a paid run.
+    wire = RUN.to_dict()
+    for key in ("num_validation_samples", "attribute_names", "test", "warnings", "pinned"):
+        del wire["data"][key]
+    data = Run.from_dict(wire).data
+    assert (data.num_validation_samples, data.attribute_names, data.test, data.warnings, data.pinned) == (
+        0,
+        (),
+        None,
+        (),
+        {},
+    )
+    assert Tuning.from_dict({"job_names": ["j"]}) == Tuning(("j",), started=(), already_started=(), output_uri="")
 
 
 # ---------------------------------------------------------------------- notifications
@@ -447,6 +489,13 @@ def test_lines_are_numbered_from_one_and_a_crlf_is_named_where_it_is() -> None:
 def test_an_error_without_code_or_status_is_not_transient() -> None:
     assert is_transient(ClientError({}, "Op")) is False
     assert is_transient(ClientError({"Error": {}, "ResponseMetadata": {}}, "Op")) is False
+
+
+def test_an_error_code_and_message_are_read_even_when_the_response_lacks_them() -> None:
+    # botocore builds ClientError from whatever the service sent: a HEAD's 404 has a code and no body.
+    assert (error_code(ClientError({}, "Op")), error_message(ClientError({}, "Op"))) == ("", "")
+    assert error_code(ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")) == "404"
+    assert error_message(ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")) == "Not Found"
 
 
 def test_the_duplicate_index_names_its_first_line_even_far_apart() -> None:

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import clients, s3_layout
 from pipeline.contract import DatasetRef, Evaluation, Tuning
+from pipeline.errors import error_code
 from pipeline.messages import failure_message
 from pipeline.observe import logger, tracer
 
@@ -27,7 +28,7 @@ def stop_running(job_names: tuple[str, ...], sm: Any) -> list[str]:
                 sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
                 stopped.append(name)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFound":
+            if error_code(exc) != "ResourceNotFound":
                 raise
     return stopped
 
@@ -44,7 +45,7 @@ def stop_evaluation(evaluation: dict[str, Any] | None, sm: Any) -> list[str]:
             stopped.append(started.transform_job_name)
         sm.delete_model(ModelName=started.model_name)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFound", "ValidationException"):
+        if error_code(exc) not in ("ResourceNotFound", "ValidationException"):
             raise
     return stopped
 

@@ -22,7 +22,7 @@ from handlers.choose_best import billable_seconds
 from pipeline import clients
 from pipeline.admission import Governance, pump_all, waker
 from pipeline.cost import transform_price
-from pipeline.errors import classified_aws_errors
+from pipeline.errors import classified_aws_errors, error_code
 from pipeline.evaluation import transform_job_name
 from pipeline.ledger import Ledger, month_of, usd
 from pipeline.observe import logger, tracer
@@ -58,7 +58,7 @@ def instances_in_use(sm: Any) -> Callable[[Ticket], bool]:
         try:
             job = sm.describe_transform_job(TransformJobName=transform_job_name(ticket.run_id))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+            if error_code(exc) in ("ValidationException", "ResourceNotFound"):
                 return False
             raise
         return job["TransformJobStatus"] in RUNNING_STATES and owner(sm, job["TransformJobArn"]) == ticket.execution
@@ -72,7 +72,7 @@ def transform_seconds(sm: Any, run_id: str, execution: str, now: float) -> float
     try:
         job = sm.describe_transform_job(TransformJobName=transform_job_name(run_id))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+        if error_code(exc) in ("ValidationException", "ResourceNotFound"):
             return 0.0  # the run never started one
         raise
     if owner(sm, job["TransformJobArn"]) != execution:

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import clients, s3_layout
 from pipeline.contract import BestJob, Evaluation, Run
-from pipeline.errors import classified_aws_errors, is_transient
+from pipeline.errors import classified_aws_errors, error_code, error_message, is_transient
 from pipeline.evaluation import input_manifest, model_request, test_items, transform_job_name, transform_request
 from pipeline.lst import chunk_lines
 from pipeline.observe import logger, tracer
@@ -34,7 +34,7 @@ def read_test_items(s3: Any, run: Run) -> list[tuple[str, int]]:
 
 def model_missing(exc: ClientError) -> bool:
     """SageMaker's answer about a model that is not there (a ValidationException, told by its message)."""
-    return "Could not find model" in exc.response.get("Error", {}).get("Message", "")
+    return "Could not find model" in error_message(exc)
 
 
 def delete_model(sm: Any, name: str) -> None:
@@ -67,7 +67,7 @@ def start_evaluation(
         try:
             sm.create_model(**model_request(run, best, role_arn=role_arn, vpc_config=vpc_config, tags=labels))
         except ClientError as exc:  # a retry of this step finds its model: models are inert and free
-            if "already exist" not in exc.response.get("Error", {}).get("Message", ""):
+            if "already exist" not in error_message(exc):
                 raise
         request = transform_request(
             run, manifest_uri=manifest_uri, output_uri=output_uri, kms_key_arn=kms_key_arn, tags=labels
@@ -76,7 +76,7 @@ def start_evaluation(
         try:
             sm.create_transform_job(**request)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
+            if error_code(exc) != "ResourceInUse":
                 if not is_transient(exc):  # the run registers without evaluation: no model left behind
                     delete_model(sm, request["ModelName"])
                 raise

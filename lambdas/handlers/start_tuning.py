@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from pipeline import clients, s3_layout, warm_start
 from pipeline.contract import Run, Tuning
-from pipeline.errors import TransientAwsError, classified_aws_errors
+from pipeline.errors import TransientAwsError, classified_aws_errors, error_code
 from pipeline.image_uri import training_image_uri
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owned_by, tags
@@ -25,7 +25,7 @@ def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> 
     try:
         body = s3.get_object(Bucket=bucket, Key=s3_layout.previous_run_key(run.dataset.name))["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if error_code(exc) in ("NoSuchKey", "404"):
             return {}
         raise
     previous = json.loads(body)
@@ -54,7 +54,7 @@ def parents_sagemaker_accepts(
             try:
                 described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=parent)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ResourceNotFound":
+                if error_code(exc) != "ResourceNotFound":
                     raise
                 described = None  # deleted since, or recorded in another account or region
             reason = warm_start.refusal(described, request, launched) if described else "it does not exist"
@@ -129,7 +129,7 @@ def start_tuning(
                     sm.create_hyper_parameter_tuning_job(**request)
                     started.append(job)
                 except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
+                    if error_code(exc) != "ResourceInUse":
                         raise
                     # Our own earlier attempt, retried, or another delivery of the same upload.
                     (started if owned_by(sm, job, execution) else already).append(job)

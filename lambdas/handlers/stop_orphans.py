@@ -31,7 +31,7 @@ from handlers.start_evaluation import delete_model, model_missing
 from pipeline import clients
 from pipeline.admission import Governance
 from pipeline.dataset import DatasetError
-from pipeline.errors import classified_aws_errors
+from pipeline.errors import classified_aws_errors, error_code
 from pipeline.evaluation import model_name
 from pipeline.ledger import RESERVED, Ledger
 from pipeline.naming import run_id
@@ -112,7 +112,7 @@ def _running(sfn: Any, execution: str) -> bool:
     try:
         return bool(sfn.describe_execution(executionArn=execution)["status"] == "RUNNING")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+        if error_code(exc) == "ExecutionDoesNotExist":
             return False
         raise
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.errors import error_code
 from pipeline.slots import EVALUATION, TRAINING, AdmissionRefused, Slots, Ticket, Wake
 
 QUOTA_SERVICE = "sagemaker"
@@ -148,7 +149,7 @@ def waker(sfn: Any, slots: Slots) -> Wake:
         try:
             sfn.send_task_success(taskToken=ticket.token, output=json.dumps(output))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in GONE:
+            if error_code(exc) in GONE:
                 return False
             raise
         return True

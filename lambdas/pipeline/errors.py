@@ -67,8 +67,17 @@ def quota_message(detail: str, instance_type: str, usage: str = "training") -> s
     )
 
 
+def error_code(exc: ClientError) -> str:
+    """The AWS error code ("ResourceNotFound", or "404" for a HEAD), "" when the response has none."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
 def is_transient(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
+    code = error_code(error)
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     return code in TRANSIENT_CODES or status >= 500
 
@@ -80,8 +89,8 @@ def classified_aws_errors(instance_type: str = "", usage: str = "training") -> I
     try:
         yield
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "")
+        code = error_code(exc)
+        message = error_message(exc)
         if is_transient(exc):
             raise TransientAwsError(f"{code}: {message}") from exc
         if code == "ResourceLimitExceeded":

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline.cost import BudgetExceeded
+from pipeline.errors import error_code
 
 TOTAL = "#total"
 RESERVED, SETTLED = "reserved", "settled"
@@ -172,7 +173,7 @@ class Ledger:
                 ]
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            if error_code(exc) == "TransactionCanceledException":
                 return False  # settled meanwhile by another path (the cleanup, the workflow)
             raise
         return True

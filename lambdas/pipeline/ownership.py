@@ -11,6 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.errors import error_code
+
 RUN_TAG = "tuning-pipeline:run"
 DATASET_TAG = "tuning-pipeline:dataset"
 EXECUTION_TAG = "tuning-pipeline:execution"
@@ -35,7 +37,7 @@ def owned_by(sm: Any, name: str, execution: str) -> bool:
     try:
         arn = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["HyperParameterTuningJobArn"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFound":
+        if error_code(exc) == "ResourceNotFound":
             return False
         raise
     return owner(sm, arn) == execution

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from pipeline import s3_layout
 from pipeline.contract import Channel, Data, DatasetRef
 from pipeline.dataset import DatasetError
+from pipeline.errors import error_code
 
 
 class VersionPinning:
@@ -54,7 +55,7 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "404":  # HeadObject has no body: the status is the code
+        if error_code(exc) == "404":  # HeadObject has no body: the status is the code
             return False
         raise
     return True
@@ -82,7 +83,7 @@ def pinned_channels(data: Data, ref: DatasetRef, run_id: str, s3: Any, bucket: s
             try:
                 s3.copy_object(Bucket=bucket, Key=key, CopySource=source)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "NoSuchVersion", "404"):
+                if error_code(exc) not in ("NoSuchKey", "NoSuchVersion", "404"):
                     raise
                 raise DatasetError(
                     f"{uri}: the version validated ({version or 'unversioned'}) was deleted before the tuning "

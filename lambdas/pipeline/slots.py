@@ -23,6 +23,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.errors import error_code
+
 POOL = "#pool"
 TICKET = "T#"
 QUEUED, HELD = "queued", "held"
@@ -79,7 +81,7 @@ def pool_key(instance_type: str) -> str:
 
 
 def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in (
+    return error_code(exc) in (
         "TransactionCanceledException",
         "ConditionalCheckFailedException",
     )

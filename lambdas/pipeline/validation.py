@@ -22,6 +22,7 @@ from pipeline.dataset import (
     dataset_ref_from_key,
     parse_manifest,
 )
+from pipeline.errors import error_code
 from pipeline.evaluation import TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
 from pipeline.leakage import TRAIN, Images, Leakage, checked_leakage
 from pipeline.listing import Listed, is_folder_marker, list_channel
@@ -55,8 +56,7 @@ def _get(s3: Any, bucket: str, key: str, version_id: str | None = None) -> Any:
     try:
         return s3.get_object(**kwargs)["Body"]
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "NoSuchVersion", "404", "AccessDenied"):
+        if (code := error_code(exc)) in ("NoSuchKey", "NoSuchVersion", "404", "AccessDenied"):
             raise DatasetError(
                 f"s3://{bucket}/{key}: cannot be read ({code}); it was deleted or replaced before "
                 "the run read it. Upload it again."
