@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +77,33 @@ def small_images(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) 
         for path in sorted((sample_images / label).iterdir())[:20]:
             shutil.copy(path, root / label / path.name)
     return root
+
+
+class Logged(logging.Handler):
+    """The records the handlers' Logger wrote: what an operator reads in CloudWatch Logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def lines(self, level: str = "WARNING") -> list[tuple[str, dict]]:
+        """(message, the extra keys it carries) of each record at `level`."""
+        plain = set(vars(logging.makeLogRecord({})))
+        return [
+            (r.getMessage(), {k: v for k, v in vars(r).items() if k not in plain and not k.startswith("_")})
+            for r in self.records
+            if r.levelname == level
+        ]
+
+
+@pytest.fixture
+def logged() -> Iterator[Logged]:
+    from pipeline.telemetry import SERVICE
+
+    handler = Logged()
+    logging.getLogger(SERVICE).addHandler(handler)
+    yield handler
+    logging.getLogger(SERVICE).removeHandler(handler)

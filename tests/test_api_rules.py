@@ -212,3 +212,31 @@ def test_the_local_sagemaker_refuses_what_the_checker_refuses(case: str) -> None
     assert raised.value.code == "ValidationException"
     assert expected in raised.value.message
     assert sagemaker.tuning_jobs == {}
+
+
+def test_a_fake_client_refuses_what_the_real_client_would_refuse() -> None:
+    from tests.fakes import Fake
+
+    class Jobs(Fake):
+        def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+            return {"TransformJobStatus": "Completed"}
+
+        def get_paginator(self, operation: str) -> Any:
+            return self
+
+        def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+            return []
+
+    jobs = Jobs()
+    assert jobs.describe_transform_job(TransformJobName="run-test") == {"TransformJobStatus": "Completed"}
+    with pytest.raises(AssertionError, match="TransformJobName"):
+        jobs.describe_transform_job(TransformJobName=None)
+    with pytest.raises(AssertionError, match="TransformJobName"):
+        jobs.describe_transform_job()
+    pages = jobs.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job")
+    assert pages.paginate(HyperParameterTuningJobName="run", PaginationConfig={"PageSize": 100}) == []
+    # ListTrainingJobsForHyperParameterTuningJob: MaxResults 1-100 (SageMaker API reference).
+    with pytest.raises(AssertionError, match="MaxResults: 101 > max 100"):
+        pages.paginate(HyperParameterTuningJobName="run", PaginationConfig={"PageSize": 101})
+    with pytest.raises(AssertionError, match="unknown PaginationConfig"):
+        pages.paginate(HyperParameterTuningJobName="run", PaginationConfig={"Pagesize": 100})

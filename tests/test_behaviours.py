@@ -17,6 +17,7 @@ from pipeline.cost import BudgetExceeded, check_budget
 from pipeline.errors import TransientAwsError, classified_aws_errors, is_transient
 from pipeline.settings import TuningSettings
 from pipeline.tuning_request import build_tuning_requests
+from tests.fakes import Fake
 from tests.sample_request import DATA, DEST, client_error
 
 
@@ -137,7 +138,7 @@ DUPLICATE = "arn:aws:states:us-east-1:123456789012:execution:Workflow:duplicate"
 OTHER_RUN = "arn:aws:states:us-east-1:123456789012:execution:Workflow:flowers"
 
 
-class TuningJobsOfTheAccount:
+class TuningJobsOfTheAccount(Fake):
     """ListHyperParameterTuningJobs (NameContains, StatusEquals), ListTags and Stop, as SageMaker answers."""
 
     def __init__(self, jobs: dict[str, tuple[str, str]]) -> None:

@@ -23,6 +23,7 @@ from pipeline.cost import worst_case
 from pipeline.errors import EvaluationIncomplete
 from pipeline.evaluation import input_manifest, model_request, predicted_class, score, transform_request
 from pipeline.ownership import tags
+from tests.fakes import Fake
 from tests.sample_request import client_error
 from tests.test_records import BEST, RUN
 
@@ -80,7 +81,10 @@ def test_an_answer_is_the_class_of_highest_probability_or_a_clear_error() -> Non
         predicted_class(b"[]", "a.out")
 
 
-class Transforms:
+TRANSFORM_ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/digits-0123456789-test"
+
+
+class Transforms(Fake):
     """DescribeTransformJob, StopTransformJob, ListTransformJobs and ListTags over one job."""
 
     def __init__(self, status: str, owner: str = "e1", fail: str | None = None) -> None:
@@ -103,7 +107,14 @@ class Transforms:
     def list_transform_jobs(self, **kwargs: Any) -> dict[str, Any]:
         assert kwargs == {"NameContains": RUN.run_id, "StatusEquals": "InProgress", "MaxResults": 100}
         name = f"{RUN.run_id}-test"
-        return {"TransformJobSummaries": [{"TransformJobName": name, "TransformJobArn": f"arn:t/{name}"}]}
+        return {
+            "TransformJobSummaries": [
+                {
+                    "TransformJobName": name,
+                    "TransformJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:transform-job/{name}",
+                }
+            ]
+        }
 
     def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
         return {"Tags": [{"Key": "tuning-pipeline:execution", "Value": self.owner}]}
@@ -200,7 +211,7 @@ class Chunked(io.BytesIO):
             yield chunk
 
 
-class Starter:
+class Starter(Fake):
     """CreateModel, CreateTransformJob (optionally already there), DescribeTransformJob, ListTags."""
 
     def __init__(self, existing_owner: str | None = None) -> None:
@@ -217,18 +228,20 @@ class Starter:
         self.calls.append(("CreateTransformJob", request))
         if self.existing_owner is not None:
             raise client_error("ResourceInUse")
-        return {"TransformJobArn": "arn:t"}
+        return {"TransformJobArn": TRANSFORM_ARN}
 
     def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
         from datetime import UTC, datetime
 
-        return {"TransformJobArn": "arn:t", "CreationTime": datetime.fromtimestamp(500.0, UTC)}
+        return {"TransformJobArn": TRANSFORM_ARN, "CreationTime": datetime.fromtimestamp(500.0, UTC)}
 
     def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
         return {"Tags": [{"Key": "tuning-pipeline:execution", "Value": self.existing_owner}]}
 
 
-class Objects:
+class Objects(Fake):
+    SERVICE = "s3"
+
     def __init__(self) -> None:
         self.put: dict[str, bytes] = {}
 
@@ -376,7 +389,7 @@ def test_a_completed_check_scores_the_answers_and_deletes_the_model_a_running_on
 def test_deleting_a_model_already_deleted_is_not_an_error_anything_else_is() -> None:
     from handlers.start_evaluation import delete_model
 
-    class Gone:
+    class Gone(Fake):
         def __init__(self, message: str) -> None:
             self.message = message
 

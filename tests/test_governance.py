@@ -20,6 +20,7 @@ from moto import mock_aws
 from pipeline.admission import limit_for, pump_all, quota_name
 from pipeline.ledger import Ledger, MonthlyBudgetExceeded
 from pipeline.slots import HELD, QUEUED, AdmissionRefused, Slots, Ticket
+from tests.fakes import Fake
 
 TABLE = "gov"
 GPU = "ml.g4dn.xlarge"
@@ -192,7 +193,9 @@ def test_release_of_one_phase_leaves_the_other(db) -> None:
 # ---------------------------------------------------------------------- capacity and quota
 
 
-class Quotas:
+class Quotas(Fake):
+    SERVICE = "service-quotas"
+
     def __init__(self, quotas: dict[str, float] | None = None, error: str | None = None) -> None:
         self.quotas, self.error = quotas or {}, error
 

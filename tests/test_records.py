@@ -38,6 +38,7 @@ from pipeline.naming import run_id
 from pipeline.ownership import owned_by, owner
 from pipeline.registry import customer_metadata, metadata_safe, metrics_document
 from pipeline.settings import TuningSettings
+from tests.fakes import Fake
 from tests.sample_request import client_error, facts
 
 RUN = Run(
@@ -339,7 +340,10 @@ def test_the_quota_message_names_the_instance_quota_and_the_fix() -> None:
 # ---------------------------------------------------------------------- owners and runs
 
 
-class Jobs:
+JOB_ARN = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/"
+
+
+class Jobs(Fake):
     """DescribeHyperParameterTuningJob, ListTags and Stop over a few jobs."""
 
     def __init__(self, jobs: dict[str, tuple[str, str | None]], fail: str | None = None) -> None:
@@ -352,12 +356,12 @@ class Jobs:
         if HyperParameterTuningJobName not in self.jobs:
             raise client_error("ResourceNotFound")
         return {
-            "HyperParameterTuningJobArn": f"arn:job/{HyperParameterTuningJobName}",
+            "HyperParameterTuningJobArn": f"{JOB_ARN}{HyperParameterTuningJobName}",
             "HyperParameterTuningJobStatus": self.jobs[HyperParameterTuningJobName][0],
         }
 
     def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
-        execution = self.jobs[ResourceArn.removeprefix("arn:job/")][1]
+        execution = self.jobs[ResourceArn.removeprefix(JOB_ARN)][1]
         tags = [{"Key": "tuning-pipeline:run", "Value": "r"}]
         return {"Tags": tags + ([{"Key": "tuning-pipeline:execution", "Value": execution}] if execution else [])}
 
@@ -371,7 +375,7 @@ def test_a_job_belongs_to_the_execution_in_its_tag_and_to_no_one_without_it() ->
     assert owned_by(sm, "a", "exec-1") is True
     assert owned_by(sm, "a", "exec-2") is False
     assert owned_by(sm, "b", "exec-1") is False
-    assert owner(sm, "arn:job/b") is None
+    assert owner(sm, f"{JOB_ARN}b") is None
     assert owned_by(sm, "missing", "exec-1") is False
     with pytest.raises(ClientError):
         owned_by(Jobs({}, fail="AccessDeniedException"), "a", "exec-1")
@@ -395,7 +399,9 @@ def test_the_run_of_an_ended_execution_comes_from_its_input() -> None:
     assert run_of_execution({}) is None
 
 
-class Objects:
+class Objects(Fake):
+    SERVICE = "s3"
+
     def __init__(self, body: bytes | None = None, error: str = "NoSuchKey") -> None:
         self.body, self.error = body, error
 

@@ -14,7 +14,10 @@ import pytest
 from moto import mock_aws
 
 from handlers.choose_best import best_of_run, billable_seconds
+from pipeline.contract import Bill
 from pipeline.listing import Listed, list_channel
+from tests.fakes import Fake
+from tests.sample_request import client_error
 
 BUCKET = "scale-datasets"
 
@@ -68,7 +71,7 @@ def test_a_channel_without_folders_is_listed_whole(s3) -> None:
     assert list_channel(s3, BUCKET, "datasets/d/missing/") == {}
 
 
-class Jobs:
+class Jobs(Fake):
     """ListTrainingJobsForHyperParameterTuningJob and DescribeTrainingJob over `jobs` jobs; the
     describes of the jobs in `stall` wait on `release` (a bill that runs out of time)."""
 
@@ -111,6 +114,25 @@ def test_a_bill_cut_short_by_the_deadline_says_how_much_it_counted() -> None:
     assert bill["seconds"] <= sum(range(1, 751)) - 4 - 501
 
 
+def test_a_listing_that_fails_leaves_the_bill_unknown_and_the_log_says_why(logged) -> None:
+    class Unlisted(Jobs):
+        def get_paginator(self, operation: str) -> Any:
+            raise client_error("AccessDeniedException")
+
+    assert billable_seconds(["r"], Unlisted(3)) == {"seconds": 0, "counted": 0, "jobs": None}
+    ((message, extra),) = logged.lines("WARNING")
+    assert message == "bill not read: cannot list the training jobs"
+    assert "AccessDeniedException" in extra["error"]
+
+
+def test_a_job_without_billable_time_bills_nothing() -> None:
+    class Unbilled(Jobs):  # a job that failed before it started: DescribeTrainingJob has no BillableTimeInSeconds
+        def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+            return {} if TrainingJobName.endswith("-000") else super().describe_training_job(TrainingJobName)
+
+    assert billable_seconds(["r"], Unbilled(3)) == {"seconds": 2 + 3, "counted": 3, "jobs": 3}
+
+
 def test_a_failed_describe_is_left_out_of_the_bill_not_raised() -> None:
     bill = billable_seconds(["r"], Jobs(10, fail={0, 9}))
     assert bill == {"seconds": sum(range(2, 10)), "counted": 8, "jobs": 10}
@@ -151,6 +173,34 @@ def test_choose_best_takes_the_highest_of_three_and_a_partial_bill_does_not_stop
     assert best.bill is not None and best.bill.training_jobs == 60
     assert best.bill.complete is False and best.bill.billed_jobs < 60
     assert best.bill.estimated_cost_usd == round(best.bill.billable_seconds / 3600 * 3.6, 2)
+
+
+def test_the_best_job_carries_its_definition_its_bill_and_what_it_cost() -> None:
+    class Defined(Run):
+        def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+            described = super().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName)
+            described["BestTrainingJob"]["TrainingJobDefinitionName"] = HyperParameterTuningJobName.split("-")[1]
+            return described
+
+    best = best_of_run(("r-sgd", "r-adam", "r-rms"), Defined(100), price_per_hour=36.0)
+    assert (best.definition_name, best.optimizer, best.billable_seconds) == ("adam", "adam", 8)  # r-adam-007: 7 + 1
+    # 3 tuning jobs x (1 + ... + 100) s = 15,150 s = 4.2083 h, at $36/h: $151.50.
+    assert best.bill == Bill(billable_seconds=15_150, estimated_cost_usd=151.5, billed_jobs=300, training_jobs=300)
+
+
+def test_a_best_job_described_without_hyperparameters_or_bill_is_still_chosen() -> None:
+    class Sparse(Run):  # DescribeTrainingJob's HyperParameters and BillableTimeInSeconds are optional members
+        def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+            described = super().describe_training_job(TrainingJobName)
+            return {k: v for k, v in described.items() if k not in ("HyperParameters", "BillableTimeInSeconds")}
+
+    best = best_of_run(("r-sgd", "r-adam", "r-rms"), Sparse(20))
+    assert (best.training_job_name, best.optimizer, best.billable_seconds, best.bill) == (
+        "r-adam-007",
+        "unknown",
+        0,
+        None,
+    )
 
 
 def test_a_lst_without_line_breaks_is_refused_before_it_fills_memory() -> None:

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from handlers.start_tuning import parents_sagemaker_accepts
 from pipeline.warm_start import refusal
+from tests.fakes import Fake
 
 
 def job(max_jobs: int = 30, **static: str) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def test_at_most_ten_changes_counting_each_value_of_a_categorical_made_static() 
     )
 
 
-class Parents:
+class Parents(Fake):
     """DescribeHyperParameterTuningJob over named parents; a name not here does not exist."""
 
     def __init__(self, **described: dict[str, Any]) -> None:
