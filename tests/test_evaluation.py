@@ -123,6 +123,53 @@ class Transforms(Fake):
 EVALUATION = Evaluation(f"{RUN.run_id}-best", f"{RUN.run_id}-test", "s3://art/evaluation/digits/r/output/", 1000.0)
 
 
+def test_the_test_labels_come_from_the_split_index_whichever_its_format() -> None:
+    from pipeline.dataset import DatasetError
+    from pipeline.evaluation import test_items
+
+    manifest = TestSplit("s3://ds/datasets/d/test.manifest", "s3://ds/datasets/d/", 2)
+    lines = [
+        (1, '{"source-ref": "s3://ds/datasets/d/test/b/1.png", "class": 1}'),
+        (2, ""),  # a blank line is no image
+        (3, '{"source-ref": "s3://ds/datasets/d/test/a/2.png", "class": 0}'),
+    ]
+    assert test_items(lines, manifest, ("source-ref", "class")) == [("test/b/1.png", 1), ("test/a/2.png", 0)]
+    with pytest.raises(DatasetError, match=r"^s3://ds/datasets/d/test.manifest, line 4: not valid JSON"):
+        test_items([*lines, (4, "{")], manifest, ("source-ref", "class"))
+    lst = TestSplit("s3://ds/datasets/d/test_lst/test.lst", "s3://ds/datasets/d/test/", 2)
+    assert test_items([(1, "0\t1\tb/1.png"), (2, ""), (3, "1\t0\ta/2.png")], lst, ()) == [
+        ("b/1.png", 1),
+        ("a/2.png", 0),
+    ]
+    with pytest.raises(DatasetError, match=r"^s3://ds/datasets/d/test_lst/test.lst, line 2: "):
+        test_items([(1, "0\t1\tb/1.png"), (2, "x")], lst, ())
+
+
+def test_a_transform_that_stops_or_fails_on_its_own_reports_sagemakers_reason() -> None:
+    class Ended(Transforms):
+        def __init__(self, status: str, reason: str | None) -> None:
+            super().__init__(status)
+            self.reason = reason
+
+        def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+            described = {"TransformJobStatus": self.status}
+            return described if self.reason is None else {**described, "FailureReason": self.reason}
+
+    name, limit = EVALUATION.transform_job_name, TESTED_RUN.settings.evaluation_max_seconds
+    assert follow(TESTED_RUN, EVALUATION, Ended("Stopping", None), now=1001.0) == Tested(status="InProgress")
+    # DescribeTransformJob's FailureReason is optional; a stop nobody here asked for keeps SageMaker's words.
+    assert follow(TESTED_RUN, EVALUATION, Ended("Failed", None), now=1001.0) == Tested(
+        status="Failed", failure_reason=f"{name}: Failed."
+    )
+    assert follow(TESTED_RUN, EVALUATION, Ended("Stopped", None), now=1001.0) == Tested(
+        status="Failed", failure_reason=f"{name}: Stopped."
+    )
+    late = 1000.0 + limit + 1  # overdue, but it failed by itself: its own reason, not the limit's
+    assert follow(TESTED_RUN, EVALUATION, Ended("Failed", "ClientError: bad record"), now=late) == Tested(
+        status="Failed", failure_reason=f"{name}: Failed. ClientError: bad record"
+    )
+
+
 def test_a_transform_past_its_limit_is_stopped_and_the_run_fails_saying_which_limit() -> None:
     limit = TESTED_RUN.settings.evaluation_max_seconds
     running = Transforms("InProgress")
@@ -187,6 +234,8 @@ def test_scoring_finds_each_answer_by_listing_the_output_prefix() -> None:
     split = TestSplit("s3://ds-b/datasets/digits/test_lst/test.lst", "s3://ds-b/datasets/digits/test/", 3)
     two_classes = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2, test=split))
     evaluation = dataclasses.replace(EVALUATION, output_uri=f"s3://art/{output}")
+    # Another run's answers in the same bucket, listed first without the prefix: never read.
+    s3.put_object(Bucket="art", Key="a/2.png.out", Body=b"[0.1, 0.9]")
     tested = scored(two_classes, evaluation, s3, "art")
     assert (tested.status, tested.accuracy, tested.samples) == ("Completed", 2 / 3, 3)
     assert tested.evaluation_uri == f"s3://art/metrics/digits/{RUN.run_id}/evaluation.json"  # kept: metrics/
@@ -194,6 +243,9 @@ def test_scoring_finds_each_answer_by_listing_the_output_prefix() -> None:
         s3.get_object(Bucket="art", Key=tested.evaluation_uri.removeprefix("s3://art/"))["Body"].read()
     )
     assert document["confusion_matrix"] == [[1, 0], [1, 1]]
+    assert (document["transform_job"], document["model"]) == (evaluation.transform_job_name, evaluation.model_name)
+    head = s3.head_object(Bucket="art", Key=tested.evaluation_uri.removeprefix("s3://art/"))
+    assert head["ContentType"] == "application/json"
     # An answer missing (or named otherwise): a clear error, counted, with what was found.
     s3.delete_object(Bucket="art", Key=f"{output}a/2.png.out")
     s3.put_object(Bucket="art", Key=f"{output}a/2.png.json", Body=b"[0.9, 0.1]")
