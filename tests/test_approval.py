@@ -11,6 +11,7 @@ case; none is computed by the code under test.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -253,3 +254,53 @@ def test_the_champion_search_reads_exactly_the_newest_hundred(registry: Any, new
     assert champion(sm, "g", dataset_run("cats", "x").dataset.uri, "x") == expected
     # Not found within the search: not assumed absent, a person decides.
     assert register_run(registry, dataset_run("cats", "cats-2"), 0.99) == (APPROVED if found else PENDING)
+
+
+def test_the_champion_search_skips_what_the_pipeline_did_not_register_and_reads_long_names(registry: Any) -> None:
+    sm, _ = registry
+    # A dataset URI over CustomerMetadataProperties' 256-character value limit is stored cut to 256.
+    long_name = "d" * 260
+    assert register_run(registry, dataset_run(long_name, "long-1"), 0.80) == APPROVED
+    assert champion(sm, "g", dataset_run(long_name, "x").dataset.uri, "x") == Champion(0.8, measure="test")
+    # The newest approved version was registered by hand, with no metadata at all: not anyone's champion.
+    by_hand = model_package_request(group_name="g", best=BEST, run=RUN, metrics_uri="s3://art/m.json", status=APPROVED)
+    del by_hand["CustomerMetadataProperties"]
+    sm.create_model_package(**by_hand)
+    # A version that recorded its measure is judged by it, whatever else its metadata holds.
+    run = dataset_run("cats", "cats-1")
+    request = model_package_request(group_name="g", best=BEST, run=run, metrics_uri="s3://art/m.json", status=APPROVED)
+    request["CustomerMetadataProperties"] = {
+        "dataset_uri": run.dataset.uri,
+        "run_id": run.run_id,
+        "approval_accuracy": "0.700000",
+        "test_accuracy": "0.650000",
+        "approval_measure": "validation",
+    }
+    sm.create_model_package(**request)
+    assert champion(sm, "g", run.dataset.uri, "x") == Champion(0.7, measure="validation")
+    assert champion(sm, "g", dataset_run(long_name, "x").dataset.uri, "x") == Champion(0.8, measure="test")
+
+
+def test_registering_returns_the_version_and_why_and_writes_both_json_documents(registry: Any) -> None:
+    sm, s3 = registry
+    run = dataset_run("cats", "cats-1")
+    tuning = Tuning.from_dict({"job_names": ["cats-1-sgd", "cats-1-adam"]})
+    done = register(run, tuning, best(0.5), sm, s3, group="g", bucket="art", tested=completed(0.8))
+    package = sm.describe_model_package(ModelPackageName=done.model_package_arn)
+    assert (package["ModelApprovalStatus"], done.approval_status) == (APPROVED, APPROVED)
+    assert done.approval_reason == (
+        "test accuracy 0.8000 reaches approval.threshold (0.5) and this dataset has no approved version yet"
+    )
+    assert done.metrics_uri == "s3://art/metrics/cats/cats-1/metrics.json"
+    metrics = s3.get_object(Bucket="art", Key="metrics/cats/cats-1/metrics.json")
+    assert metrics["ContentType"] == "application/json"
+    document = json.loads(metrics["Body"].read())
+    assert (document["test_accuracy"], document["test_samples"]) == (0.8, 200)  # the held-out figures, not lost
+    assert document["multiclass_classification_metrics"]["accuracy"]["value"] == 0.8
+    previous = s3.get_object(Bucket="art", Key="runs/cats/latest.json")  # what warm start reads
+    assert previous["ContentType"] == "application/json"
+    assert json.loads(previous["Body"].read()) == {
+        "run_id": "cats-1",
+        "layout": run.settings.layout,
+        "tuning_jobs": ["cats-1-sgd", "cats-1-adam"],
+    }

@@ -206,6 +206,8 @@ def test_the_uploaded_dataset_is_named_from_the_key() -> None:
     assert uploaded_dataset(event) == ("flowers", "s3://ds/datasets/flowers/")
     other = {"detail": {"bucket": {"name": "ds"}, "object": {"key": "other/x.json"}}}
     assert uploaded_dataset(other) == ("other/x.json", "s3://ds/other/")
+    top = {"detail": {"bucket": {"name": "ds"}, "object": {"key": "manifest.json"}}}  # at the bucket's root
+    assert uploaded_dataset(top) == ("manifest.json", "s3://ds/")
     assert uploaded_dataset({"detail": {}}) == ("dataset", "(not a dataset upload)")
     assert uploaded_dataset({"run": RUN.to_dict(), **event}) == ("digits", "s3://ds/datasets/digits/")
 
