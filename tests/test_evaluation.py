@@ -331,6 +331,10 @@ def test_starting_writes_the_input_manifest_then_the_model_and_the_transform_eac
     transform = sm.calls[1][1]
     assert transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == prefix + "input.manifest"
     assert evaluation.output_uri == prefix + "output/" and evaluation.owned
+    # What CheckEvaluation and the cleanup follow: the names the requests created.
+    model, transform_name = sm.calls[0][1]["ModelName"], transform["TransformJobName"]
+    assert (evaluation.model_name, evaluation.transform_job_name) == (model, transform_name)
+    assert transform_name == f"{RUN.run_id}-test" and transform["ModelName"] == model
 
 
 def test_a_repeated_start_follows_the_existing_transform_and_owns_it_only_if_it_started_it() -> None:

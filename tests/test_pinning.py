@@ -104,3 +104,41 @@ def test_a_retry_finds_its_copies_and_another_delivery_copies_beside_them(s3) ->
     assert second.channel_uris()["train_lst"] != first.channel_uris()["train_lst"]
     assert read(s3, first.channel_uris()["train_lst"] + "train.lst") == good_files()["train_lst/train.lst"]
     assert read(s3, second.channel_uris()["train_lst"] + "train.lst") == b"0\t0\tc0/0.png\n"
+
+
+def test_the_tuning_request_sent_reads_the_pinned_copies_and_carries_key_network_and_checkpoints(s3) -> None:
+    from handlers.start_tuning import start_tuning
+    from tests.fakes import Fake
+
+    class Created(Fake):
+        def __init__(self) -> None:
+            self.requests: list[dict] = []
+
+        def create_hyper_parameter_tuning_job(self, **request: object) -> dict:
+            self.requests.append(request)
+            return {
+                "HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/x"
+            }
+
+    settings = {**TuningSettings().to_dict(), "use_spot": True, "max_wait_seconds": 72_000}
+    run = validate_dataset(upload(s3, good_files()), settings, s3)
+    sm = Created()
+    kms = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    vpc = {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]}
+    tuning = start_tuning(
+        run, sm, s3, role_arn="arn:aws:iam::123456789012:role/sm", bucket=ARTIFACTS, kms_key_arn=kms,
+        region=REGION, execution="arn:aws:states:us-east-1:123456789012:execution:m:e", vpc_config=vpc,
+    )  # fmt: skip
+    ((request,),) = [sm.requests]
+    assert tuning.started == (request["HyperParameterTuningJobName"],)
+    definitions = request.get("TrainingJobDefinitions") or [request["TrainingJobDefinition"]]
+    inputs = f"s3://{ARTIFACTS}/inputs/flowers/{run.run_id}/"
+    for definition in definitions:
+        channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in definition["InputDataConfig"]}
+        assert channels["train"] == f"{URI}train/" and channels["train_lst"].startswith(inputs)  # the copy
+        assert channels["validation_lst"].startswith(inputs)
+        assert definition["OutputDataConfig"]["KmsKeyId"] == kms
+        assert definition["VpcConfig"] == vpc
+        checkpoint = f"s3://{ARTIFACTS}/checkpoints/flowers/{run.run_id}/"
+        assert definition["CheckpointConfig"]["S3Uri"].startswith(checkpoint)
+        assert definition["OutputDataConfig"]["S3OutputPath"] == f"s3://{ARTIFACTS}/tuning/flowers/{run.run_id}/"
