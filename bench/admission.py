@@ -28,6 +28,7 @@ from moto import mock_aws
 
 from handlers.admit import admit
 from pipeline.admission import Governance
+from pipeline.slots import QUEUED, Slots
 from tools.synth import ROOT
 
 GPU = "ml.g4dn.xlarge"
@@ -135,12 +136,8 @@ def history_events(waiting: int, first: float, second: float) -> dict[str, float
         waiters = [start() for _ in range(waiting)]
         sfn = pipeline.client("stepfunctions")
 
-        def entered_admission(arn: str) -> bool:
-            pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-            entered = (e.get("stateEnteredEventDetails", {}).get("name") for p in pages for e in p["events"])
-            return "AdmitTraining" in entered
-
-        while not all(entered_admission(w) for w in waiters):  # the wait is counted from the queue on
+        slots = Slots(pipeline.client("dynamodb"), pipeline.deployed.table, time.time)
+        while sum(t.state == QUEUED for t in slots.tickets(GPU)) < waiting:  # the wait counts from the queue on
             time.sleep(1)
 
         def counts() -> list[int]:

@@ -154,6 +154,7 @@ class TuningJobsOfTheAccount(Fake):
         return self
 
     def paginate(self, **params: Any) -> list[dict[str, Any]]:
+        assert params.get("NameContains"), "an account holds thousands of jobs: list the run's only"
         names = [
             n
             for n, (s, _) in self.jobs.items()
@@ -187,6 +188,13 @@ def test_cleanup_stops_the_ended_executions_jobs_and_leaves_a_concurrent_run_run
     account = account_with_two_runs()
     assert stop_run("digits-0123456789", account, FIRST) == ["digits-0123456789-sgd", "digits-0123456789-adam"]
     assert account.stopped == ["digits-0123456789-sgd", "digits-0123456789-adam"]
+
+
+def test_cleanup_stops_a_flat_runs_one_job_named_as_the_run() -> None:
+    account = TuningJobsOfTheAccount(
+        {"digits-0123456789": ("InProgress", FIRST), "digits-01234567890": ("InProgress", FIRST)}
+    )  # the second contains the run id and is not the run's (another run id, another upload)
+    assert stop_run("digits-0123456789", account, FIRST) == ["digits-0123456789"]
 
 
 def test_cleanup_of_a_failed_duplicate_delivery_stops_nothing_the_first_execution_owns() -> None:
