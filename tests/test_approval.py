@@ -304,3 +304,29 @@ def test_registering_returns_the_version_and_why_and_writes_both_json_documents(
         "layout": run.settings.layout,
         "tuning_jobs": ["cats-1-sgd", "cats-1-adam"],
     }
+
+
+def test_the_package_request_describes_the_run_and_points_at_its_model_quality_document() -> None:
+    from local.api_model import request_errors
+
+    run, metrics = dataset_run("cats", "cats-1"), "s3://art/metrics/cats/cats-1/metrics.json"
+    request = model_package_request(
+        group_name="g", best=best(0.9), run=run, metrics_uri=metrics, status=PENDING, tested=completed(0.8)
+    )
+    assert request_errors("sagemaker", "CreateModelPackage", request) == []
+    assert request["ModelPackageDescription"] == (
+        f"Best of tuning run cats-1 on {run.dataset.uri} (version {run.dataset.version_id}): "
+        "validation accuracy 0.9000, test accuracy 0.8000"
+    )
+    # Studio reads model quality as JSON from here (CreateModelPackage: ModelMetrics.ModelQuality.Statistics).
+    assert request["ModelMetrics"] == {
+        "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics}}
+    }
+    untested = model_package_request(group_name="g", best=best(0.9), run=run, metrics_uri=metrics, status=PENDING)
+    assert untested["ModelPackageDescription"].endswith("validation accuracy 0.9000")
+    # ModelPackageDescription holds at most 1,024 characters; a long dataset name must not break registration.
+    long = model_package_request(
+        group_name="g", best=BEST, run=dataset_run("d" * 1000, "long-1"), metrics_uri=metrics, status=PENDING
+    )
+    assert request_errors("sagemaker", "CreateModelPackage", long) == []
+    assert len(long["ModelPackageDescription"]) == 1024

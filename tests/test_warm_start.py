@@ -121,3 +121,22 @@ def test_an_error_other_than_not_found_is_not_taken_for_a_missing_parent() -> No
 
     with pytest.raises(ClientError):
         parents_sagemaker_accepts(Denied(), {"new": ["first"]}, [{**job(), "HyperParameterTuningJobName": "new"}])
+
+
+def test_a_parent_described_with_fewer_members_is_judged_not_crashed_on() -> None:
+    # DescribeHyperParameterTuningJob leaves out what a job did not have: no range of a type, no
+    # single TrainingJobDefinition (a parent of several definitions), no counters before any job ran.
+    sparse = make_static(parent(), "mini_batch_size", "32")
+    del sparse["HyperParameterTuningJobConfig"]["ParameterRanges"]["IntegerParameterRanges"]  # none left: not listed
+    assert refusal(sparse, make_static(job(), "mini_batch_size", "32"), launched=0) is None
+    several = {k: v for k, v in parent().items() if k != "TrainingJobDefinition"}
+    several["HyperParameterTuningJobConfig"] = {
+        k: v for k, v in several["HyperParameterTuningJobConfig"].items() if k != "ParameterRanges"
+    }
+    assert refusal(several, job(), launched=0) == "the hyperparameters (static plus tunable) are not the same"
+    unstarted = {k: v for k, v in parent().items() if k != "TrainingJobStatusCounters"}
+    assert refusal(unstarted, job(max_jobs=750), launched=0) is None  # none of its jobs counts against 750
+    named = {"new": ["first"]}
+    request = {**job(), "HyperParameterTuningJobName": "new"}
+    assert parents_sagemaker_accepts(Parents(first=unstarted), named, [request]) == {"new": ["first"]}
+    assert parents_sagemaker_accepts(Parents(), {}, [{**job(), "HyperParameterTuningJobName": "new"}]) == {}
