@@ -563,3 +563,20 @@ def test_without_a_completed_evaluation_the_validation_accuracy_stands(status: s
     assert customer_metadata(BEST, RUN, tested)["approval_accuracy"] == "0.973140"
     assert "test_accuracy" not in metrics_document(BEST, RUN, tested)
     assert success_message(RUN, BEST, REGISTERED, "x", tested).subject == "Tuning succeeded: digits accuracy 0.973"
+
+
+def test_a_cause_in_json_without_the_lambda_fields_is_kept_as_it_came() -> None:
+    from pipeline.errors import caught
+
+    # A service integration's Cause can be JSON that is not a Lambda error: nothing is lost.
+    assert caught("States.TaskFailed", '{"Status": 400}') == ("States.TaskFailed", '{"Status": 400}')
+    assert caught("X", '{"errorMessage": "m"}') == ("X", "m")
+    assert caught("X", '{"errorType": "T"}') == ("T", '{"errorType": "T"}')
+    note = failure({}, None, [])  # a Catch always records Error and Cause; if not, the notice still goes out
+    assert "What failed: Error\nWhy: \n" in note.message
+
+
+def test_every_validation_warning_is_listed_on_its_own_line() -> None:
+    warned = dataclasses.replace(RUN, data=dataclasses.replace(RUN.data, warnings=("first", "second")))
+    message = success_message(warned, BEST, REGISTERED, "eu-west-1").message
+    assert "Validation warned (2); the version is not auto-approved:\n- first\n- second\n\n" in message
