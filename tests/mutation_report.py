@@ -1,6 +1,7 @@
 """Summarize a `mutmut run` (run from .mutation/ by `make mutants`) as Markdown on stdout.
 
-The score counts killed mutants among the non-equivalent ones, per package. Equivalent mutants
+The score counts killed mutants among all the non-equivalent ones, per package: a mutant no test
+covers (mutmut's "no tests") counts as not killed, like a survivor. Equivalent mutants
 (changes no test can observe, because behaviour does not change) are listed with the reason in
 tests/mutation/equivalent.txt as `<mutant name or fnmatch pattern>: <reason>`; every survivor not
 listed there is printed, so it can be killed with a test or argued equivalent, and so is every
@@ -48,16 +49,16 @@ def main() -> None:
     equivalent, stale = equivalents(sorted(status))
     print("# Mutation testing: `make mutants` (mutmut over lambdas/pipeline and lambdas/handlers)\n")
     print(
-        "| package | mutants | killed | timeout | survived | equivalent | not run | score (killed / non-equivalent run) |"
+        "| package | mutants | killed | timeout | survived | equivalent | no covering test | score (killed / non-equivalent) |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for package in ("pipeline", "handlers"):
         names = [n for n in status if n.startswith(f"{package}.")]
         counts = Counter("equivalent" if n in equivalent else status[n] for n in names)
         killed = counts["killed"] + counts["timeout"]
-        run = killed + counts["survived"] + counts["suspicious"]
-        score = f"{killed / run:.1%}" if run else "n/a"
         not_run = counts["not checked"] + counts["skipped"] + counts["no tests"]
+        judged = killed + counts["survived"] + counts["suspicious"] + not_run
+        score = f"{killed / judged:.1%}" if judged else "n/a"
         print(
             f"| `{package}` | {len(names)} | {counts['killed']} | {counts['timeout']} | {counts['survived']} | "
             f"{counts['equivalent']} | {not_run} | {score} |"

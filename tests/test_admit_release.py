@@ -1,0 +1,278 @@
+"""Admit and Release as the workflow calls them, on moto's DynamoDB, with SageMaker and Step
+Functions fakes held to their API models: who is woken with what, what the ledger holds, and
+what a run billed.
+
+The figures are the tests' own: runs of 2 parallel jobs on a capacity of 2, a $10 worst case,
+training at the run's recorded $0.736 per hour and the transform at ml.m5.xlarge's $0.23 per hour
+(lambdas/pipeline/data/transform-prices.json). Billing rules: training bills
+BillableTimeInSeconds; a transform bills "the time interval between TransformStartTime and
+TransformEndTime" (DescribeTransformJob, API reference).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handlers.admit import admit
+from handlers.release import release_execution, transform_seconds
+from pipeline.admission import Governance
+from pipeline.contract import Cost, DatasetRef, Run, Schedule
+from pipeline.ledger import Ledger, MonthlyBudgetExceeded
+from pipeline.settings import TuningSettings
+from pipeline.slots import AdmissionRefused, Slots
+from tests.fakes import Fake
+from tests.sample_request import DATA, client_error
+
+TABLE, GPU, CPU = "gov", "ml.g4dn.xlarge", "ml.m5.xlarge"
+ACCOUNT = "arn:aws:sagemaker:us-east-1:123456789012"
+MONTH = "2026-12"
+
+
+def execution(n: int) -> str:
+    return f"arn:aws:states:us-east-1:123456789012:execution:ic-tuning-dev-tuning:e{n}"
+
+
+def run_of(n: int, worst_case: float = 10.0) -> Run:
+    return Run(
+        run_id=f"digits-{n:010d}",
+        dataset=DatasetRef("ds-bucket", "digits", "datasets/digits/manifest.json", f"v{n}"),
+        data=DATA,
+        settings=TuningSettings.from_mapping({"instance_type": GPU, "max_parallel_jobs": 2}, where="test"),
+        schedule=Schedule(poll_seconds=60, max_tuning_seconds=36_000),
+        cost=Cost(worst_case, 0.736, 13.6, "test prices", None),
+    )
+
+
+def event(n: int, phase: str = "training", worst_case: float = 10.0) -> dict[str, Any]:
+    return {
+        "run": run_of(n, worst_case).to_dict(),
+        "phase": phase,
+        "execution": execution(n),
+        "started": f"2026-12-07T10:00:{n:02d}.000Z",
+        "token": f"token-{n}",
+    }
+
+
+class StepFunctions(Fake):
+    SERVICE = "stepfunctions"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:  # noqa: N803
+        self.sent.append((taskToken, json.loads(output)))
+        return {}
+
+
+class Quotas(Fake):
+    SERVICE = "service-quotas"
+
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values = values
+
+    def get_paginator(self, operation: str) -> Quotas:
+        return self
+
+    def paginate(self, ServiceCode: str) -> list[dict[str, Any]]:  # noqa: N803
+        return [{"Quotas": [{"QuotaName": name, "Value": value} for name, value in self.values.items()]}]
+
+
+class SageMaker(Fake):
+    """The account's tuning jobs (name -> status, owner, billed seconds of each training job) and
+    at most one transform (status, owner, start, end)."""
+
+    def __init__(self, jobs: dict[str, tuple[str, str, list[int]]], transform: dict[str, Any] | None = None) -> None:
+        self.jobs, self.transform = jobs, transform
+
+    def get_paginator(self, operation: str) -> Any:
+        return Pages(self, operation)
+
+    def list_tags(self, ResourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
+        name = ResourceArn.rsplit("/", 1)[1]
+        owner = self.transform["owner"] if ":transform-job/" in ResourceArn else self.jobs[name][1]
+        return {"Tags": [{"Key": "tuning-pipeline:execution", "Value": owner}]}
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        tuning, _, index = TrainingJobName.rpartition("-")
+        return {"BillableTimeInSeconds": self.jobs[tuning][2][int(index)]}
+
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        if self.transform is None or self.transform["name"] != TransformJobName:
+            raise client_error("ValidationException")
+        t = self.transform
+        described = {
+            "TransformJobStatus": t["status"],
+            "TransformJobArn": f"{ACCOUNT}:transform-job/{TransformJobName}",
+            "CreationTime": datetime.fromtimestamp(t["start"] - 30, UTC),
+            "TransformStartTime": datetime.fromtimestamp(t["start"], UTC),
+        }
+        return {**described, **({"TransformEndTime": datetime.fromtimestamp(t["end"], UTC)} if t.get("end") else {})}
+
+
+class Pages:
+    def __init__(self, sm: SageMaker, operation: str) -> None:
+        self.sm, self.operation = sm, operation
+
+    def paginate(self, **params: Any) -> list[dict[str, Any]]:
+        if self.operation == "list_hyper_parameter_tuning_jobs":
+            summaries = [
+                {
+                    "HyperParameterTuningJobName": name,
+                    "HyperParameterTuningJobArn": f"{ACCOUNT}:hyper-parameter-tuning-job/{name}",
+                    "HyperParameterTuningJobStatus": status,
+                }
+                for name, (status, _, _) in self.sm.jobs.items()
+                if params["NameContains"] in name
+            ]
+            return [{"HyperParameterTuningJobSummaries": summaries}]
+        billed = self.sm.jobs[params["HyperParameterTuningJobName"]][2]
+        names = [f"{params['HyperParameterTuningJobName']}-{i:03d}" for i in range(len(billed))]
+        return [{"TrainingJobSummaries": [{"TrainingJobName": n} for n in names]}]
+
+
+@pytest.fixture
+def db():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+GOVERNANCE = Governance(TABLE, {GPU: 2, CPU: 1}, Decimal("100"))
+NO_QUOTAS = Quotas({})
+
+
+def test_the_first_run_is_sent_on_at_once_the_second_waits_and_both_are_reserved(db) -> None:
+    sfn = StepFunctions()
+    assert admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS) == {"queued_at_position": 0, "limit": 2}
+    ((token, output),) = sfn.sent
+    assert token == "token-1"
+    assert (output["instance_type"], output["slots"], output["limit"]) == (GPU, 2, 2)
+    assert output["note"] == (
+        f"The quota '{GPU} for training job usage' was not read (Service Quotas lists no such quota): "
+        "admitted against the capacity, 2."
+    )
+    assert admit(event(2), GOVERNANCE, db, sfn, NO_QUOTAS) == {"queued_at_position": 1, "limit": 2}
+    assert len(sfn.sent) == 1  # run 2 waits: its token is not sent
+    ledger = Ledger(db, TABLE, GOVERNANCE.monthly_budget_usd)
+    assert ledger.month(MONTH).reserved == Decimal("20.00")
+    facts = ledger.facts(MONTH, execution(2))
+    assert facts is not None
+    assert (facts["run_id"], facts["price_per_hour_usd"], facts["evaluation_instance_type"]) == (
+        "digits-0000000002",
+        "0.736",
+        CPU,
+    )
+    assert facts["dataset"] == "s3://ds-bucket/datasets/digits/"
+
+
+def test_a_retried_admission_of_a_run_already_granted_sends_its_token_again(db) -> None:
+    sfn = StepFunctions()
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)  # Lambda retried the invocation
+    assert [token for token, _ in sfn.sent] == ["token-1", "token-1"]
+    assert Ledger(db, TABLE, None).month(MONTH).reserved == Decimal("10.00")  # reserved once
+
+
+def test_the_evaluation_takes_one_slot_of_its_own_type_and_reserves_nothing_more(db) -> None:
+    sfn = StepFunctions()
+    assert admit(event(1, "evaluation"), GOVERNANCE, db, sfn, Quotas({f"{CPU} for transform job usage": 4.0})) == {
+        "queued_at_position": 0,
+        "limit": 1,
+    }
+    ((_, output),) = sfn.sent
+    assert (output["instance_type"], output["slots"], output["note"]) == (CPU, 1, "")
+    assert Ledger(db, TABLE, None).month(MONTH).reserved == Decimal("0.00")
+
+
+def test_admission_refuses_a_phase_it_does_not_know_and_a_run_larger_than_the_limit(db) -> None:
+    with pytest.raises(ValueError, match="^Admit: phase must be training or evaluation, got 'tuning'$"):
+        admit(event(1, "tuning"), GOVERNANCE, db, StepFunctions(), NO_QUOTAS)
+    quota_one = Quotas({f"{GPU} for training job usage": 1.0})
+    with pytest.raises(AdmissionRefused, match=r"^the run needs 2 ml.g4dn.xlarge instances at once .* at most 1 may"):
+        admit(event(1), GOVERNANCE, db, StepFunctions(), quota_one)
+    with pytest.raises(MonthlyBudgetExceeded, match=r"\$100.00"):
+        admit(event(2, worst_case=100.01), GOVERNANCE, db, StepFunctions(), NO_QUOTAS)
+    assert Slots(db, TABLE, lambda: 0.0).tickets(GPU) == []  # nothing queued by a refused run
+
+
+def test_release_after_the_tuning_sends_the_next_run_on_and_settles_what_it_billed(db) -> None:
+    sfn = StepFunctions()
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
+    admit(event(2), GOVERNANCE, db, sfn, NO_QUOTAS)
+    run1 = "digits-0000000001"
+    sm = SageMaker(
+        {
+            f"{run1}-sgd": ("Completed", execution(1), [1800, 900]),
+            f"{run1}-adam": ("Completed", execution(1), [900]),
+            f"{run1}-nag": ("Completed", execution(9), [99_999]),  # a duplicate delivery's job: not billed here
+        },
+        transform={"name": f"{run1}-test", "status": "Completed", "owner": execution(1), "start": 0, "end": 600},
+    )
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": sm}
+    result = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
+    assert result["released"] == [{"instance_type": GPU, "slots": 2, "phase": "training"}]
+    assert result["admitted"] == [execution(2)] and [t for t, _ in sfn.sent] == ["token-1", "token-2"]
+    # 3,600 s of training at $0.736/h = $0.736; 600 s of transform at $0.23/h = $0.0383: $0.77.
+    assert result["billed_usd"] == "0.77" and result["kept"] == []
+    month = Ledger(db, TABLE, None).month(MONTH)
+    assert (month.billed, month.reserved) == (Decimal("0.77"), Decimal("10.00"))
+    # Settled once: the cleanup's second release of the same execution bills nothing more.
+    again = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
+    assert (again["released"], again["billed_usd"]) == ([], None)
+
+
+def test_slots_whose_jobs_still_stop_are_kept_and_the_bill_waits_for_them(db) -> None:
+    sfn = StepFunctions()
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
+    admit(event(2), GOVERNANCE, db, sfn, NO_QUOTAS)
+    sm = SageMaker({"digits-0000000001": ("Stopping", execution(1), [60])})
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": sm}
+    result = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
+    assert result == {
+        "released": [],
+        "billed_usd": None,
+        "admitted": [],
+        "kept": [{"instance_type": GPU, "slots": 2, "phase": "training"}],
+    }
+    sm.jobs["digits-0000000001"] = ("Stopped", execution(1), [60])  # the reaper comes back once it stopped
+    later = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
+    assert later["admitted"] == [execution(2)]
+    assert later["billed_usd"] == "0.01"  # 60 s at $0.736/h = $0.0123
+
+
+def test_a_phase_release_gives_back_that_phase_only_and_settles_nothing(db) -> None:
+    sfn = StepFunctions()
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
+    admit(event(1, "evaluation"), GOVERNANCE, db, sfn, NO_QUOTAS)
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": SageMaker({})}
+    result = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, phase="training")
+    assert result["released"] == [{"instance_type": GPU, "slots": 2, "phase": "training"}]
+    assert result["kept"] == [{"instance_type": CPU, "slots": 1, "phase": "evaluation"}]
+    assert result["billed_usd"] is None
+    assert Ledger(db, TABLE, None).month(MONTH).reserved == Decimal("10.00")
+
+
+def test_a_transform_bills_from_its_start_to_its_end_or_to_now_and_only_its_owners() -> None:
+    name, owner = "digits-0000000001-test", execution(1)
+    ended = SageMaker({}, {"name": name, "status": "Completed", "owner": owner, "start": 1000, "end": 1600})
+    assert transform_seconds(ended, "digits-0000000001", owner, now=9999.0) == 600.0
+    running = SageMaker({}, {"name": name, "status": "InProgress", "owner": owner, "start": 1000})
+    assert transform_seconds(running, "digits-0000000001", owner, now=1250.0) == 250.0
+    assert transform_seconds(running, "digits-0000000001", execution(2), now=1250.0) == 0.0  # another's
+    assert transform_seconds(SageMaker({}), "digits-0000000001", owner, now=1250.0) == 0.0  # never started
