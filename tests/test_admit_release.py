@@ -12,6 +12,7 @@ TransformEndTime" (DescribeTransformJob, API reference).
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,7 @@ from handlers.release import release_execution, transform_seconds
 from pipeline.admission import Governance
 from pipeline.contract import Cost, DatasetRef, Run, Schedule
 from pipeline.ledger import Ledger, MonthlyBudgetExceeded
+from pipeline.naming import run_id
 from pipeline.settings import TuningSettings
 from pipeline.slots import AdmissionRefused, Slots
 from tests.fakes import Fake
@@ -39,9 +41,14 @@ def execution(n: int) -> str:
     return f"arn:aws:states:us-east-1:123456789012:execution:ic-tuning-dev-tuning:e{n}"
 
 
+def rid(n: int) -> str:
+    """Run n's id, as ValidateDataset names it from its upload (bucket, dataset, version v<n>)."""
+    return run_id("ds-bucket", "digits", f"v{n}")
+
+
 def run_of(n: int, worst_case: float = 10.0) -> Run:
     return Run(
-        run_id=f"digits-{n:010d}",
+        run_id=rid(n),
         dataset=DatasetRef("ds-bucket", "digits", "datasets/digits/manifest.json", f"v{n}"),
         data=DATA,
         settings=TuningSettings.from_mapping({"instance_type": GPU, "max_parallel_jobs": 2}, where="test"),
@@ -174,7 +181,7 @@ def test_the_first_run_is_sent_on_at_once_the_second_waits_and_both_are_reserved
     facts = ledger.facts(MONTH, execution(2))
     assert facts is not None
     assert (facts["run_id"], facts["price_per_hour_usd"], facts["evaluation_instance_type"]) == (
-        "digits-0000000002",
+        rid(2),
         "0.736",
         CPU,
     )
@@ -215,7 +222,7 @@ def test_release_after_the_tuning_sends_the_next_run_on_and_settles_what_it_bill
     sfn = StepFunctions()
     admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
     admit(event(2), GOVERNANCE, db, sfn, NO_QUOTAS)
-    run1 = "digits-0000000001"
+    run1 = rid(1)
     sm = SageMaker(
         {
             f"{run1}-sgd": ("Completed", execution(1), [1800, 900]),
@@ -241,7 +248,7 @@ def test_slots_whose_jobs_still_stop_are_kept_and_the_bill_waits_for_them(db) ->
     sfn = StepFunctions()
     admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
     admit(event(2), GOVERNANCE, db, sfn, NO_QUOTAS)
-    sm = SageMaker({"digits-0000000001": ("Stopping", execution(1), [60])})
+    sm = SageMaker({rid(1): ("Stopping", execution(1), [60])})
     clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": sm}
     result = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
     assert result == {
@@ -250,7 +257,7 @@ def test_slots_whose_jobs_still_stop_are_kept_and_the_bill_waits_for_them(db) ->
         "admitted": [],
         "kept": [{"instance_type": GPU, "slots": 2, "phase": "training"}],
     }
-    sm.jobs["digits-0000000001"] = ("Stopped", execution(1), [60])  # the reaper comes back once it stopped
+    sm.jobs[rid(1)] = ("Stopped", execution(1), [60])  # the reaper comes back once it stopped
     later = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
     assert later["admitted"] == [execution(2)]
     assert later["billed_usd"] == "0.01"  # 60 s at $0.736/h = $0.0123
@@ -269,10 +276,127 @@ def test_a_phase_release_gives_back_that_phase_only_and_settles_nothing(db) -> N
 
 
 def test_a_transform_bills_from_its_start_to_its_end_or_to_now_and_only_its_owners() -> None:
-    name, owner = "digits-0000000001-test", execution(1)
+    name, owner = f"{rid(1)}-test", execution(1)
     ended = SageMaker({}, {"name": name, "status": "Completed", "owner": owner, "start": 1000, "end": 1600})
-    assert transform_seconds(ended, "digits-0000000001", owner, now=9999.0) == 600.0
+    assert transform_seconds(ended, rid(1), owner, now=9999.0) == 600.0
     running = SageMaker({}, {"name": name, "status": "InProgress", "owner": owner, "start": 1000})
-    assert transform_seconds(running, "digits-0000000001", owner, now=1250.0) == 250.0
-    assert transform_seconds(running, "digits-0000000001", execution(2), now=1250.0) == 0.0  # another's
-    assert transform_seconds(SageMaker({}), "digits-0000000001", owner, now=1250.0) == 0.0  # never started
+    assert transform_seconds(running, rid(1), owner, now=1250.0) == 250.0
+    assert transform_seconds(running, rid(1), execution(2), now=1250.0) == 0.0  # another's
+    assert transform_seconds(SageMaker({}), rid(1), owner, now=1250.0) == 0.0  # never started
+
+
+# ---------------------------------------------------------------------- the cleanup and the reaper
+
+
+class Account(SageMaker):
+    """What the cleanup also calls: listing by status, stopping, the transforms and the model."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stopped: list[str] = []
+
+    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
+        status, owner, billed = self.jobs[HyperParameterTuningJobName]
+        self.jobs[HyperParameterTuningJobName] = ("Stopped", owner, billed)  # stops at once, for the test
+        self.stopped.append(HyperParameterTuningJobName)
+        return {}
+
+    def list_transform_jobs(self, **params: Any) -> dict[str, Any]:
+        return {"TransformJobSummaries": []}
+
+    def describe_model(self, ModelName: str) -> dict[str, Any]:  # noqa: N803
+        error = client_error("ValidationException")
+        error.response["Error"]["Message"] = f"Could not find model {ModelName}."
+        raise error
+
+
+class Executions(StepFunctions):
+    def __init__(self, status: dict[str, str]) -> None:
+        super().__init__()
+        self.status = status  # execution -> RUNNING, SUCCEEDED...; absent: it does not exist
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803
+        if executionArn not in self.status:
+            raise client_error("ExecutionDoesNotExist")
+        return {"status": self.status[executionArn]}
+
+
+@pytest.fixture
+def deployed(db, monkeypatch):
+    """The cleanup function's environment and clients, as the stack configures them."""
+    from pipeline import clients
+
+    monkeypatch.setenv("GOVERNANCE_TABLE", TABLE)
+    monkeypatch.setenv("CAPACITY", json.dumps({GPU: 2, CPU: 1}))
+    monkeypatch.setenv("MONTHLY_BUDGET_USD", "100")
+    services: dict[str, Any] = {"dynamodb": db}
+    monkeypatch.setattr(clients, "client", lambda service: services[service])
+    return services
+
+
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "stop-orphans", 256, "id"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stop-orphans"
+
+
+def test_an_aborted_run_is_stopped_released_and_settled_by_its_end_event(deployed, db) -> None:
+    from handlers import stop_orphans
+
+    admit(event(1), GOVERNANCE, db, StepFunctions(), NO_QUOTAS)
+    admit(event(2), GOVERNANCE, db, StepFunctions(), NO_QUOTAS)  # waits behind run 1
+    run1 = rid(1)
+    sm = Account({run1: ("InProgress", execution(1), [3600])})
+    sfn = Executions({execution(1): "ABORTED", execution(2): "RUNNING"})
+    deployed.update(sagemaker=sm, stepfunctions=sfn)
+    detail = {
+        "executionArn": execution(1),
+        "status": "ABORTED",
+        "startDate": 1796637601000,  # 2026-12-07T10:00:01Z, in milliseconds as EventBridge sends it
+        "input": json.dumps(
+            {
+                "detail": {
+                    "bucket": {"name": "ds-bucket"},
+                    "object": {"key": "datasets/digits/manifest.json", "version-id": "v1"},
+                }
+            }
+        ),
+    }
+    result = stop_orphans.handler(
+        {"detail-type": "Step Functions Execution Status Change", "detail": detail}, Context()
+    )
+    assert sm.stopped == [run1] and result["stopped"] == [run1]
+    assert result["released"] == [{"instance_type": GPU, "slots": 2, "phase": "training"}]
+    assert result["admitted"] == [execution(2)] and [t for t, _ in sfn.sent] == ["token-2"]
+    assert result["billed_usd"] == "0.74"  # 3,600 s at $0.736/h
+
+
+def test_the_reaper_frees_what_ended_executions_hold_this_month_or_last_and_publishes_the_queue(
+    deployed, db, capsys
+) -> None:
+    from handlers.stop_orphans import reap
+
+    admit(event(1), GOVERNANCE, db, StepFunctions(), NO_QUOTAS)  # holds both slots; its end event was lost
+    admit(event(2), GOVERNANCE, db, StepFunctions(), NO_QUOTAS)  # still running, queued behind it
+    admit(event(4), GOVERNANCE, db, StepFunctions(), NO_QUOTAS)  # still running, queued behind run 2
+    facts = {"run_id": rid(3), "dataset": "s3://ds-bucket/datasets/digits/", "price_per_hour_usd": "0.736"}
+    # Run 3 ended in December without its cleanup; its execution has since been deleted.
+    Ledger(db, TABLE, None).reserve(MONTH, execution(3), Decimal("5.00"), {**facts, "evaluation_instance_type": CPU})
+    sm = Account({rid(1): ("Completed", execution(1), [1800])})
+    sfn = Executions({execution(1): "SUCCEEDED", execution(2): "RUNNING", execution(4): "RUNNING"})
+    deployed.update(sagemaker=sm, stepfunctions=sfn)
+    now = datetime(2027, 1, 2, 9, 0, tzinfo=UTC).timestamp()  # January: December is last month
+    result = reap(GOVERNANCE, now)
+    assert result["reaped"] == [execution(1), execution(3)]  # not the running ones
+    assert [t for t, _ in sfn.sent] == ["token-2"]  # run 4 still waits for run 2's slots
+    december = Ledger(db, TABLE, None).month(MONTH)
+    # Run 1: 1,800 s at $0.736/h = $0.368 -> $0.37; run 3 billed nothing. Runs 2 and 4 stay reserved.
+    assert (december.billed, december.reserved) == (Decimal("0.37"), Decimal("20.00"))
+    metrics = {
+        (m["InstanceType"], name): m[name]
+        for m in (json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"'))
+        for name in ("SlotsInUse", "QueueDepth", "OldestQueuedSeconds")
+        if name in m
+    }
+    assert metrics[(GPU, "SlotsInUse")] == [2.0] and metrics[(GPU, "QueueDepth")] == [1.0]
+    assert metrics[(CPU, "SlotsInUse")] == [0.0] and metrics[(CPU, "OldestQueuedSeconds")] == [0.0]
+    assert metrics[(GPU, "OldestQueuedSeconds")][0] >= now - time.time()  # run 4, queued before this moment
