@@ -297,3 +297,68 @@ def test_make_runs_shows_who_holds_who_waits_and_the_months_money(db) -> None:
     assert "queued   run2 (training, 2 slots, waiting 90 s)" in shown
     assert "2026-12: $7.50 billed, $120.00 reserved, budget $500, $372.50 remaining" in shown
     assert "1 run(s) with a reservation, 1 settled this month" in shown
+
+
+def test_the_quota_is_read_from_any_page_and_a_quota_equal_to_the_capacity_says_nothing() -> None:
+    class Paged(Quotas):
+        def paginate(self, ServiceCode: str) -> list[dict[str, Any]]:  # noqa: N803
+            # A page may come without Quotas; the one sought may be on a later page.
+            return [{}, {"Quotas": [{"QuotaName": "other", "Value": 9.0}]}, *super().paginate(ServiceCode)]
+
+    assert limit_for({GPU: 2}, GPU, "training", Paged({f"{GPU} for training job usage": 2.0})) == (2, "")
+    assert limit_for({GPU: 2}, GPU, "training", Paged({f"{GPU} for training job usage": 1.0}))[0] == 1
+
+    class Unreadable(Quotas):
+        def paginate(self, ServiceCode: str) -> list[dict[str, Any]]:  # noqa: N803
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListServiceQuotas")
+
+    assert limit_for({GPU: 2}, GPU, "training", Unreadable({})) == (
+        2,
+        f"The quota '{GPU} for training job usage' was not read (Service Quotas could not be read "
+        "(AccessDeniedException)): admitted against the capacity, 2.",
+    )
+
+
+def test_admission_pumps_every_type_against_its_recorded_limit_or_its_capacity(db) -> None:
+    slots, woken = Slots(db, TABLE, Clock()), Tokens()
+    cpu = "ml.m5.xlarge"
+    slots.enqueue(ticket(1))
+    slots.enqueue(Ticket(cpu, 1, "arn:exec:2", "evaluation", "2026-12-07T00:00:02Z", run_id="run2", token="tok2"))
+    slots.record_limit(GPU, 2)  # the GPU's limit was recorded (the quota); the CPU's never was: its capacity
+    admitted = pump_all(slots, {GPU: 4, cpu: 1}, {GPU, cpu}, woken)
+    assert [t.execution for t in admitted] == ["arn:exec:1", "arn:exec:2"] and woken.sent == ["tok1", "tok2"]
+    assert slots.pool(GPU) == (2, 2) and slots.pool(cpu)[0] == 1
+
+
+class ConsistentReads:
+    """The DynamoDB client, asserting every read of the governance table is strongly consistent:
+    an eventually consistent read may miss a grant made a moment ago and admit past the limit."""
+
+    def __init__(self, db: Any, reads: list[str] | None = None) -> None:
+        self.db, self.reads = db, [] if reads is None else reads  # the operations read, paginated ones too
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.db, name)
+        if name == "get_paginator":
+            return lambda op: ConsistentReads(attr(op), self.reads)
+        if name not in ("get_item", "query", "paginate"):
+            return attr
+
+        def read(**params: Any) -> Any:
+            assert params.get("ConsistentRead") is True, f"{name} without ConsistentRead: {params}"
+            self.reads.append(name)
+            return attr(**params)
+
+        return read
+
+
+def test_every_read_of_slots_and_ledger_is_strongly_consistent(db) -> None:
+    reads = ConsistentReads(db)
+    slots, ledger = Slots(reads, TABLE, Clock()), Ledger(reads, TABLE, Decimal("100"))
+    slots.enqueue(ticket(1))
+    ledger.reserve("2026-12", "arn:exec:1", Decimal("10"), {"run_id": "run1"})
+    slots.pump(GPU, 2, Tokens())
+    assert [t.state for t in slots.tickets(GPU)] == [HELD] and slots.pool(GPU)[0] == 2
+    assert ledger.month("2026-12").reserved == Decimal("10.00") and len(ledger.entries("2026-12")) == 1
+    assert ledger.facts("2026-12", "arn:exec:1") is not None
+    assert {"get_item", "paginate"} <= set(reads.reads)  # both ways of reading were seen

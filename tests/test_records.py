@@ -580,3 +580,19 @@ def test_every_validation_warning_is_listed_on_its_own_line() -> None:
     warned = dataclasses.replace(RUN, data=dataclasses.replace(RUN.data, warnings=("first", "second")))
     message = success_message(warned, BEST, REGISTERED, "eu-west-1").message
     assert "Validation warned (2); the version is not auto-approved:\n- first\n- second\n\n" in message
+
+
+def test_the_success_notice_says_how_each_lease_was_admitted() -> None:
+    from pipeline.admission import Admissions, Admitted
+
+    training = Admitted("ml.g4dn.xlarge", 2, 2, enqueued_at=100.0, admitted_at=195.0, waited_seconds=95.0, note="")
+    transform = Admitted("ml.m5.xlarge", 1, 1, enqueued_at=900.0, admitted_at=900.0, waited_seconds=0.0, note="")
+    both = success_message(RUN, BEST, REGISTERED, "eu-west-1", admission=Admissions(training, transform)).message
+    assert (
+        "Training slots: queued 95 s until 2 ml.g4dn.xlarge slots of 2 were free.\n"
+        "Test transform slot: admitted at once (1 ml.m5.xlarge slot of 1).\n"
+        f"Model package: {REGISTERED.model_package_arn}"
+    ) in both
+    alone = success_message(RUN, BEST, REGISTERED, "eu-west-1", admission=Admissions(training)).message
+    assert "Training slots: queued 95 s until 2 ml.g4dn.xlarge slots of 2 were free.\nModel package:" in alone
+    assert "slot" not in success_message(RUN, BEST, REGISTERED, "eu-west-1").message  # no admission: no line

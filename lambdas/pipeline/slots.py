@@ -67,12 +67,12 @@ class Ticket:
             execution=item["execution"]["S"],
             phase=item["phase"]["S"],
             started=item["started"]["S"],
-            run_id=item.get("run_id", {}).get("S", ""),
+            run_id=item["run_id"]["S"],  # enqueue writes every attribute but admitted_at
             state=item["state"]["S"],
-            token=item.get("token", {}).get("S", ""),
-            enqueued_at=float(item.get("enqueued_at", {}).get("N", "0")),
-            admitted_at=float(item.get("admitted_at", {}).get("N", "0")),
-            note=item.get("note", {}).get("S", ""),
+            token=item["token"]["S"],
+            enqueued_at=float(item["enqueued_at"]["N"]),
+            admitted_at=float(item.get("admitted_at", {}).get("N", "0")),  # set when granted
+            note=item["note"]["S"],
         )
 
 
