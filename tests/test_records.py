@@ -33,7 +33,7 @@ from pipeline.contract import (
     Tuning,
 )
 from pipeline.errors import error_code, error_message, is_transient, quota_message
-from pipeline.messages import failure_message, success_message
+from pipeline.messages import failure_message, subject_safe, success_message
 from pipeline.naming import run_id
 from pipeline.ownership import owned_by, owner
 from pipeline.registry import customer_metadata, metadata_safe, metrics_document
@@ -596,3 +596,9 @@ def test_the_success_notice_says_how_each_lease_was_admitted() -> None:
     alone = success_message(RUN, BEST, REGISTERED, "eu-west-1", admission=Admissions(training)).message
     assert "Training slots: queued 95 s until 2 ml.g4dn.xlarge slots of 2 were free.\nModel package:" in alone
     assert "slot" not in success_message(RUN, BEST, REGISTERED, "eu-west-1").message  # no admission: no line
+
+
+def test_a_subject_left_empty_by_its_text_still_says_what_sent_it() -> None:
+    # SNS refuses an empty Subject; a dataset named with spaces only must not lose the notice.
+    assert subject_safe(" \t\n ") == "Tuning pipeline"
+    assert subject_safe("Tuning failed: données") == "Tuning failed: donnees"
