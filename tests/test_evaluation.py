@@ -457,3 +457,21 @@ def test_deleting_a_model_already_deleted_is_not_an_error_anything_else_is() -> 
     delete_model(Gone('Could not find model "arn:aws:sagemaker:us-east-1:123456789012:model/m".'), "m")
     with pytest.raises(botocore.exceptions.ClientError):
         delete_model(Gone("User is not authorized to perform: sagemaker:DeleteModel"), "m")
+
+
+def test_a_failed_check_reports_its_own_error_even_when_the_cleanup_is_refused_too() -> None:
+    from handlers.check_evaluation import check_evaluation
+
+    class Refusing(Transforms):
+        def stop_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+            raise client_error("ValidationException")  # e.g. it completed meanwhile: nothing to stop
+
+        def delete_model(self, ModelName: str) -> dict[str, Any]:  # noqa: N803
+            self.deleted = [*getattr(self, "deleted", []), ModelName]
+            raise client_error("ResourceInUse")  # refused too; the check's own error is the one reported
+
+    sm = Refusing("InProgress", fail="AccessDeniedException")
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        check_evaluation(TESTED_RUN, EVALUATION, sm, None, bucket="art", now=1001.0)
+    assert raised.value.operation_name == "Op" and raised.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert sm.deleted == [EVALUATION.model_name]  # tried, after the stop was refused
