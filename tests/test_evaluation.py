@@ -203,6 +203,7 @@ def test_the_failure_path_and_the_cleanup_stop_a_running_test_transform() -> Non
     assert stop_evaluation(None, running) == []  # failed before the evaluation started
     assert stop_evaluation(dataclasses.asdict(EVALUATION), Transforms("Completed")) == []
     assert stop_evaluation(dataclasses.asdict(EVALUATION), Transforms("x", fail="ResourceNotFound")) == []
+    assert stop_evaluation(dataclasses.asdict(EVALUATION), Transforms("x", fail="ValidationException")) == []
     mine, theirs = Transforms("InProgress", owner="e1"), Transforms("InProgress", owner="e2")
     assert stop_run_evaluation(RUN.run_id, mine, "e1") == [f"{RUN.run_id}-test"]
     assert stop_run_evaluation(RUN.run_id, theirs, "e1") == [] and theirs.stopped == []
@@ -305,7 +306,7 @@ class Objects(Fake):
         self.put[f"s3://{Bucket}/{Key}"] = Body
 
 
-def start(sm: Any, s3: Any, execution: str = "e1") -> Evaluation:
+def start(sm: Any, s3: Any, execution: str = "e1", **network: Any) -> Evaluation:
     from handlers.start_evaluation import start_evaluation
 
     return start_evaluation(
@@ -315,9 +316,20 @@ def start(sm: Any, s3: Any, execution: str = "e1") -> Evaluation:
         s3,
         role_arn="arn:aws:iam::123456789012:role/sm",
         bucket="art",
-        kms_key_arn=None,
+        kms_key_arn=network.pop("kms_key_arn", None),
         execution=execution,
+        **network,
     )
+
+
+def test_the_model_and_the_transform_carry_the_deployments_key_and_network() -> None:
+    sm = Starter()
+    kms = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    vpc = {"SecurityGroupIds": ["sg-0123456789abcdef0"], "Subnets": ["subnet-0123456789abcdef0"]}
+    start(sm, Objects(), kms_key_arn=kms, vpc_config=vpc)
+    (_, model), (_, transform) = sm.calls
+    assert model["VpcConfig"] == vpc and model["EnableNetworkIsolation"] is True
+    assert transform["TransformOutput"]["KmsKeyId"] == kms
 
 
 def test_starting_writes_the_input_manifest_then_the_model_and_the_transform_each_checked() -> None:

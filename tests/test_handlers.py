@@ -349,7 +349,7 @@ def test_poll_reports_in_progress_then_completed_in_a_few_fields() -> None:
     )
     with stub:
         result = poll(("a", "b"), sm)
-    assert result.status == "InProgress"
+    assert (result.status, result.failure_reason) == ("InProgress", "")  # a reason only for a failed run
     assert result.jobs[0] == {
         "name": "a",
         "status": "InProgress",
@@ -392,7 +392,8 @@ def test_one_failed_tuning_job_does_not_lose_the_best_of_the_others() -> None:
 
     sgd_failed_adam_completed()
     with stub:
-        assert poll(("r-sgd", "r-adam"), sm).status == "Completed"
+        completed = poll(("r-sgd", "r-adam"), sm)
+    assert (completed.status, completed.failure_reason) == ("Completed", "")  # sgd's failure does not fail the run
     sgd_failed_adam_completed()
     stub.add_response(
         "describe_training_job",

@@ -83,6 +83,7 @@ class Jobs(Fake):
         return self
 
     def paginate(self, HyperParameterTuningJobName: str, PaginationConfig: Any) -> Any:  # noqa: N803
+        assert PaginationConfig == {"PageSize": 100}  # MaxResults' most: 750 jobs in 8 calls, not 75 at the default 10
         for start in range(0, self.jobs, 100):
             yield {
                 "TrainingJobSummaries": [
