@@ -100,6 +100,16 @@ def idle(job: Any, trial: Any, seed: int) -> None:
     job.ended = time.time()
 
 
+def queued(slots: Slots) -> int:
+    """Runs queued now. moto's in-memory table is not safe to read while the functions write to it
+    (RuntimeError: dictionary changed size during iteration): such a read is simply made again."""
+    while True:
+        try:
+            return sum(t.state == QUEUED for t in slots.tickets(GPU))
+        except RuntimeError:
+            time.sleep(0.1)
+
+
 def history_events(waiting: int, first: float, second: float) -> dict[str, float]:
     from local.harness import LocalPipeline
     from tools.dataset import prepare, upload
@@ -137,7 +147,7 @@ def history_events(waiting: int, first: float, second: float) -> dict[str, float
         sfn = pipeline.client("stepfunctions")
 
         slots = Slots(pipeline.client("dynamodb"), pipeline.deployed.table, time.time)
-        while sum(t.state == QUEUED for t in slots.tickets(GPU)) < waiting:  # the wait counts from the queue on
+        while queued(slots) < waiting:  # the wait counts from the queue on
             time.sleep(1)
 
         def counts() -> list[int]:
