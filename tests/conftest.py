@@ -107,3 +107,23 @@ def logged() -> Iterator[Logged]:
     logging.getLogger(SERVICE).addHandler(handler)
     yield handler
     logging.getLogger(SERVICE).removeHandler(handler)
+
+
+@pytest.fixture
+def db() -> Iterator[object]:
+    """moto's DynamoDB with a table of the governance table's key schema, named "gov"."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="gov",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client

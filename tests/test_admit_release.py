@@ -17,9 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from handlers.admit import admit
 from handlers.release import release_execution, transform_seconds
@@ -142,22 +140,6 @@ class Pages:
         billed = self.sm.jobs[params["HyperParameterTuningJobName"]][2]
         names = [f"{params['HyperParameterTuningJobName']}-{i:03d}" for i in range(len(billed))]
         return [{"TrainingJobSummaries": [{"TrainingJobName": n} for n in names]}]
-
-
-@pytest.fixture
-def db():
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
 
 
 GOVERNANCE = Governance(TABLE, {GPU: 2, CPU: 1}, Decimal("100"))

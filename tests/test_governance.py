@@ -12,10 +12,8 @@ import threading
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from pipeline.admission import limit_for, pump_all, quota_name
 from pipeline.ledger import Ledger, MonthlyBudgetExceeded
@@ -24,22 +22,6 @@ from tests.fakes import Fake
 
 TABLE = "gov"
 GPU = "ml.g4dn.xlarge"
-
-
-@pytest.fixture
-def db():
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
 
 
 class Clock:
