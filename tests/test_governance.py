@@ -344,3 +344,41 @@ def test_every_read_of_slots_and_ledger_is_strongly_consistent(db) -> None:
     assert ledger.month("2026-12").reserved == Decimal("10.00") and len(ledger.entries("2026-12")) == 1
     assert ledger.facts("2026-12", "arn:exec:1") is not None
     assert {"get_item", "paginate"} <= set(reads.reads)  # both ways of reading were seen
+
+
+class Conflicting:
+    """DynamoDB at a busy moment: every transaction is cancelled, for `reason` (TransactWriteItems:
+    TransactionCanceledException with one CancellationReason per item)."""
+
+    def __init__(self, db: Any, reason: str) -> None:
+        self.db, self.reason = db, reason
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    def transact_write_items(self, TransactItems: list[Any]) -> None:  # noqa: N803
+        reasons = [{"Code": "None"}, {"Code": self.reason}]
+        error = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": reasons,
+        }
+        raise ClientError(error, "TransactWriteItems")  # type: ignore[arg-type]
+
+
+def test_a_transaction_that_conflicts_is_retried_not_taken_for_a_failed_condition(db) -> None:
+    from pipeline.errors import TransientAwsError, classified_aws_errors, is_transient
+
+    Slots(db, TABLE, Clock()).enqueue(ticket(1))
+    Ledger(db, TABLE, None).reserve("2026-12", "arn:exec:1", Decimal("5"), {"run_id": "run1"})
+    busy = Conflicting(db, "TransactionConflict")
+    # Another run's grant wrote the pool at the same moment: not "no room", not "settled already".
+    with pytest.raises(ClientError) as raised:
+        Slots(busy, TABLE, Clock()).grant(ticket(1), 2)
+    assert is_transient(raised.value)
+    with pytest.raises(TransientAwsError), classified_aws_errors():  # the workflow's Retry takes it from here
+        Ledger(busy, TABLE, None).settle("2026-12", "arn:exec:1", Decimal("1"))
+    # A condition that failed is still an answer: no room, or settled by another path.
+    failed = Conflicting(db, "ConditionalCheckFailed")
+    assert Slots(failed, TABLE, Clock()).grant(ticket(1), 2) is False
+    assert Ledger(failed, TABLE, None).settle("2026-12", "arn:exec:1", Decimal("1")) is False
+    assert is_transient(ClientError({"Error": {"Code": "TransactionConflictException"}}, "UpdateItem"))

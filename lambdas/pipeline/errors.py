@@ -26,6 +26,8 @@ TRANSIENT_CODES = frozenset(
         "InternalError",
         "InternalServerError",
         "RequestTimeout",
+        # DynamoDB: a write to an item a transaction is writing at the same moment.
+        "TransactionConflictException",
     }
 )
 
@@ -76,10 +78,19 @@ def error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", ""))
 
 
+def conflicted(error: ClientError) -> bool:
+    """A DynamoDB transaction cancelled because another wrote the same item at the same moment
+    (reason TransactionConflict): worth trying again, unlike a condition that failed."""
+    reasons = error.response.get("CancellationReasons") or []
+    return error_code(error) == "TransactionCanceledException" and any(
+        r.get("Code") == "TransactionConflict" for r in reasons
+    )
+
+
 def is_transient(error: ClientError) -> bool:
     code = error_code(error)
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return code in TRANSIENT_CODES or status >= 500
+    return code in TRANSIENT_CODES or status >= 500 or conflicted(error)
 
 
 @contextmanager

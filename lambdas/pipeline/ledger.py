@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline.cost import BudgetExceeded
-from pipeline.errors import error_code
+from pipeline.errors import conflicted, error_code
 
 TOTAL = "#total"
 RESERVED, SETTLED = "reserved", "settled"
@@ -173,7 +173,7 @@ class Ledger:
                 ]
             )
         except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
+            if error_code(exc) == "TransactionCanceledException" and not conflicted(exc):
                 return False  # settled meanwhile by another path (the cleanup, the workflow)
             raise
         return True

@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.errors import error_code
+from pipeline.errors import conflicted, error_code
 
 POOL = "#pool"
 TICKET = "T#"
@@ -81,9 +81,9 @@ def pool_key(instance_type: str) -> str:
 
 
 def _condition_failed(exc: ClientError) -> bool:
-    return error_code(exc) in (
-        "TransactionCanceledException",
-        "ConditionalCheckFailedException",
+    """A condition did not hold (the state read has changed); a conflict is not that: it is retried."""
+    return error_code(exc) in ("TransactionCanceledException", "ConditionalCheckFailedException") and not conflicted(
+        exc
     )
 
 
