@@ -273,9 +273,22 @@ def test_a_transform_bills_from_its_start_to_its_end_or_to_now_and_only_its_owne
 class Account(SageMaker):
     """What the cleanup also calls: listing by status, stopping, the transforms and the model."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, denied: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stopped: list[str] = []
+        self.denied = denied  # a run whose jobs this role may not list
+
+    def get_paginator(self, operation: str) -> Any:
+        pages = super().get_paginator(operation)
+        denied = self.denied
+
+        class Checked:
+            def paginate(self, **params: Any) -> Any:
+                if denied and params.get("NameContains") == denied:
+                    raise client_error("AccessDeniedException")
+                return pages.paginate(**params)
+
+        return Checked()
 
     def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict[str, Any]:  # noqa: N803
         status, owner, billed = self.jobs[HyperParameterTuningJobName]
@@ -363,22 +376,46 @@ def test_the_reaper_frees_what_ended_executions_hold_this_month_or_last_and_publ
     facts = {"run_id": rid(3), "dataset": "s3://ds-bucket/datasets/digits/", "price_per_hour_usd": "0.736"}
     # Run 3 ended in December without its cleanup; its execution has since been deleted.
     Ledger(db, TABLE, None).reserve(MONTH, execution(3), Decimal("5.00"), {**facts, "evaluation_instance_type": CPU})
-    sm = Account({rid(1): ("Completed", execution(1), [1800])})
+    run5 = {**facts, "run_id": rid(5), "evaluation_instance_type": CPU}  # ended too; SageMaker denies its listing
+    Ledger(db, TABLE, None).reserve(MONTH, execution(5), Decimal("1.00"), run5)
+    sm = Account({rid(1): ("Completed", execution(1), [1800])}, denied=rid(5))
     sfn = Executions({execution(1): "SUCCEEDED", execution(2): "RUNNING", execution(4): "RUNNING"})
     deployed.update(sagemaker=sm, stepfunctions=sfn)
     now = datetime(2027, 1, 2, 9, 0, tzinfo=UTC).timestamp()  # January: December is last month
     result = reap(GOVERNANCE, now)
-    assert result["reaped"] == [execution(1), execution(3)]  # not the running ones
+    assert result["reaped"] == [execution(1), execution(3), execution(5)]  # not the running ones
+    (broken,) = [r for r in result["results"] if "error" in r]  # run 5's cleanup failed; the others went on
+    assert broken["execution"] == execution(5) and "AccessDeniedException" in broken["error"]
     assert [t for t, _ in sfn.sent] == ["token-2"]  # run 4 still waits for run 2's slots
     december = Ledger(db, TABLE, None).month(MONTH)
-    # Run 1: 1,800 s at $0.736/h = $0.368 -> $0.37; run 3 billed nothing. Runs 2 and 4 stay reserved.
-    assert (december.billed, december.reserved) == (Decimal("0.37"), Decimal("20.00"))
+    # Run 1: 1,800 s at $0.736/h = $0.368 -> $0.37; run 3 billed nothing. Runs 2, 4 and 5 stay reserved.
+    assert (december.billed, december.reserved) == (Decimal("0.37"), Decimal("21.00"))
     metrics = {
         (m["InstanceType"], name): m[name]
         for m in (json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"'))
         for name in ("SlotsInUse", "QueueDepth", "OldestQueuedSeconds")
         if name in m
     }
-    assert metrics[(GPU, "SlotsInUse")] == [2.0] and metrics[(GPU, "QueueDepth")] == [1.0]
+    # Published before the cleanups (so a failing one cannot silence the alarm): run 1 still held both.
+    assert metrics[(GPU, "SlotsInUse")] == [2.0] and metrics[(GPU, "QueueDepth")] == [2.0]
     assert metrics[(CPU, "SlotsInUse")] == [0.0] and metrics[(CPU, "OldestQueuedSeconds")] == [0.0]
     assert metrics[(GPU, "OldestQueuedSeconds")][0] >= now - time.time()  # run 4, queued before this moment
+
+
+def test_a_bill_that_could_not_be_read_whole_is_not_settled_but_tried_again(db) -> None:
+    from pipeline.errors import TransientAwsError
+
+    class Throttled(SageMaker):
+        def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+            if TrainingJobName.endswith("-001"):
+                raise client_error("ThrottlingException")
+            return super().describe_training_job(TrainingJobName)
+
+    sfn = StepFunctions()
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
+    sm = Throttled({rid(1): ("Completed", execution(1), [1800, 1800])})
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": sm}
+    with pytest.raises(TransientAwsError, match="1 of 2 jobs read"):
+        release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
+    month = Ledger(db, TABLE, None).month(MONTH)
+    assert (month.billed, month.reserved) == (Decimal("0.00"), Decimal("10.00"))  # still reserved: not settled at $0.37

@@ -22,7 +22,7 @@ from handlers.choose_best import billable_seconds
 from pipeline import clients
 from pipeline.admission import Governance, pump_all, waker
 from pipeline.cost import transform_price
-from pipeline.errors import classified_aws_errors, error_code
+from pipeline.errors import TransientAwsError, classified_aws_errors, error_code
 from pipeline.evaluation import transform_job_name
 from pipeline.ledger import Ledger, month_of, usd
 from pipeline.observe import logger, tracer
@@ -87,8 +87,12 @@ def run_billed(sm: Any, facts: dict[str, str], execution: str, now: float) -> De
     the prices its reservation recorded (on-demand: spot savings show in the billed seconds)."""
     run_id = facts["run_id"]
     with classified_aws_errors():
-        seconds = billable_seconds(owned_tuning_jobs(sm, run_id, execution), sm)["seconds"]
+        bill = billable_seconds(owned_tuning_jobs(sm, run_id, execution), sm)
         transform = transform_seconds(sm, run_id, execution, now)
+    if bill["jobs"] is None or bill["counted"] != bill["jobs"]:
+        # Settled is final: a bill missing jobs (throttled describes) waits for the next try.
+        raise TransientAwsError(f"the bill of {run_id} is not complete: {bill['counted']} of {bill['jobs']} jobs read")
+    seconds = bill["seconds"]
     training = Decimal(seconds) * Decimal(facts["price_per_hour_usd"]) / 3600
     evaluation = Decimal(repr(transform)) * Decimal(repr(transform_price(facts["evaluation_instance_type"]))) / 3600
     return usd(training + evaluation)

@@ -149,8 +149,14 @@ def reap(governance: Governance, now: float) -> dict[str, Any]:
     db = clients.client("dynamodb")
     with classified_aws_errors():
         ended = ended_holders(governance, db, clients.client("stepfunctions"), now)
-    results = [clean_up(run, execution, started, governance) for execution, (run, started) in sorted(ended.items())]
-    publish_queue(governance, db, now)
+    publish_queue(governance, db, now)  # first: the dashboard and the alarm see the queue whatever follows
+    results = []
+    for execution, (run, started) in sorted(ended.items()):
+        try:
+            results.append(clean_up(run, execution, started, governance))
+        except Exception as exc:  # one execution that cannot be cleaned up must not keep the others held
+            logger.exception("reaper could not clean up an execution", extra={"execution": execution})
+            results.append({"run_id": run, "execution": execution, "error": f"{type(exc).__name__}: {exc}"})
     logger.info("reaped", extra={"reaped": sorted(ended), "results": results})
     return {"reaped": sorted(ended), "results": results}
 
