@@ -419,3 +419,11 @@ def test_a_bill_that_could_not_be_read_whole_is_not_settled_but_tried_again(db) 
         release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, settle=True)
     month = Ledger(db, TABLE, None).month(MONTH)
     assert (month.billed, month.reserved) == (Decimal("0.00"), Decimal("10.00"))  # still reserved: not settled at $0.37
+
+
+def test_a_spot_run_is_admitted_against_the_spot_quota(db) -> None:
+    spot = event(1)
+    spot["run"]["settings"] = {**spot["run"]["settings"], "use_spot": True, "max_wait_seconds": 72_000}
+    quotas = Quotas({f"{GPU} for training job usage": 4.0, f"{GPU} for spot training job usage": 1.0})
+    with pytest.raises(AdmissionRefused, match=f"above the account's quota '{GPU} for spot training job usage', 1"):
+        admit(spot, GOVERNANCE, db, StepFunctions(), quotas)

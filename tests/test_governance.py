@@ -382,3 +382,12 @@ def test_a_transaction_that_conflicts_is_retried_not_taken_for_a_failed_conditio
     assert Slots(failed, TABLE, Clock()).grant(ticket(1), 2) is False
     assert Ledger(failed, TABLE, None).settle("2026-12", "arn:exec:1", Decimal("1")) is False
     assert is_transient(ClientError({"Error": {"Code": "TransactionConflictException"}}, "UpdateItem"))
+
+
+def test_spot_training_is_admitted_against_the_spot_quota() -> None:
+    # Service Quotas lists managed spot training apart: "ml.g4dn.xlarge for spot training job usage".
+    assert quota_name(GPU, "training", spot=True) == "ml.g4dn.xlarge for spot training job usage"
+    assert quota_name("ml.m5.xlarge", "evaluation", spot=True) == "ml.m5.xlarge for transform job usage"
+    quotas = Quotas({f"{GPU} for training job usage": 4.0, f"{GPU} for spot training job usage": 1.0})
+    assert limit_for({GPU: 4}, GPU, "training", quotas, spot=True)[0] == 1
+    assert limit_for({GPU: 4}, GPU, "training", quotas) == (4, "")

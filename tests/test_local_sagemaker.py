@@ -329,3 +329,20 @@ def test_a_local_transform_fails_on_a_record_over_its_max_payload(
         )
     else:
         assert json.loads(s3.objects["s3://a/out/c1/b.png.out"]) == [0.25, 0.75]
+
+
+def test_the_local_account_counts_spot_training_against_its_own_quota() -> None:
+    from local.sagemaker.quotas import AccountQuotas, QuotaError
+    from local.sagemaker.service import _reservation
+
+    definition = {"ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1}}
+    limits = {"HyperParameterTuningJobConfig": {"ResourceLimits": {"MaxParallelTrainingJobs": 2}}}
+    spot = {**limits, "TrainingJobDefinition": {**definition, "EnableManagedSpotTraining": True}}
+    assert _reservation(spot) == ("ml.g4dn.xlarge", "spot training", 2)
+    assert _reservation({**limits, "TrainingJobDefinition": definition}) == ("ml.g4dn.xlarge", "training", 2)
+    quotas = AccountQuotas(
+        {"ml.g4dn.xlarge for spot training job usage": 1, "ml.g4dn.xlarge for training job usage": 4}
+    )
+    quotas.reserve("ml.g4dn.xlarge", "training", 2)  # on-demand: within its 4
+    with pytest.raises(QuotaError, match="'ml.g4dn.xlarge for spot training job usage' is 1 Instances"):
+        quotas.reserve("ml.g4dn.xlarge", "spot training", 2)

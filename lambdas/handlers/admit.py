@@ -38,7 +38,8 @@ def admit(event: dict[str, Any], governance: Governance, db: Any, sfn: Any, quot
     if phase not in (TRAINING, EVALUATION):
         raise ValueError(f"Admit: phase must be {TRAINING} or {EVALUATION}, got {phase!r}")
     ticket = ticket_of(run, phase, event["execution"], event["started"], event["token"])
-    limit, note = limit_for(governance.capacity, ticket.instance_type, phase, quotas)
+    spot = phase == TRAINING and run.settings.use_spot
+    limit, note = limit_for(governance.capacity, ticket.instance_type, phase, quotas, spot=spot)
     ticket = dataclasses.replace(ticket, note=note)
     refuse_if_too_large(ticket, limit, note)
     slots = Slots(db, governance.table, time.time)

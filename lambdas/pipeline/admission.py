@@ -79,9 +79,10 @@ class Governance:
         )
 
 
-def quota_name(instance_type: str, phase: str) -> str:
-    """The quota's name in Service Quotas, e.g. "ml.g4dn.xlarge for training job usage"."""
-    return f"{instance_type} for {USAGE[phase]} job usage"
+def quota_name(instance_type: str, phase: str, spot: bool = False) -> str:
+    """The quota's name in Service Quotas, e.g. "ml.g4dn.xlarge for training job usage"; managed
+    spot training counts against its own, "ml.g4dn.xlarge for spot training job usage"."""
+    return f"{instance_type} for {'spot ' if spot and phase == TRAINING else ''}{USAGE[phase]} job usage"
 
 
 def applied_quota(quotas: Any, name: str) -> tuple[int | None, str]:
@@ -96,7 +97,9 @@ def applied_quota(quotas: Any, name: str) -> tuple[int | None, str]:
     return None, "Service Quotas lists no such quota"
 
 
-def limit_for(capacity: Mapping[str, int], instance_type: str, phase: str, quotas: Any) -> tuple[int, str]:
+def limit_for(
+    capacity: Mapping[str, int], instance_type: str, phase: str, quotas: Any, *, spot: bool = False
+) -> tuple[int, str]:
     """(the slots runs may hold at once, a note for the notice: empty when capacity is the limit
     and the quota allows it)."""
     if instance_type not in capacity:
@@ -105,7 +108,7 @@ def limit_for(capacity: Mapping[str, int], instance_type: str, phase: str, quota
             f"(the slots of each instance type runs may hold at once; now {dict(capacity)}). Nothing was started."
         )
     configured = capacity[instance_type]
-    name = quota_name(instance_type, phase)
+    name = quota_name(instance_type, phase, spot)
     quota, why = applied_quota(quotas, name)
     if quota is None:
         return configured, f"The quota '{name}' was not read ({why}): admitted against the capacity, {configured}."

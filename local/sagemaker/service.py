@@ -94,12 +94,18 @@ def _hyperparameter_types(request: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in types.items() if not k.startswith("_")}
 
 
-def _reservation(request: dict[str, Any]) -> tuple[str, int]:
-    """(instance type, MaxParallelTrainingJobs x InstanceCount): what a tuning job holds of its quota."""
+def usage(definition: dict[str, Any]) -> str:
+    """The quota a training job counts against: spot training has its own ("<type> for spot
+    training job usage", Service Quotas for SageMaker), on-demand the other."""
+    return "spot training" if definition.get("EnableManagedSpotTraining") else "training"
+
+
+def _reservation(request: dict[str, Any]) -> tuple[str, str, int]:
+    """(instance type, usage, MaxParallelTrainingJobs x InstanceCount): what a tuning job holds of its quota."""
     definitions = request.get("TrainingJobDefinitions") or [request["TrainingJobDefinition"]]
     resources = definitions[0]["ResourceConfig"]
     parallel = request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxParallelTrainingJobs"]
-    return resources["InstanceType"], parallel * resources["InstanceCount"]
+    return resources["InstanceType"], usage(definitions[0]), parallel * resources["InstanceCount"]
 
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -200,9 +206,9 @@ class LocalSageMaker(TransformJobs):
             if config["Strategy"] == "Grid" and search.grid_choices(search.definitions_of(p)) is None:
                 raise ApiError("ValidationException", "Grid search supports only categorical parameter ranges")
             self._check_parents(p)
-            instance_type, delta = _reservation(p)
+            instance_type, kind, delta = _reservation(p)
             try:  # the whole parallel reservation, checked at creation ("request delta of N Instances")
-                self.quotas.reserve(instance_type, "training", delta)
+                self.quotas.reserve(instance_type, kind, delta)
             except QuotaError as exc:
                 raise ApiError(exc.code, exc.message) from None
             job = TuningJob(name=name, request=p)
@@ -660,8 +666,8 @@ class LocalSageMaker(TransformJobs):
             else:
                 job.status = "Completed"
             job.ended = time.time()
-        instance_type, delta = _reservation(job.request)
-        self.quotas.unreserve(instance_type, "training", delta)
+        instance_type, kind, delta = _reservation(job.request)
+        self.quotas.unreserve(instance_type, kind, delta)
         self.emit("tuning_ended", job=job.name, status=job.status, reason=job.failure_reason)
 
     def _search(self, job: TuningJob) -> None:
@@ -735,7 +741,7 @@ class LocalSageMaker(TransformJobs):
     def _train(self, t: TrainingJob, trial: optuna.Trial, seed: int) -> None:
         torch.set_num_threads(1)
         resources = t.request["ResourceConfig"]
-        self.quotas.start(resources["InstanceType"], "training", resources["InstanceCount"])
+        self.quotas.start(resources["InstanceType"], usage(t.request), resources["InstanceCount"])
         t.started = time.time()
         t.secondary = "Training"
         hp_strings = {**t.definition.static, **t.tuned}
@@ -798,5 +804,5 @@ class LocalSageMaker(TransformJobs):
                 t.status, t.secondary = "Failed", "Failed"
                 t.failure_reason = f"ClientError: {type(exc).__name__}: {exc}"
         t.ended = time.time()
-        self.quotas.stop(resources["InstanceType"], "training", resources["InstanceCount"])
+        self.quotas.stop(resources["InstanceType"], usage(t.request), resources["InstanceCount"])
         self.emit("training_ended", job=t.name, status=t.status, accuracy=t.objective, reason=t.failure_reason)
