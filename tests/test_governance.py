@@ -391,3 +391,11 @@ def test_spot_training_is_admitted_against_the_spot_quota() -> None:
     quotas = Quotas({f"{GPU} for training job usage": 4.0, f"{GPU} for spot training job usage": 1.0})
     assert limit_for({GPU: 4}, GPU, "training", quotas, spot=True)[0] == 1
     assert limit_for({GPU: 4}, GPU, "training", quotas) == (4, "")
+
+
+def test_a_quota_that_cannot_be_read_now_keeps_the_limit_last_read() -> None:
+    # Quota 2 read earlier and recorded; now the read is throttled: not the capacity, 4.
+    limit, note = limit_for({GPU: 4}, GPU, "training", Quotas(error="ThrottlingException"), recorded=2)
+    assert limit == 2 and note.endswith("admitted against the last limit read, 2.")
+    assert limit_for({GPU: 4}, GPU, "training", Quotas(error="ThrottlingException"))[0] == 4  # never read: capacity
+    assert limit_for({GPU: 4}, GPU, "training", Quotas({f"{GPU} for training job usage": 3.0}), recorded=2)[0] == 3

@@ -38,11 +38,13 @@ def admit(event: dict[str, Any], governance: Governance, db: Any, sfn: Any, quot
     if phase not in (TRAINING, EVALUATION):
         raise ValueError(f"Admit: phase must be {TRAINING} or {EVALUATION}, got {phase!r}")
     ticket = ticket_of(run, phase, event["execution"], event["started"], event["token"])
+    slots = Slots(db, governance.table, time.time)
     spot = phase == TRAINING and run.settings.use_spot
-    limit, note = limit_for(governance.capacity, ticket.instance_type, phase, quotas, spot=spot)
+    with classified_aws_errors():
+        _, recorded = slots.pool(ticket.instance_type)
+    limit, note = limit_for(governance.capacity, ticket.instance_type, phase, quotas, spot=spot, recorded=recorded)
     ticket = dataclasses.replace(ticket, note=note)
     refuse_if_too_large(ticket, limit, note)
-    slots = Slots(db, governance.table, time.time)
     with classified_aws_errors():
         if phase == TRAINING:
             Ledger(db, governance.table, governance.monthly_budget_usd).reserve(

@@ -98,10 +98,17 @@ def applied_quota(quotas: Any, name: str) -> tuple[int | None, str]:
 
 
 def limit_for(
-    capacity: Mapping[str, int], instance_type: str, phase: str, quotas: Any, *, spot: bool = False
+    capacity: Mapping[str, int],
+    instance_type: str,
+    phase: str,
+    quotas: Any,
+    *,
+    spot: bool = False,
+    recorded: int | None = None,
 ) -> tuple[int, str]:
     """(the slots runs may hold at once, a note for the notice: empty when capacity is the limit
-    and the quota allows it)."""
+    and the quota allows it). `recorded`: the limit admission last recorded, kept when the quota
+    cannot be read now (a throttled read must not raise every run's limit to the capacity)."""
     if instance_type not in capacity:
         raise AdmissionRefused(
             f"instance type {instance_type} has no capacity in this deployment: add it to 'capacity' in cdk.json "
@@ -111,6 +118,11 @@ def limit_for(
     name = quota_name(instance_type, phase, spot)
     quota, why = applied_quota(quotas, name)
     if quota is None:
+        if recorded is not None and recorded < configured:
+            return (
+                recorded,
+                f"The quota '{name}' was not read ({why}): admitted against the last limit read, {recorded}.",
+            )
         return configured, f"The quota '{name}' was not read ({why}): admitted against the capacity, {configured}."
     if quota < configured:
         return quota, (
