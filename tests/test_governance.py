@@ -8,6 +8,7 @@ slots on, a worst case that fits exactly is accepted and one cent more is refuse
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from decimal import Decimal
 from typing import Any
@@ -399,3 +400,13 @@ def test_a_quota_that_cannot_be_read_now_keeps_the_limit_last_read() -> None:
     assert limit == 2 and note.endswith("admitted against the last limit read, 2.")
     assert limit_for({GPU: 4}, GPU, "training", Quotas(error="ThrottlingException"))[0] == 4  # never read: capacity
     assert limit_for({GPU: 4}, GPU, "training", Quotas({f"{GPU} for training job usage": 3.0}), recorded=2)[0] == 3
+
+
+def test_a_ticket_given_a_new_token_by_a_retried_admission_is_not_given_back_for_the_old_one(db) -> None:
+    slots = Slots(db, TABLE, Clock())
+    first = slots.enqueue(ticket(1))  # Admit's first attempt, token tok1, then it failed
+    retried = slots.enqueue(dataclasses.replace(ticket(1), token="tok1-retry"))  # Lambda retried Admit
+    assert retried.token == "tok1-retry" and retried.key == first.key
+    assert slots.give_back(first) is False  # tok1 timed out: that is not this run's end
+    assert [t.token for t in slots.tickets(GPU)] == ["tok1-retry"]
+    assert slots.give_back(retried) is True and slots.tickets(GPU) == []

@@ -194,11 +194,12 @@ class Slots:
 
     def give_back(self, ticket: Ticket) -> bool:
         """Delete the ticket and, if it was held, return its slots to the pool; False when the
-        ticket is not (or no longer) in the state read."""
+        ticket is not (or no longer) in the state read, with the token read."""
+        # The token too: a retried Admit may have given the ticket a new one (and woken its run) since.
         condition = {
-            "ConditionExpression": "#state = :state",
-            "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": {":state": {"S": ticket.state}},
+            "ConditionExpression": "#state = :state AND #token = :token",
+            "ExpressionAttributeNames": {"#state": "state", "#token": "token"},
+            "ExpressionAttributeValues": {":state": {"S": ticket.state}, ":token": {"S": ticket.token}},
         }
         try:
             if ticket.state == QUEUED:
