@@ -27,6 +27,7 @@ import boto3
 from moto import mock_aws
 
 from handlers.admit import admit
+from local.harness import governance_table
 from pipeline.admission import Governance
 from pipeline.slots import QUEUED, Slots
 from tools.synth import ROOT
@@ -73,15 +74,7 @@ def run_event(n: int) -> dict[str, Any]:
 def admission_seconds(queued: int, measured: int = 20) -> list[float]:
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="gov",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        governance_table(db, "gov")
         governance = Governance("gov", {GPU: 2, "ml.m5.xlarge": 1}, Decimal("10000000"))
         times = []
         for n in range(queued + measured):

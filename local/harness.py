@@ -116,6 +116,20 @@ class Rule:
     schedule: str = ""
 
 
+def governance_table(db: Any, name: str) -> None:
+    """A table of the governance table's keys (pk, sk: stacks/storage_stack.py), for tests and benchmarks
+    that need the table without a synthesized app; the harness creates the real one from the template."""
+    db.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @dataclass
 class Deployed:
     datasets_bucket: str
