@@ -14,9 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from pipeline.dataset import MANIFEST_KEYS
 from pipeline.trust import OWNERSHIP
-
 from stacks.config import ENV_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,11 +106,18 @@ def test_every_manifest_key_is_documented_exactly_once() -> None:
 
 
 # What the "a manifest may" column says for each owner of OWNERSHIP (pipeline/trust.py).
-MAY = {"dataset": "set them", "tighten": ("lower them only", "turn it on only"), "allow-list": "pick one of", "deployment": "nothing"}
+MAY = {
+    "dataset": "set them",
+    "tighten": ("lower them only", "turn it on only"),
+    "allow-list": "pick one of",
+    "deployment": "nothing",
+}
 
 
 def test_who_may_change_what_names_every_tuning_key_once_with_its_owner() -> None:
-    rows = [row for row in table(DOCS / "limits-and-trust.md", "## Who may change what") if "outside `tuning`" not in row[0]]
+    rows = [
+        row for row in table(DOCS / "limits-and-trust.md", "## Who may change what") if "outside `tuning`" not in row[0]
+    ]
     named = keys_named([row[0] for row in rows], tuning_prefix=False)
     assert named == Counter(list(OWNERSHIP)), "each tuning key needs exactly one row"
     wrong = [
