@@ -106,11 +106,11 @@ def test_every_manifest_key_is_documented_exactly_once() -> None:
 
 
 # What the "a manifest may" column says for each owner of OWNERSHIP (pipeline/trust.py).
-MAY = {
-    "dataset": "set them",
+MAY: dict[str, tuple[str, ...]] = {
+    "dataset": ("set them",),
     "tighten": ("lower them only", "turn it on only"),
-    "allow-list": "pick one of",
-    "deployment": "nothing",
+    "allow-list": ("pick one of",),
+    "deployment": ("nothing",),
 }
 
 
