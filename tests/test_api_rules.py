@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from local.api_model import request_errors
-from local.sagemaker.service import ApiError, LocalSageMaker
+from local.sagemaker.base import ApiError
+from local.sagemaker.service import LocalSageMaker
 from pipeline.naming import run_id
 from pipeline.settings import TuningSettings
 from pipeline.tuning_request import build_tuning_requests

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from local.sagemaker import search, trainer
-from local.sagemaker.service import ApiError, LocalSageMaker, TrainingJob, TuningJob
+from local.sagemaker.base import ApiError
+from local.sagemaker.service import LocalSageMaker
+from local.sagemaker.tuning import TrainingJob, TuningJob
 from tests.sample_request import client_error
 
 pytestmark = pytest.mark.standin
@@ -333,13 +335,13 @@ def test_a_local_transform_fails_on_a_record_over_its_max_payload(
 
 def test_the_local_account_counts_spot_training_against_its_own_quota() -> None:
     from local.sagemaker.quotas import AccountQuotas, QuotaError
-    from local.sagemaker.service import _reservation
+    from local.sagemaker.tuning import reservation
 
     definition = {"ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1}}
     limits = {"HyperParameterTuningJobConfig": {"ResourceLimits": {"MaxParallelTrainingJobs": 2}}}
     spot = {**limits, "TrainingJobDefinition": {**definition, "EnableManagedSpotTraining": True}}
-    assert _reservation(spot) == ("ml.g4dn.xlarge", "spot training", 2)
-    assert _reservation({**limits, "TrainingJobDefinition": definition}) == ("ml.g4dn.xlarge", "training", 2)
+    assert reservation(spot) == ("ml.g4dn.xlarge", "spot training", 2)
+    assert reservation({**limits, "TrainingJobDefinition": definition}) == ("ml.g4dn.xlarge", "training", 2)
     quotas = AccountQuotas(
         {"ml.g4dn.xlarge for spot training job usage": 1, "ml.g4dn.xlarge for training job usage": 4}
     )

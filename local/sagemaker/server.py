@@ -14,8 +14,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from local.sagemaker.base import ApiError
 from local.sagemaker.quotas import TARGET_PREFIX, QuotaError
-from local.sagemaker.service import ApiError, LocalSageMaker
+from local.sagemaker.service import LocalSageMaker
 
 logger = logging.getLogger("local.sagemaker.http")
 

@@ -12,13 +12,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from local.sagemaker import trainer
-from local.sagemaker.quotas import AccountQuotas, QuotaError
+from local.sagemaker.base import ApiError, Part
+from local.sagemaker.quotas import QuotaError
 
 logger = logging.getLogger("local.sagemaker")
 
@@ -37,30 +37,17 @@ class TransformJob:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-class TransformJobs:
-    """Mixed into LocalSageMaker: its lock, S3 client, ARNs, events and threads are shared."""
+class TransformJobs(Part):
+    """Mixed into LocalSageMaker: the models and transform jobs it holds, and their API."""
 
-    lock: threading.RLock
-    threads: list[threading.Thread]
     models: dict[str, dict[str, Any]]
     transform_jobs: dict[str, TransformJob]
-    quotas: AccountQuotas
-    _s3: Callable[[], Any]
-
-    def arn(self, kind: str, name: str) -> str:
-        raise NotImplementedError
-
-    def emit(self, event: str, **detail: Any) -> None:
-        raise NotImplementedError
-
-    def _api_error(self, code: str, message: str) -> Exception:
-        raise NotImplementedError
 
     def op_CreateModel(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["ModelName"]
         with self.lock:
             if name in self.models:
-                raise self._api_error(
+                raise ApiError(
                     "ValidationException", f'Cannot create already existing model "{self.arn("model", name)}".'
                 )
             self.models[name] = {**p, "CreationTime": time.time()}
@@ -69,16 +56,14 @@ class TransformJobs:
     def op_DeleteModel(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             if self.models.pop(p["ModelName"], None) is None:
-                raise self._api_error(
-                    "ValidationException", f'Could not find model "{self.arn("model", p["ModelName"])}".'
-                )
+                raise ApiError("ValidationException", f'Could not find model "{self.arn("model", p["ModelName"])}".')
         return {}
 
     def op_DescribeModel(self, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             model = self.models.get(p["ModelName"])
         if model is None:
-            raise self._api_error("ValidationException", f'Could not find model "{self.arn("model", p["ModelName"])}".')
+            raise ApiError("ValidationException", f'Could not find model "{self.arn("model", p["ModelName"])}".')
         return {
             "ModelName": p["ModelName"],
             "ModelArn": self.arn("model", p["ModelName"]),
@@ -91,14 +76,14 @@ class TransformJobs:
         name = p["TransformJobName"]
         with self.lock:
             if name in self.transform_jobs:
-                raise self._api_error("ResourceInUse", f"Job {name} already exists")
+                raise ApiError("ResourceInUse", f"Job {name} already exists")
             if p["ModelName"] not in self.models:
-                raise self._api_error("ValidationException", f'Could not find model "{p["ModelName"]}".')
+                raise ApiError("ValidationException", f'Could not find model "{p["ModelName"]}".')
             resources = p["TransformResources"]
             try:  # held for the job's lifetime, like a tuning job's parallel reservation
                 self.quotas.reserve(resources["InstanceType"], "transform", resources["InstanceCount"])
             except QuotaError as exc:
-                raise self._api_error(exc.code, exc.message) from None
+                raise ApiError(exc.code, exc.message) from None
             job = self.transform_jobs[name] = TransformJob(name=name, request=p)
         thread = threading.Thread(target=self._run_transform, args=(job,), name=f"transform-{name}", daemon=True)
         with self.lock:
@@ -110,7 +95,7 @@ class TransformJobs:
         with self.lock:
             job = self.transform_jobs.get(p["TransformJobName"])
             if job is None:
-                raise self._api_error("ValidationException", f"Could not find job {p['TransformJobName']}")
+                raise ApiError("ValidationException", f"Could not find job {p['TransformJobName']}")
             described: dict[str, Any] = {
                 "TransformJobName": job.name,
                 "TransformJobArn": self.arn("transform-job", job.name),
@@ -133,7 +118,7 @@ class TransformJobs:
         with self.lock:
             job = self.transform_jobs.get(p["TransformJobName"])
             if job is None:
-                raise self._api_error("ValidationException", f"Could not find job {p['TransformJobName']}")
+                raise ApiError("ValidationException", f"Could not find job {p['TransformJobName']}")
             if job.status == "InProgress":
                 job.status = "Stopping"
                 job.stop.set()
