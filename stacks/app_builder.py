@@ -8,7 +8,6 @@ from aws_cdk import App, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import PipelineConfig, load_config
-from stacks.nag import acknowledge_findings
 from stacks.pipeline_stack import PipelineStack
 from stacks.storage_stack import StorageStack
 
@@ -40,6 +39,5 @@ def build(app: App, *, env_name: str) -> BuiltApp:
     for stack in (storage, pipeline):
         Tags.of(stack).add("project", "image-classification-tuning")
         Tags.of(stack).add("environment", config.env_name)
-    acknowledge_findings(config, storage, pipeline)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return BuiltApp(config=config, storage=storage, pipeline=pipeline)

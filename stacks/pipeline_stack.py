@@ -59,7 +59,7 @@ class PipelineStack(Stack):
         self.workflow = TuningWorkflow(
             self,
             "Workflow",
-            functions=self.functions,
+            steps=self.steps,
             topic=self.topic,
             name=config.state_machine_name,
             queue_timeout=Duration.seconds(config.governance.max_queue_wait_seconds),

@@ -21,6 +21,7 @@ from pipeline.errors import classified_aws_errors
 from pipeline.ledger import Ledger, month_of, usd
 from pipeline.observe import logger, tracer
 from pipeline.slots import EVALUATION, TRAINING, Slots, Ticket
+from pipeline.step_inputs import AdmitInput
 
 
 def ticket_of(run: Run, phase: str, execution: str, started: str, token: str) -> Ticket:
@@ -34,10 +35,11 @@ def ticket_of(run: Run, phase: str, execution: str, started: str, token: str) ->
 
 
 def admit(event: dict[str, Any], governance: Governance, db: Any, sfn: Any, quotas: Any) -> dict[str, Any]:
-    run, phase = Run.from_dict(event["run"]), event["phase"]
+    inputs = AdmitInput.parse(event)
+    run, phase = inputs.run, inputs.phase
     if phase not in (TRAINING, EVALUATION):
         raise ValueError(f"Admit: phase must be {TRAINING} or {EVALUATION}, got {phase!r}")
-    ticket = ticket_of(run, phase, event["execution"], event["started"], event["token"])
+    ticket = ticket_of(run, phase, inputs.execution, inputs.started, inputs.token)
     slots = Slots(db, governance.table, time.time)
     spot = phase == TRAINING and run.settings.use_spot
     with classified_aws_errors():

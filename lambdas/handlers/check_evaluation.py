@@ -21,6 +21,7 @@ from pipeline.contract import Evaluation, Run, Tested
 from pipeline.errors import classified_aws_errors, is_transient
 from pipeline.evaluation import answer_keys, predicted_class, score
 from pipeline.observe import logger, metrics, tracer
+from pipeline.step_inputs import CheckEvaluationInput
 
 READ_WORKERS = 32  # answers read side by side: one object per test image
 
@@ -99,11 +100,12 @@ def abandon(sm: Any, evaluation: Evaluation) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    run = Run.from_dict(event["run"])
+    inputs = CheckEvaluationInput.parse(event)
+    run = inputs.run
     logger.append_keys(run_id=run.run_id)
     tested = check_evaluation(
         run,
-        Evaluation(**event["evaluation"]),
+        inputs.evaluation,
         clients.client("sagemaker"),
         clients.client("s3", max_pool_connections=READ_WORKERS + 2),
         bucket=os.environ["ARTIFACTS_BUCKET"],

@@ -17,9 +17,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import clients
 from pipeline.best_job import choose_best, optimizer_of
-from pipeline.contract import BestJob, Bill, Cost, Tuning
+from pipeline.contract import BestJob, Bill
 from pipeline.errors import classified_aws_errors
 from pipeline.observe import logger, metrics, tracer
+from pipeline.step_inputs import ChooseBestInput
 
 BILLING_WORKERS = 16
 # Left for registration's inputs to be returned after the bill is cut short.
@@ -91,10 +92,11 @@ def best_of_run(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(run_id=event["run_id"])
-    price = Cost(**event["cost"]).price_per_hour_usd if event.get("cost") else None
+    inputs = ChooseBestInput.parse(event)
+    logger.append_keys(run_id=inputs.run_id)
+    price = inputs.cost.price_per_hour_usd if inputs.cost else None
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
-    best = best_of_run(Tuning.from_dict(event["tuning"]).job_names, clients.client("sagemaker"), price, deadline)
+    best = best_of_run(inputs.tuning.job_names, clients.client("sagemaker"), price, deadline)
     metrics.add_metric(name="BestValidationAccuracy", unit=MetricUnit.NoUnit, value=best.accuracy)
     billed = best.bill.billable_seconds if best.bill else 0
     metrics.add_metric(name="RunBillableSeconds", unit=MetricUnit.Seconds, value=billed)

@@ -10,9 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import clients
 from pipeline.best_job import failure_reason, job_summary, overall_status
-from pipeline.contract import Poll, Tuning
+from pipeline.contract import Poll
 from pipeline.errors import classified_aws_errors
 from pipeline.observe import logger, metrics, tracer
+from pipeline.step_inputs import PollTuningInput
 
 
 def poll(job_names: tuple[str, ...], sm: Any) -> Poll:
@@ -28,8 +29,9 @@ def poll(job_names: tuple[str, ...], sm: Any) -> Poll:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(run_id=event["run_id"])
-    result = poll(Tuning.from_dict(event["tuning"]).job_names, clients.client("sagemaker"))
+    inputs = PollTuningInput.parse(event)
+    logger.append_keys(run_id=inputs.run_id)
+    result = poll(inputs.tuning.job_names, clients.client("sagemaker"))
     # Embedded-metric-format lines: the dashboard's "in flight" graphs, no PutMetricData call.
     metrics.add_metric(
         name="TuningJobsInFlight",

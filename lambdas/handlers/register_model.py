@@ -22,6 +22,7 @@ from pipeline.registry import (
     metrics_document,
     model_package_request,
 )
+from pipeline.step_inputs import RegisterModelInput
 
 
 def champion(sm: Any, group: str, dataset_uri: str, run_id: str) -> Champion:
@@ -96,17 +97,18 @@ def register(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    run = Run.from_dict(event["run"])
+    inputs = RegisterModelInput.parse(event)
+    run = inputs.run
     logger.append_keys(run_id=run.run_id)
     result = register(
         run,
-        Tuning.from_dict(event["tuning"]),
-        BestJob.from_dict(event["best"]),
+        inputs.tuning,
+        inputs.best,
         clients.client("sagemaker"),
         clients.client("s3"),
         group=os.environ["MODEL_PACKAGE_GROUP"],
         bucket=os.environ["ARTIFACTS_BUCKET"],
-        tested=Tested.from_dict(event["tested"]) if event.get("tested") else None,
+        tested=inputs.tested,
     )
     logger.info("model registered", extra=dataclasses.asdict(result))
     return dataclasses.asdict(result)

@@ -28,6 +28,7 @@ from pipeline.ledger import Ledger, month_of, usd
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owner
 from pipeline.slots import TRAINING, Slots, Ticket
+from pipeline.step_inputs import ReleaseInput
 
 # A job in these states still holds its instances (a stopped job's instances are released only
 # once it reaches Stopped).
@@ -140,14 +141,15 @@ def all_clients() -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """From the workflow: {"execution", "started", "phase" (absent: all), "settle"}."""
+    """From the workflow: ReleaseInput (a phase's slots, or all of them and settle)."""
+    inputs = ReleaseInput.parse(event)
     result = release_execution(
-        event["execution"],
-        event["started"],
+        inputs.execution,
+        inputs.started,
         Governance.from_environment(),
         all_clients(),
-        phase=event.get("phase"),
-        settle=bool(event.get("settle")),
+        phase=inputs.phase,
+        settle=inputs.settle,
     )
     logger.info("released", extra=result)
     return result

@@ -20,6 +20,7 @@ from pipeline.lst import chunk_lines
 from pipeline.observe import logger, tracer
 from pipeline.ownership import EXECUTION_TAG, tags
 from pipeline.pinning import version_of
+from pipeline.step_inputs import StartEvaluationInput
 
 READ_CHUNK = 1 << 20
 
@@ -98,17 +99,18 @@ def start_evaluation(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    run = Run.from_dict(event["run"])
+    inputs = StartEvaluationInput.parse(event)
+    run = inputs.run
     logger.append_keys(run_id=run.run_id)
     evaluation = start_evaluation(
         run,
-        BestJob.from_dict(event["best"]),
+        inputs.best,
         clients.client("sagemaker"),
         clients.client("s3"),
         role_arn=os.environ["SAGEMAKER_ROLE_ARN"],
         bucket=os.environ["ARTIFACTS_BUCKET"],
         kms_key_arn=os.environ.get("KMS_KEY_ARN") or None,
-        execution=event["execution"],
+        execution=inputs.execution,
         vpc_config=json.loads(os.environ["TRAINING_VPC"]) if os.environ.get("TRAINING_VPC") else None,
     )
     result = dataclasses.asdict(evaluation)

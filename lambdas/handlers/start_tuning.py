@@ -17,6 +17,7 @@ from pipeline.image_uri import training_image_uri
 from pipeline.observe import logger, tracer
 from pipeline.ownership import owned_by, tags
 from pipeline.pinning import pinned_channels
+from pipeline.step_inputs import StartTuningInput
 from pipeline.tuning_request import Destinations, build_tuning_requests
 
 
@@ -146,7 +147,8 @@ def start_tuning(
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    run = Run.from_dict(event["run"])
+    inputs = StartTuningInput.parse(event)
+    run = inputs.run
     logger.append_keys(run_id=run.run_id)
     result = start_tuning(
         run,
@@ -156,7 +158,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         bucket=os.environ["ARTIFACTS_BUCKET"],
         kms_key_arn=os.environ.get("KMS_KEY_ARN") or None,
         region=os.environ["AWS_REGION"],
-        execution=event["execution"],
+        execution=inputs.execution,
         vpc_config=json.loads(os.environ["TRAINING_VPC"]) if os.environ.get("TRAINING_VPC") else None,
     ).to_dict()
     logger.info("tuning jobs", extra=result)

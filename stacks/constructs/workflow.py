@@ -12,11 +12,9 @@ Payloads stay small: tasks return references and counters, never whole describe 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -25,30 +23,26 @@ from constructs import Construct
 
 from pipeline.best_job import TuningFailed
 from pipeline.contract import path
-from pipeline.errors import NOTIFICATION_FAILED, QUEUE_WAIT_EXPIRED, TransientAwsError
+from pipeline.errors import NOTIFICATION_FAILED, QUEUE_WAIT_EXPIRED
 from pipeline.slots import EVALUATION, TRAINING
+from stacks.findings import XRAY, acknowledge
+from stacks.steps.admit import Admit
+from stacks.steps.base import Step
+from stacks.steps.evaluation_grants import EVALUATION_ERROR
 
-TRANSIENT_ERRORS = [
-    TransientAwsError.__name__,
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "Lambda.ClientExecutionTimeoutException",
-]
 SNS_TRANSIENT_ERRORS = ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException"]
 
 
-EXECUTION = {"execution.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime"}
-
-
 class TuningWorkflow(Construct):
+    """The state machine: the steps' tasks (each built by its step, stacks/steps) chained, with the
+    waits and choices between them and the one failure path."""
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        functions: Mapping[str, lambda_.IFunction],
+        steps: Mapping[str, Step],
         topic: sns.ITopic,
         name: str,
         queue_timeout: Duration,
@@ -57,11 +51,65 @@ class TuningWorkflow(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.functions = functions
+        self.steps, self.topic, self.queue_timeout = steps, topic, queue_timeout
+        failure = self.failure_path()
+        register = self.success_path(failure)
+        choose = steps["ChooseBest"].task(on_error=failure)
+        test_split = (
+            sfn.Choice(self, "TestSplit?")
+            .when(sfn.Condition.is_not_null(path("run", "data", "test")), self.evaluation(register))
+            .otherwise(
+                sfn.Pass(
+                    self,
+                    "NoTestSplit",
+                    result=sfn.Result.from_object({"status": "NotEvaluated"}),
+                    result_path=path("tested"),
+                ).next(register)
+            )
+        )
+        after_tuning = steps["Release"].task("ReleaseTraining", on_error=choose, phase=TRAINING)
+        after_tuning.next(choose).next(test_split)
+        admission = self.admit.admission(
+            "AdmitTraining", TRAINING, queue_timeout, on_timeout=self.queue_wait_expired(failure), on_error=failure
+        )
+        definition = (
+            steps["ValidateDataset"].task(on_error=failure).next(admission).next(self.tuning(failure, after_tuning))
+        )
+        self.state_machine = self.machine(definition, name, timeout, logs_key, log_retention)
 
-        # Failure path: stop what runs, say what happened, fail.
-        on_failure = self.invoke("HandleFailure", None, path("notification"))
-        publish_failure = self.publish("NotifyFailure", topic)
+    def tuning(self, failure: sfn.IChainable, completed: sfn.IChainable) -> sfn.IChainable:
+        """Start the run's tuning jobs and poll them until they end: on to `completed`, or failed."""
+        # The interval validation chose: the configured one, longer for runs so long that
+        # polling would fill the execution history (25,000 events).
+        wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path(path("run", "schedule", "poll_seconds")))
+        tuning_failed = sfn.Pass(
+            self,
+            "TuningFailed",
+            parameters={"Error": TuningFailed.__name__, "Cause.$": path("poll", "failure_reason")},
+            result_path=path("error"),
+        )
+        return (
+            self.steps["StartTuning"]
+            .task(on_error=failure)
+            .next(wait)
+            .next(self.steps["PollTuning"].task(on_error=failure))
+            .next(
+                sfn.Choice(self, "TuningDone?")
+                .when(sfn.Condition.string_equals(path("poll", "status"), "InProgress"), wait)
+                .when(sfn.Condition.string_equals(path("poll", "status"), "Completed"), completed)
+                .otherwise(tuning_failed.next(failure))
+            )
+        )
+
+    @property
+    def admit(self) -> Admit:
+        step = self.steps["Admit"]
+        assert isinstance(step, Admit)
+        return step
+
+    def failure_path(self) -> sfn.IChainable:
+        """Stop what runs, give the slots back, say what happened, fail."""
+        publish_failure = self.publish("NotifyFailure")
         failed = sfn.Fail(
             self, "RunFailed", error_path=path("error", "Error"), cause_path=path("notification", "message")
         )
@@ -77,131 +125,78 @@ class TuningWorkflow(Construct):
             errors=["States.ALL"],
             result_path="$.notify_error",
         )
-        release_on_failure = self.release("ReleaseOnFailure", settle=True)
-        release_on_failure.add_catch(publish_failure, errors=["States.ALL"], result_path="$.release_error")
-        failure_chain = on_failure.next(release_on_failure).next(publish_failure).next(failed)
+        release = self.steps["Release"].task("ReleaseOnFailure", on_error=publish_failure, settle=True)
+        handle = self.steps["HandleFailure"].task()
+        return handle.next(release).next(publish_failure).next(failed)
 
-        validate = self.invoke("ValidateDataset", None, path("run"))
-        admit_training = self.admit("AdmitTraining", TRAINING, queue_timeout)
-        queue_wait_expired = sfn.Pass(
+    def queue_wait_expired(self, failure: sfn.IChainable) -> sfn.Pass:
+        seconds = int(self.queue_timeout.to_seconds())
+        expired = sfn.Pass(
             self,
             "QueueWaitExpired",
             parameters={
                 "Error": QUEUE_WAIT_EXPIRED,
-                "Cause": f"The run waited {int(queue_timeout.to_seconds()):,} s (max_queue_wait_seconds) in the queue "
+                "Cause": f"The run waited {seconds:,} s (max_queue_wait_seconds) in the queue "
                 "for its training instance slots and did not get them; no job was started.",
             },
             result_path=path("error"),
         )
-        admit_training.add_catch(queue_wait_expired, errors=["States.Timeout"], result_path=path("error"))
-        queue_wait_expired.next(failure_chain)
-        release_training = self.release("ReleaseTraining", phase=TRAINING)
-        admit_evaluation = self.admit("AdmitEvaluation", EVALUATION, queue_timeout)
-        release_all = self.release("ReleaseAndSettle", settle=True)
-        start = self.invoke("StartTuning", {"run.$": path("run"), "execution.$": "$$.Execution.Id"}, path("tuning"))
-        # The interval validation chose: the configured one, longer for runs so long that
-        # polling would fill the execution history (25,000 events).
-        wait = sfn.Wait(self, "WaitForTuning", time=sfn.WaitTime.seconds_path(path("run", "schedule", "poll_seconds")))
-        poll = self.invoke("PollTuning", {"run_id.$": path("run", "run_id"), "tuning.$": path("tuning")}, path("poll"))
-        tuning_failed = sfn.Pass(
-            self,
-            "TuningFailed",
-            parameters={"Error": TuningFailed.__name__, "Cause.$": path("poll", "failure_reason")},
-            result_path=path("error"),
-        )
-        choose = self.invoke(
-            "ChooseBest",
-            {"run_id.$": path("run", "run_id"), "tuning.$": path("tuning"), "cost.$": path("run", "cost")},
-            path("best"),
-        )
-        register = self.invoke(
-            "RegisterModel",
-            {"run.$": path("run"), "tuning.$": path("tuning"), "best.$": path("best"), "tested.$": path("tested")},
-            path("registered"),
-        )
-        notify = self.invoke(
-            "ComposeSuccess",
-            {
-                "run.$": path("run"),
-                "admission.$": path("admission"),
-                "best.$": path("best"),
-                "registered.$": path("registered"),
-                "tested.$": path("tested"),
-            },
-            path("notification"),
-        )
-        # The held-out test split, when the dataset has one: a batch transform of the best model.
-        start_evaluation = self.invoke(
-            "StartEvaluation",
-            {"run.$": path("run"), "best.$": path("best"), "execution.$": "$$.Execution.Id"},
-            path("evaluation"),
-        )
-        wait_evaluation = sfn.Wait(
-            self,
-            "WaitForEvaluation",
-            time=sfn.WaitTime.seconds_path(path("run", "schedule", "evaluation_poll_seconds")),
-        )
-        check_evaluation = self.invoke(
-            "CheckEvaluation", {"run.$": path("run"), "evaluation.$": path("evaluation")}, path("tested")
-        )
-        not_evaluated = sfn.Pass(
-            self, "NoTestSplit", result=sfn.Result.from_object({"status": "NotEvaluated"}), result_path=path("tested")
-        )
-        publish_success = self.publish("NotifySuccess", topic)
+        expired.next(failure)
+        return expired
 
-        for step in (validate, admit_training, start, poll, choose, register, notify, publish_success):
-            step.add_catch(on_failure, errors=["States.ALL"], result_path=path("error"))
-        release_training.add_catch(choose, errors=["States.ALL"], result_path="$.release_error")
-        release_all.add_catch(notify, errors=["States.ALL"], result_path="$.release_error")
-        # The tuning is paid for: an evaluation that cannot start or finish (no transform quota,
-        # answers not found, a Lambda timeout on a large split) still registers the best job,
-        # marked failed, so never auto-approved, with the reason in the notice.
+    def success_path(self, failure: sfn.IChainable) -> tasks.LambdaInvoke:
+        """Register, give everything back and settle, compose the notice, publish it."""
+        publish_success = self.publish("NotifySuccess")
+        publish_success.add_catch(failure, errors=["States.ALL"], result_path=path("error"))
+        notify = self.steps["ComposeSuccess"].task(on_error=failure)
+        register = self.steps["RegisterModel"].task(on_error=failure)
+        release_all = self.steps["Release"].task("ReleaseAndSettle", on_error=notify, settle=True)
+        register.next(release_all).next(notify).next(publish_success).next(sfn.Succeed(self, "Registered"))
+        return register
+
+    def evaluation(self, register: sfn.IChainable) -> sfn.IChainable:
+        """The held-out test split: a batch transform of the best model, followed until it ends. The
+        tuning is paid for: an evaluation that cannot start or finish (no transform quota, answers
+        not found, a Lambda timeout on a large split) still registers the best job, marked failed,
+        so never auto-approved, with the reason in the notice."""
         evaluation_failed = sfn.Pass(
             self,
             "EvaluationFailed",
             # The whole caught object: a path to its Cause alone would fail the Pass were it absent.
-            parameters={"status": "Failed", "error.$": "$.evaluation_error"},
+            parameters={"status": "Failed", "error.$": EVALUATION_ERROR},
             result_path=path("tested"),
         )
-        for step in (admit_evaluation, start_evaluation, check_evaluation):
-            step.add_catch(evaluation_failed, errors=["States.ALL"], result_path="$.evaluation_error")
         evaluation_failed.next(register)
-
-        register.next(release_all).next(notify).next(publish_success).next(sfn.Succeed(self, "Registered"))
-        definition = (
-            validate.next(admit_training)
-            .next(start)
+        wait = sfn.Wait(
+            self,
+            "WaitForEvaluation",
+            time=sfn.WaitTime.seconds_path(path("run", "schedule", "evaluation_poll_seconds")),
+        )
+        check = self.steps["CheckEvaluation"].task(on_error=evaluation_failed)
+        admit = self.admit.admission(
+            "AdmitEvaluation", EVALUATION, self.queue_timeout, on_error=evaluation_failed, error_path=EVALUATION_ERROR
+        )
+        return (
+            admit.next(self.steps["StartEvaluation"].task(on_error=evaluation_failed))
             .next(wait)
-            .next(poll)
+            .next(check)
             .next(
-                sfn.Choice(self, "TuningDone?")
-                .when(sfn.Condition.string_equals(path("poll", "status"), "InProgress"), wait)
-                .when(
-                    sfn.Condition.string_equals(path("poll", "status"), "Completed"),
-                    release_training.next(choose).next(
-                        sfn.Choice(self, "TestSplit?")
-                        .when(
-                            sfn.Condition.is_not_null(path("run", "data", "test")),
-                            admit_evaluation.next(start_evaluation)
-                            .next(wait_evaluation)
-                            .next(check_evaluation)
-                            .next(
-                                sfn.Choice(self, "EvaluationDone?")
-                                .when(
-                                    sfn.Condition.string_equals(path("tested", "status"), "InProgress"), wait_evaluation
-                                )
-                                # Completed or Failed: the tuning is paid for, register either way
-                                # (a failed evaluation: pending manual approval, with the reason).
-                                .otherwise(register)
-                            ),
-                        )
-                        .otherwise(not_evaluated.next(register))
-                    ),
-                )
-                .otherwise(tuning_failed.next(failure_chain))
+                sfn.Choice(self, "EvaluationDone?")
+                .when(sfn.Condition.string_equals(path("tested", "status"), "InProgress"), wait)
+                # Completed or Failed: the tuning is paid for, register either way
+                # (a failed evaluation: pending manual approval, with the reason).
+                .otherwise(register)
             )
         )
 
+    def machine(
+        self,
+        definition: sfn.IChainable,
+        name: str,
+        timeout: Duration,
+        logs_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+    ) -> sfn.StateMachine:
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -209,7 +204,7 @@ class TuningWorkflow(Construct):
             encryption_key=logs_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.state_machine = sfn.StateMachine(
+        machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=name,
@@ -219,63 +214,31 @@ class TuningWorkflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        self.acknowledge_role(machine)
+        return machine
 
-    def _retried(self, task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
-        task.add_retry(
-            errors=TRANSIENT_ERRORS,
-            interval=Duration.seconds(5),
-            backoff_rate=2,
-            max_attempts=6,
-            jitter_strategy=sfn.JitterType.FULL,
+    def acknowledge_role(self, machine: sfn.StateMachine) -> None:
+        """cdk-nag, beside the grants: CDK grants lambda:InvokeFunction on each function and its versions."""
+        acknowledge(machine.role, "IAM5[Resource::*]", XRAY + " (state machine tracing).")
+        acknowledge(
+            machine.role,
+            "IAM5[Action::kms:GenerateDataKey*]",
+            "Publishing to the KMS-encrypted topic: GenerateDataKey* on the one ops key only.",
         )
-        return task
-
-    def invoke(
-        self, name: str, payload: dict[str, Any] | None, result_path: str, function: str | None = None
-    ) -> tasks.LambdaInvoke:
-        """The task of step `name`, which runs that step's function (stacks/steps), or `function`'s."""
-        return self._retried(
-            tasks.LambdaInvoke(
-                self,
-                name,
-                lambda_function=self.functions[function or name],
-                # No payload: the function gets the whole state input (Parameters omitted).
-                payload=sfn.TaskInput.from_object(payload) if payload else None,
-                payload_response_only=True,
-                retry_on_service_exceptions=False,
-                result_path=result_path,
+        for step_name, step in self.steps.items():
+            logical_id = Stack.of(self).get_logical_id(step.function.node.default_child)  # type: ignore[arg-type]
+            acknowledge(
+                machine.role,
+                f"IAM5[Resource::<{logical_id}.Arn>:*]",
+                f"CDK's invoke grant covers the versions and aliases of {step_name} (ARN:*), that function only.",
             )
-        )
 
-    def admit(self, name: str, phase: str, queue_timeout: Duration) -> tasks.LambdaInvoke:
-        """Admit's task: the run goes on when its task token is sent, with its lease (at
-        `admission.<phase>`), or fails with States.Timeout after max_queue_wait_seconds."""
-        return self._retried(
-            tasks.LambdaInvoke(
-                self,
-                name,
-                lambda_function=self.functions["Admit"],
-                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-                payload=sfn.TaskInput.from_object(
-                    {"run.$": path("run"), **EXECUTION, "token": sfn.JsonPath.task_token, "phase": phase}
-                ),
-                task_timeout=sfn.Timeout.duration(queue_timeout),
-                retry_on_service_exceptions=False,
-                result_path=path("admission", phase),
-            )
-        )
-
-    def release(self, name: str, **what: Any) -> tasks.LambdaInvoke:
-        """Give slots back (of one phase, or all and settle the ledger); a failure here is left to
-        the cleanup rule and the reaper: the run goes on."""
-        return self.invoke(name, {**EXECUTION, **what}, sfn.JsonPath.DISCARD, function="Release")
-
-    def publish(self, name: str, topic: sns.ITopic) -> tasks.SnsPublish:
+    def publish(self, name: str) -> tasks.SnsPublish:
         """Publish the composed `$.notification` (subject and message) to the topic."""
         task = tasks.SnsPublish(
             self,
             name,
-            topic=topic,
+            topic=self.topic,
             subject=sfn.JsonPath.string_at(path("notification", "subject")),
             message=sfn.TaskInput.from_json_path_at(path("notification", "message")),
             result_path=sfn.JsonPath.DISCARD,

@@ -1,26 +1,44 @@
-"""What every step shares: the resources it may be granted, and its function with a role of its own."""
+"""What every step shares: the resources it may be granted, its function with a role of its own, and
+how it builds its task state (payload, result path, retries, catch) from the run contract."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from pipeline.contract import STATE, path
+from pipeline.errors import TransientAwsError
+from pipeline.step_inputs import NESTED
 from stacks.config import PipelineConfig
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.findings import XRAY, acknowledge, sagemaker
 
 TUNING_JOBS = "hyper-parameter-tuning-job/*"
+# What every task retries, with backoff: throttling and transient errors, ours and Lambda's.
+TRANSIENT_ERRORS = [
+    TransientAwsError.__name__,
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+]
+# What the execution's context object provides (pipeline/step_inputs.py names the fields).
+EXECUTION_FACTS = {"execution": "$$.Execution.Id", "started": "$$.Execution.StartTime"}
 TUNING_JOBS_REASON = "Tuning job names are derived per run (dataset + manifest version) at run time."
 
 
@@ -52,11 +70,33 @@ def training_environment(resources: StepResources) -> dict[str, str]:
     }
 
 
+def payload_of(inputs: type, **constants: Any) -> dict[str, Any]:
+    """The task payload that fills the fields of a step's input class (pipeline/step_inputs.py), in
+    their order: a key of the workflow state, a field of `run`, a fact of the execution, the task
+    token, or one of `constants`; an optional field given none is left out."""
+    payload: dict[str, Any] = {}
+    for name in (f.name for f in dataclasses.fields(inputs)):
+        if name in constants:
+            payload[name] = constants[name]
+        elif name == "token":
+            payload[name] = sfn.JsonPath.task_token
+        elif name in EXECUTION_FACTS:
+            payload[f"{name}.$"] = EXECUTION_FACTS[name]
+        elif name in NESTED:
+            payload[f"{name}.$"] = path(*NESTED[name])
+        elif name in STATE:
+            payload[f"{name}.$"] = path(name)
+    return payload
+
+
 class Step(PipelineFunction):
-    """A step's Lambda; subclasses add their grants. One name throughout: the class name is the
-    workflow state's name and, in snake case, the handler's module (`lambdas/handlers/`)."""
+    """A step's Lambda and its task state; subclasses add their grants. One name throughout: the
+    class name is the workflow state's name and, in snake case, the handler's module."""
 
     wildcard_reason = ""  # what else, beyond X-Ray, needs Resource "*" in this step's policy
+    inputs: ClassVar[type | None] = None  # its input class (pipeline/step_inputs.py); None: the whole state
+    result: ClassVar[str | None] = None  # the state key its result goes to; None: discarded
+    error_path: ClassVar[str] = path("error")  # where its task's catch puts the error
 
     def __init__(
         self,
@@ -85,6 +125,39 @@ class Step(PipelineFunction):
             "L1",
             "python3.13: the runtime the bundled Powertools 3 supports; the handlers are tested on it.",
         )
+
+    def task(
+        self, name: str | None = None, *, on_error: sfn.IChainable | None = None, **constants: Any
+    ) -> tasks.LambdaInvoke:
+        """This step's task state (named as the step unless `name`): its payload from its input
+        class, its result at its state key, the transient errors retried, the rest caught into
+        `on_error`."""
+        task = tasks.LambdaInvoke(
+            self,
+            name or type(self).__name__,
+            lambda_function=self.function,
+            # No input class: the function gets the whole state input (Parameters omitted).
+            payload=sfn.TaskInput.from_object(payload_of(self.inputs, **constants)) if self.inputs else None,
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=path(self.result) if self.result else sfn.JsonPath.DISCARD,
+        )
+        return self.policies(task, on_error)
+
+    def policies(
+        self, task: tasks.LambdaInvoke, on_error: sfn.IChainable | None, error_path: str | None = None
+    ) -> tasks.LambdaInvoke:
+        """Every task's retry of transient errors; then everything else caught into `on_error`."""
+        task.add_retry(
+            errors=TRANSIENT_ERRORS,
+            interval=Duration.seconds(5),
+            backoff_rate=2,
+            max_attempts=6,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        if on_error is not None:
+            task.add_catch(on_error, errors=["States.ALL"], result_path=error_path or self.error_path)
+        return task
 
     def allow(self, sid: str, actions: Sequence[str], resources: Sequence[str], **conditions: Any) -> None:
         self.role.add_to_policy(

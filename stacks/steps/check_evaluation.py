@@ -5,12 +5,17 @@ from __future__ import annotations
 from constructs import Construct
 
 from pipeline import s3_layout
+from pipeline.step_inputs import CheckEvaluationInput
 from stacks.findings import acknowledge, s3_objects, sagemaker
 from stacks.steps.base import Step, StepResources
-from stacks.steps.evaluation_grants import allow_transform_jobs, grant_evaluation_data
+from stacks.steps.evaluation_grants import EVALUATION_ERROR, allow_transform_jobs, grant_evaluation_data
 
 
 class CheckEvaluation(Step):
+    inputs = CheckEvaluationInput
+    result = "tested"
+    error_path = EVALUATION_ERROR
+
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
         super().__init__(
             scope,

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from pipeline.step_inputs import ChooseBestInput
 from stacks.findings import acknowledge, sagemaker
 from stacks.steps.base import Step, StepResources
 
 
 class ChooseBest(Step):
+    inputs = ChooseBestInput
+    result = "best"
+
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
         super().__init__(
             scope,

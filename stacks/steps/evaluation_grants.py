@@ -1,4 +1,4 @@
-"""Grants the two evaluation steps share: the test split's index (datasets/*), the evaluation
+"""What the two evaluation steps share: where their errors go, and their grants: the test split's index (datasets/*), the evaluation
 prefix of the artifacts bucket, and the run's transform jobs; each with its acknowledgment."""
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from stacks.steps.base import Step
 TRANSFORM_JOBS = "transform-job/*"
 EVALUATION = s3_layout.everything_under(s3_layout.EVALUATION)
 DATASETS = s3_layout.everything_under(s3_layout.DATASETS)
+# Where an evaluation step's catch puts the error: the tuning is paid for, so an evaluation that
+# cannot start or finish still registers the best job, marked failed (the workflow's EvaluationFailed).
+EVALUATION_ERROR = "$.evaluation_error"
 
 
 def grant_evaluation_data(step: Step, *, read_evaluation: bool) -> None:

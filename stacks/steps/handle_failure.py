@@ -10,6 +10,8 @@ from stacks.steps.evaluation_grants import allow_transform_jobs
 
 
 class HandleFailure(Step):
+    result = "notification"
+
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
         super().__init__(
             scope,

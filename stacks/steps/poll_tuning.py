@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from pipeline.step_inputs import PollTuningInput
 from stacks.steps.base import Step, StepResources
 
 
 class PollTuning(Step):
+    inputs = PollTuningInput
+    result = "poll"
+
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
         super().__init__(
             scope,

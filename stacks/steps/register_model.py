@@ -5,11 +5,15 @@ from __future__ import annotations
 from constructs import Construct
 
 from pipeline import s3_layout
+from pipeline.step_inputs import RegisterModelInput
 from stacks.findings import KMS_ACTIONS, KMS_GROUP, acknowledge, s3_objects, sagemaker
 from stacks.steps.base import Step, StepResources
 
 
 class RegisterModel(Step):
+    inputs = RegisterModelInput
+    result = "registered"
+
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
         config, artifacts = resources.config, resources.artifacts
         group = config.model_package_group

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from pipeline.step_inputs import ReleaseInput
 from stacks.steps.base import Step, StepResources
 from stacks.steps.governance_grants import WAKE_REASON, allow_governing, allow_settling
 
 
 class Release(Step):
+    inputs = ReleaseInput
+    error_path = "$.release_error"
+
     wildcard_reason = f"; {WAKE_REASON}; sagemaker:ListHyperParameterTuningJobs has no resource type either"
 
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:

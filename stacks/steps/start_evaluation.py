@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from pipeline.step_inputs import StartEvaluationInput
 from stacks.findings import acknowledge, sagemaker
 from stacks.steps.base import Step, StepResources, training_environment
-from stacks.steps.evaluation_grants import allow_transform_jobs, grant_evaluation_data
+from stacks.steps.evaluation_grants import EVALUATION_ERROR, allow_transform_jobs, grant_evaluation_data
 
 
 class StartEvaluation(Step):
+    inputs = StartEvaluationInput
+    result = "evaluation"
+    error_path = EVALUATION_ERROR
+
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
         super().__init__(
             scope,

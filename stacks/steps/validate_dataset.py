@@ -12,6 +12,8 @@ from stacks.steps.base import Step, StepResources
 
 
 class ValidateDataset(Step):
+    result = "run"
+
     def __init__(self, scope: Construct, construct_id: str, *, resources: StepResources) -> None:
         config = resources.config
         super().__init__(
