@@ -129,45 +129,13 @@ class PipelineConfig:
 
 
 def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
-    environments = context.get("environments")
-    if not isinstance(environments, Mapping) or not environments:
-        raise ConfigError("cdk.json: context key 'environments' must map environment names to settings")
-    if env_name not in environments:
-        raise ConfigError(
-            f"cdk.json: environment {env_name!r} is not defined; pass -c env=<name> with one of "
-            f"{', '.join(sorted(environments))}"
-        )
-    block = environments[env_name]
-    where = f"cdk.json context environments.{env_name}"
-    if not isinstance(block, Mapping):
-        raise ConfigError(f"{where}: must be an object")
-    unknown = sorted(set(block) - set(ENV_KEYS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}. Allowed keys: {', '.join(ENV_KEYS)}")
-
-    prefix = block.get("prefix", "ic-tuning")
-    if not isinstance(prefix, str) or not PREFIX.match(prefix):
-        raise ConfigError(
-            f"{where}: key 'prefix' must be 2-12 lowercase letters, digits or '-', starting with a letter; got {prefix!r}"
-        )
+    """The environment's block of cdk.json, every key checked; ConfigError names the key and the fix."""
+    block, where = _environment_block(context, env_name)
+    prefix, production = _prefix(block, where), _production(block, where)
+    retain = _retain_data(block, where, production)
     email = block.get("notification_email")
     if email is not None and (not isinstance(email, str) or not EMAIL.match(email)):
         raise ConfigError(f"{where}: key 'notification_email' must be an e-mail address or null, got {email!r}")
-    production = block.get("production")
-    if not isinstance(production, bool):
-        raise ConfigError(
-            f"{where}: key 'production' must be true or false, got {production!r}. It is required: true keeps "
-            "the data buckets and key when the stack is deleted and sets log retention to a year by default; "
-            "false deletes the buckets with the stack."
-        )
-    retain = block.get("retain_data", production)
-    if production and retain is False:
-        raise ConfigError(
-            f"{where}: key 'retain_data' is false but 'production' is true: deleting the stack would delete "
-            "production data and its key. Remove retain_data, or set production to false."
-        )
-    if not isinstance(retain, bool):
-        raise ConfigError(f"{where}: key 'retain_data' must be true or false, got {retain!r}")
     group = block.get("model_package_group", f"{prefix}-{env_name}-image-classification")
     if not isinstance(group, str) or not GROUP_NAME.match(group):
         raise ConfigError(f"{where}: key 'model_package_group' must be 1-63 letters, digits or hyphens, got {group!r}")
@@ -198,6 +166,57 @@ def load_config(context: Mapping[str, Any], env_name: str) -> PipelineConfig:
         governance=_governance(block, where, tuning),
         training_vpc=training_vpc,
     )
+
+
+def _environment_block(context: Mapping[str, Any], env_name: str) -> tuple[Mapping[str, Any], str]:
+    environments = context.get("environments")
+    if not isinstance(environments, Mapping) or not environments:
+        raise ConfigError("cdk.json: context key 'environments' must map environment names to settings")
+    if env_name not in environments:
+        raise ConfigError(
+            f"cdk.json: environment {env_name!r} is not defined; pass -c env=<name> with one of "
+            f"{', '.join(sorted(environments))}"
+        )
+    block = environments[env_name]
+    where = f"cdk.json context environments.{env_name}"
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"{where}: must be an object")
+    unknown = sorted(set(block) - set(ENV_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}. Allowed keys: {', '.join(ENV_KEYS)}")
+    return block, where
+
+
+def _prefix(block: Mapping[str, Any], where: str) -> str:
+    prefix = block.get("prefix", "ic-tuning")
+    if not isinstance(prefix, str) or not PREFIX.match(prefix):
+        raise ConfigError(
+            f"{where}: key 'prefix' must be 2-12 lowercase letters, digits or '-', starting with a letter; got {prefix!r}"
+        )
+    return prefix
+
+
+def _production(block: Mapping[str, Any], where: str) -> bool:
+    production = block.get("production")
+    if not isinstance(production, bool):
+        raise ConfigError(
+            f"{where}: key 'production' must be true or false, got {production!r}. It is required: true keeps "
+            "the data buckets and key when the stack is deleted and sets log retention to a year by default; "
+            "false deletes the buckets with the stack."
+        )
+    return production
+
+
+def _retain_data(block: Mapping[str, Any], where: str, production: bool) -> bool:
+    retain = block.get("retain_data", production)
+    if production and retain is False:
+        raise ConfigError(
+            f"{where}: key 'retain_data' is false but 'production' is true: deleting the stack would delete "
+            "production data and its key. Remove retain_data, or set production to false."
+        )
+    if not isinstance(retain, bool):
+        raise ConfigError(f"{where}: key 'retain_data' must be true or false, got {retain!r}")
+    return retain
 
 
 SUBNET = re.compile(r"^subnet-[0-9a-f]{8,17}$")

@@ -72,6 +72,10 @@ class PipelineStack(Stack):
         self.trigger = manifest_uploaded(self, datasets, self.state_machine)
         self.cleanup = execution_ended(self, self.state_machine, self.functions["StopOrphans"])
         self.reaper = reap_leases(self, self.functions["StopOrphans"])
+        self.observe(config)
+
+    def observe(self, config: PipelineConfig) -> None:
+        """Alarms, the dashboard and the stack's outputs."""
         self.alarms = PipelineAlarms(
             self,
             "Alarms",

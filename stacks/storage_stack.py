@@ -43,13 +43,18 @@ class StorageStack(Stack):
             removal_policy=removal,
             auto_delete_objects=auto_delete,
         )
+        self.datasets, self.artifacts = self.data_buckets(config, removal)
+        self.governance = self.governance_table(config, removal)
+        self.acknowledge_cdk_helper()
+
+    def data_buckets(self, config: PipelineConfig, removal: RemovalPolicy) -> tuple[s3.Bucket, s3.Bucket]:
+        """The datasets and artifacts buckets: KMS (the data key), TLS only, private, versioned, access-logged."""
         common_rules = [
             s3.LifecycleRule(id="noncurrent-versions", noncurrent_version_expiration=Duration.days(90)),
             s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
         ]
 
         def data_bucket(construct_id: str, kind: str, **extra: Any) -> s3.Bucket:
-            """KMS (the data key), TLS only, private, versioned, access-logged."""
             return s3.Bucket(
                 self,
                 construct_id,
@@ -63,12 +68,12 @@ class StorageStack(Stack):
                 server_access_logs_bucket=self.access_logs,
                 server_access_logs_prefix=f"{kind}/",
                 removal_policy=removal,
-                auto_delete_objects=auto_delete,
+                auto_delete_objects=not config.retain_data,
                 **extra,
             )
 
-        self.datasets = data_bucket("Datasets", "datasets", event_bridge_enabled=True, lifecycle_rules=common_rules)
-        self.artifacts = data_bucket(
+        datasets = data_bucket("Datasets", "datasets", event_bridge_enabled=True, lifecycle_rules=common_rules)
+        artifacts = data_bucket(
             "Artifacts",
             "artifacts",
             lifecycle_rules=[
@@ -79,8 +84,11 @@ class StorageStack(Stack):
                 *common_rules,
             ],
         )
+        return datasets, artifacts
+
+    def governance_table(self, config: PipelineConfig, removal: RemovalPolicy) -> dynamodb.Table:
         # Slots, the queue and the month's ledger, shared by every run (pipeline/slots.py, ledger.py).
-        self.governance = dynamodb.Table(
+        return dynamodb.Table(
             self,
             "Governance",
             table_name=config.table_name,
@@ -95,7 +103,6 @@ class StorageStack(Stack):
             deletion_protection=config.production,
             removal_policy=removal,
         )
-        self.acknowledge_cdk_helper()
 
     def acknowledge_cdk_helper(self) -> None:
         """cdk-nag, for CDK's singleton that turns on EventBridge notifications for the datasets bucket."""

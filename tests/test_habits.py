@@ -1,6 +1,7 @@
 """Habits of the deployed code, kept by the quality gate: short functions, small modules.
 
-What ships in the functions (`lambdas/`) is read by whoever is paged at night; a function
+What ships in the functions (`lambdas/`) and what builds the infrastructure (`stacks/`) is read
+by whoever is paged at night; a function
 longer than a screen or a module longer than a sitting is where bugs hide. The complexity
 ceiling is ruff's (C901, PLR0915 in pyproject.toml); the sizes are checked here.
 """
@@ -15,28 +16,38 @@ MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 350
 
 
+STACKS = LAMBDAS.parent / "stacks"
+
+
 def deployed_modules() -> list[Path]:
     modules = sorted(LAMBDAS.rglob("*.py"))
     assert len(modules) > 20, "the deployed code moved: point LAMBDAS at it"
     return modules
 
 
+def sized_modules() -> list[Path]:
+    """What the size habits apply to: the functions' code and the stacks."""
+    stacks = sorted(STACKS.rglob("*.py"))
+    assert len(stacks) > 20, "the stacks moved: point STACKS at them"
+    return deployed_modules() + stacks
+
+
 def test_no_deployed_function_is_longer_than_60_lines() -> None:
     too_long = []
-    for module in deployed_modules():
+    for module in sized_modules():
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
                 lines = node.end_lineno - first + 1 if node.end_lineno else 0
                 if lines > MAX_FUNCTION_LINES:
-                    too_long.append(f"{module.relative_to(LAMBDAS)}:{node.lineno} {node.name} ({lines} lines)")
+                    too_long.append(f"{module.relative_to(LAMBDAS.parent)}:{node.lineno} {node.name} ({lines} lines)")
     assert too_long == [], f"split these functions (at most {MAX_FUNCTION_LINES} lines): {too_long}"
 
 
 def test_no_deployed_module_is_longer_than_350_lines() -> None:
     too_long = [
-        f"{m.relative_to(LAMBDAS)} ({n} lines)"
-        for m in deployed_modules()
+        f"{m.relative_to(LAMBDAS.parent)} ({n} lines)"
+        for m in sized_modules()
         if (n := len(m.read_text().splitlines())) > MAX_MODULE_LINES
     ]
     assert too_long == [], f"split these modules (at most {MAX_MODULE_LINES} lines): {too_long}"
@@ -82,3 +93,23 @@ def test_deploying_and_the_operator_tools_need_no_local_mode() -> None:
     deploy = requirements("requirements-tools.txt")
     assert {"aws-cdk-lib", "boto3", "pillow"} <= deploy
     assert deploy.isdisjoint({"torch", "optuna", "scikit-learn", "moto", "numpy"})
+
+
+def test_the_workflow_builds_no_step_task_of_its_own() -> None:
+    """Each step builds its task state beside its function and grants (stacks/steps); the workflow
+    only chains them. A LambdaInvoke in the workflow module is a step's task in the wrong house."""
+    workflow = STACKS / "constructs" / "workflow.py"
+    built = {
+        node.func.attr
+        for node in ast.walk(ast.parse(workflow.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert "LambdaInvoke" not in built
+    steps_built = set()
+    for module in (STACKS / "steps").glob("*.py"):
+        steps_built |= {
+            node.func.attr
+            for node in ast.walk(ast.parse(module.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        }
+    assert "LambdaInvoke" in steps_built, "the steps' tasks moved: point this test at them"
