@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install dataset plan runs demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
+.PHONY: mutants-continue install dataset plan runs demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
 
 # constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
 $(STAMP): requirements.txt requirements-dev.txt requirements-tools.txt requirements-local.txt constraints.txt
@@ -87,6 +87,19 @@ mutants: $(STAMP)
 	cp -r lambdas tests local tools stacks bench schema security app.py cdk.json requirements*.txt constraints.txt .mutation/
 	cp -r lambdas/pipeline lambdas/handlers .mutation/
 	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
+	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true
+	cd .mutation && ../$(BIN)/python ../tests/mutation_report.py > ../tests/mutation/results.md
+	cat tests/mutation/results.md
+
+# Continue the last `make mutants` on today's code: mutmut keeps each killed mutant whose function
+# did not change; survivors, mutants no test covered and changed functions run again.
+mutants-continue: $(STAMP)
+	test -d .mutation/mutants || { echo "no earlier run in .mutation/: make mutants"; exit 1; }
+	cd .mutation && rm -rf lambdas tests local tools stacks bench schema security pipeline handlers
+	cp -r lambdas tests local tools stacks bench schema security app.py cdk.json requirements*.txt constraints.txt .mutation/
+	cp -r lambdas/pipeline lambdas/handlers .mutation/
+	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
+	$(BIN)/python tests/mutation/cache.py reset .mutation
 	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true
 	cd .mutation && ../$(BIN)/python ../tests/mutation_report.py > ../tests/mutation/results.md
 	cat tests/mutation/results.md

@@ -28,8 +28,8 @@ from moto import mock_aws
 
 from handlers.admit import admit
 from local.harness import governance_table
-from pipeline.admission import Governance
-from pipeline.slots import QUEUED, Slots
+from pipeline.governance.admission import Governance
+from pipeline.governance.slots import QUEUED, Slots
 from tools.synth import ROOT
 
 GPU = "ml.g4dn.xlarge"
@@ -51,7 +51,7 @@ class Tokens:
 def run_event(n: int) -> dict[str, Any]:
     """Admit's input for run n: a run as ValidateDataset writes it (2 parallel jobs, a $10 worst case)."""
     from pipeline.contract import Cost, DatasetRef, Run, Schedule
-    from pipeline.settings import TuningSettings
+    from pipeline.settings.tuning_settings import TuningSettings
     from tests.sample_request import DATA
 
     run = Run(

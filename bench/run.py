@@ -28,8 +28,8 @@ import local  # noqa: F401  (puts lambdas/ on the path)
 from bench.datasets import DATASETS, PREVIOUS_VERSION, Data
 from local.sagemaker import search, trainer
 from pipeline import contract
-from pipeline.settings import TuningSettings
-from pipeline.tuning_request import Destinations, build_tuning_requests
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.request import Destinations, build_tuning_requests
 
 OUT = Path(__file__).resolve().parents[1] / "bench-results"
 CHECKPOINTS = (5, 10, 20, 30)

@@ -33,8 +33,8 @@ from botocore.parsers import RestXMLParser
 
 import local  # noqa: F401  (puts lambdas/ on the path)
 from handlers.choose_best import best_of_run
-from pipeline.settings import TuningSettings
-from pipeline.validation import validate_dataset
+from pipeline.dataset.validation import validate_dataset
+from pipeline.settings.tuning_settings import TuningSettings
 
 RESULTS = Path(__file__).parent / "results"
 PAGE = 1000

@@ -2,7 +2,7 @@
 
 `cdk.json` holds `environments.<name>` blocks; `-c env=<name>` picks one (default `dev`).
 The tuning defaults inside a block use the same schema (and the same error messages) as a
-dataset manifest's `tuning` overrides: `pipeline.settings.TuningSettings`.
+dataset manifest's `tuning` overrides: `pipeline.settings.tuning_settings.TuningSettings`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 from aws_cdk import Aws
 from aws_cdk import aws_logs as logs
 
-from pipeline import limits
-from pipeline.settings import SettingsError, TuningSettings
+from pipeline.aws.errors import SettingsError
+from pipeline.settings import limits
+from pipeline.settings.tuning_settings import TuningSettings
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
 from stacks.config import PipelineConfig
 from stacks.findings import PARTITION, acknowledge
 
@@ -87,7 +87,7 @@ class StorageStack(Stack):
         return datasets, artifacts
 
     def governance_table(self, config: PipelineConfig, removal: RemovalPolicy) -> dynamodb.Table:
-        # Slots, the queue and the month's ledger, shared by every run (pipeline/slots.py, ledger.py).
+        # Slots, the queue and the month's ledger, shared by every run (pipeline/governance/slots.py, ledger.py).
         return dynamodb.Table(
             self,
             "Governance",

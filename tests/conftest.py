@@ -101,7 +101,7 @@ class Logged(logging.Handler):
 
 @pytest.fixture
 def logged() -> Iterator[Logged]:
-    from pipeline.telemetry import SERVICE
+    from pipeline.aws.telemetry import SERVICE
 
     handler = Logged()
     logging.getLogger(SERVICE).addHandler(handler)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from pipeline.contract import Data
-from pipeline.tuning_request import Destinations
+from pipeline.tuning.request import Destinations
 
 
 def facts(

@@ -21,12 +21,13 @@ import pytest
 
 from handlers.admit import admit
 from handlers.release import release_execution, transform_seconds
-from pipeline.admission import Governance
+from pipeline.aws.errors import AdmissionRefused, MonthlyBudgetExceeded
 from pipeline.contract import Cost, DatasetRef, Run, Schedule
-from pipeline.ledger import Ledger, MonthlyBudgetExceeded
-from pipeline.naming import run_id
-from pipeline.settings import TuningSettings
-from pipeline.slots import AdmissionRefused, Slots
+from pipeline.governance.admission import Governance
+from pipeline.governance.ledger import Ledger
+from pipeline.governance.slots import Slots
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.naming import run_id
 from tests.fakes import Fake
 from tests.sample_request import DATA, client_error
 
@@ -319,7 +320,7 @@ class Executions(StepFunctions):
 @pytest.fixture
 def deployed(db, monkeypatch):
     """The cleanup function's environment and clients, as the stack configures them."""
-    from pipeline import clients
+    from pipeline.aws import clients
 
     monkeypatch.setenv("GOVERNANCE_TABLE", TABLE)
     monkeypatch.setenv("CAPACITY", json.dumps({GPU: 2, CPU: 1}))
@@ -403,7 +404,7 @@ def test_the_reaper_frees_what_ended_executions_hold_this_month_or_last_and_publ
 
 
 def test_a_bill_that_could_not_be_read_whole_is_not_settled_but_tried_again(db) -> None:
-    from pipeline.errors import TransientAwsError
+    from pipeline.aws.errors import TransientAwsError
 
     class Throttled(SageMaker):
         def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803

@@ -16,9 +16,9 @@ import pytest
 from local.api_model import request_errors
 from local.sagemaker.base import ApiError
 from local.sagemaker.service import LocalSageMaker
-from pipeline.naming import run_id
-from pipeline.settings import TuningSettings
-from pipeline.tuning_request import build_tuning_requests
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.naming import run_id
+from pipeline.tuning.request import build_tuning_requests
 from tests.sample_request import DATA, DEST
 
 pytestmark = pytest.mark.standin

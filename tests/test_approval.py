@@ -23,8 +23,8 @@ from handlers.register_model import champion, register
 from local.sagemaker.server import SageMakerServer
 from local.sagemaker.service import LocalSageMaker
 from pipeline.contract import BestJob, Run, Tested, Tuning
-from pipeline.registry import CHAMPION_SEARCH, Champion, approval_decision, model_package_request
-from pipeline.settings import Approval
+from pipeline.evaluation.registry import CHAMPION_SEARCH, Champion, approval_decision, model_package_request
+from pipeline.settings.keys import Approval
 from tests.test_evaluation import TESTED_RUN
 from tests.test_records import BEST, RUN
 

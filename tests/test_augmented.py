@@ -19,13 +19,14 @@ import pytest
 from moto import mock_aws
 
 from local.api_model import request_errors
-from pipeline import leakage
-from pipeline.augmented import scan_augmented
-from pipeline.dataset import DatasetError, parse_manifest
-from pipeline.lst import text_lines
-from pipeline.settings import TuningSettings
-from pipeline.tuning_request import build_tuning_requests
-from pipeline.validation import validate_dataset
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset import leakage
+from pipeline.dataset.augmented import scan_augmented
+from pipeline.dataset.lst import text_lines
+from pipeline.dataset.manifest import parse_manifest
+from pipeline.dataset.validation import validate_dataset
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.request import build_tuning_requests
 from tests.sample_request import DEST
 from tools.dataset import prepare, upload
 from tools.plan import plan
@@ -161,7 +162,7 @@ def test_the_plan_reads_a_prepared_augmented_dataset_as_the_upload_would_place_i
 
 
 def test_a_manifest_with_windows_line_endings_or_no_line_breaks_is_named_as_such() -> None:
-    from pipeline.lst import chunk_lines
+    from pipeline.dataset.lst import chunk_lines
 
     with pytest.raises(DatasetError) as raised:
         list(chunk_lines([line().encode() + b"\r\n" + line().encode()], WHERE))

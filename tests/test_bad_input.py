@@ -13,13 +13,13 @@ import pytest
 from moto import mock_aws
 
 from local.api_model import request_errors
-from pipeline import leakage
-from pipeline.dataset import DatasetError
-from pipeline.evaluation import transform_request
-from pipeline.leakage import Images, Leakage
-from pipeline.listing import Listed
-from pipeline.settings import TuningSettings
-from pipeline.validation import validate_dataset
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset import leakage
+from pipeline.dataset.leakage import Images, Leakage
+from pipeline.dataset.listing import Listed
+from pipeline.dataset.validation import validate_dataset
+from pipeline.evaluation.transform import transform_request
+from pipeline.settings.tuning_settings import TuningSettings
 from tests.conftest import fixture_json
 
 REGION = "us-east-1"

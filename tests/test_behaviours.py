@@ -12,11 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from handlers.stop_orphans import stop_run
-from pipeline.best_job import choose_best, overall_status
-from pipeline.cost import BudgetExceeded, check_budget
-from pipeline.errors import TransientAwsError, classified_aws_errors, is_transient
-from pipeline.settings import TuningSettings
-from pipeline.tuning_request import build_tuning_requests
+from pipeline.aws.errors import BudgetExceeded, TransientAwsError, classified_aws_errors, is_transient
+from pipeline.evaluation.best_job import choose_best, overall_status
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.cost import check_budget
+from pipeline.tuning.request import build_tuning_requests
 from tests.fakes import Fake
 from tests.sample_request import DATA, DEST, client_error
 

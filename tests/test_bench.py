@@ -9,7 +9,7 @@ import pytest
 
 from bench.datasets import Data
 from bench.run import CONFIGS, REFERENCE, requests_for
-from pipeline.settings import TuningSettings
+from pipeline.settings.tuning_settings import TuningSettings
 from tests.oracles import seed_table
 
 

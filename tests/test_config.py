@@ -174,7 +174,8 @@ def test_production_data_cannot_be_set_to_be_deleted() -> None:
     ("key", "old", "new"), [("layout", "jobs", "job_per_optimizer"), ("preset", "seed", "documented")]
 )
 def test_a_renamed_value_is_refused_with_its_new_name(key: str, old: str, new: str) -> None:
-    from pipeline.settings import SettingsError, TuningSettings
+    from pipeline.aws.errors import SettingsError
+    from pipeline.settings.tuning_settings import TuningSettings
 
     with pytest.raises(SettingsError) as raised:
         TuningSettings.from_mapping({key: old}, where="m")

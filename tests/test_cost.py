@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from pipeline.cost import BudgetExceeded, check_budget, price_table, worst_case
-from pipeline.settings import GPU_FAMILIES, TuningSettings
+from pipeline.aws.errors import BudgetExceeded
+from pipeline.settings.keys import GPU_FAMILIES
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.cost import check_budget, price_table, worst_case
 
 
 def test_the_price_table_has_its_date_source_and_every_default_instance() -> None:

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
-from pipeline.lst import parse_lst
+from pipeline.dataset.lst import parse_lst
 from tools.dataset import DatasetInputError, main, prepare, upload
 
 

@@ -10,15 +10,16 @@ import hashlib
 
 import pytest
 
-from pipeline import limits
-from pipeline.cost import BudgetExceeded, Estimate, check_budget, hourly_price, price_table
-from pipeline.dataset import DatasetError, dataset_ref_from_key
-from pipeline.image_uri import dns_suffix
-from pipeline.lst import LstEntry, check_labels
-from pipeline.naming import run_id
-from pipeline.search_space import NumericRange
-from pipeline.settings import SettingsError, TuningSettings
-from pipeline.tuning_request import Destinations, build_tuning_requests, effective_range
+from pipeline.aws.errors import BudgetExceeded, DatasetError, SettingsError
+from pipeline.aws.image_uri import dns_suffix
+from pipeline.dataset.lst import LstEntry, check_labels
+from pipeline.dataset.manifest import dataset_ref_from_key
+from pipeline.settings import limits
+from pipeline.settings.search_space import NumericRange
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.cost import Estimate, check_budget, hourly_price, price_table
+from pipeline.tuning.naming import run_id
+from pipeline.tuning.request import Destinations, build_tuning_requests, effective_range
 from tests.sample_request import facts
 
 DATA = facts(

@@ -4,7 +4,7 @@ The README is the front door and `docs/` holds the references. A link that point
 file or a renamed heading is a dead end for a reader; a configuration or manifest key added to
 the code but not to its reference table is a key nobody can find. The keys are read from the
 code that accepts them (`stacks.config.ENV_KEYS`, the tuning block's `OWNERSHIP`,
-`pipeline.dataset.MANIFEST_KEYS`), so a new key fails here until its row is written.
+`pipeline.dataset.manifest.MANIFEST_KEYS`), so a new key fails here until its row is written.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dataset import MANIFEST_KEYS
-from pipeline.trust import OWNERSHIP
+from pipeline.dataset.manifest import MANIFEST_KEYS
+from pipeline.settings.trust import OWNERSHIP
 from stacks.config import ENV_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def test_every_manifest_key_is_documented_exactly_once() -> None:
     assert named == Counter(MANIFEST_KEYS)
 
 
-# What the "a manifest may" column says for each owner of OWNERSHIP (pipeline/trust.py).
+# What the "a manifest may" column says for each owner of OWNERSHIP (pipeline/settings/trust.py).
 MAY: dict[str, tuple[str, ...]] = {
     "dataset": ("set them",),
     "tighten": ("lower them only", "turn it on only"),

@@ -18,10 +18,10 @@ import botocore.session
 import pytest
 from aws_cdk.assertions import Template
 
-from pipeline.evaluation import transform_request
-from pipeline.registry import model_package_request
-from pipeline.settings import TuningSettings
-from pipeline.tuning_request import build_tuning_requests
+from pipeline.evaluation.registry import model_package_request
+from pipeline.evaluation.transform import transform_request
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.request import build_tuning_requests
 from tests.sample_request import DATA
 from tests.sample_request import DEST as SAMPLE_DEST
 from tests.test_evaluation import TESTED_RUN

@@ -18,11 +18,11 @@ from handlers.check_evaluation import follow
 from handlers.handle_failure import stop_evaluation
 from handlers.stop_orphans import stop_run_evaluation
 from local.api_model import request_errors
+from pipeline.aws.errors import EvaluationIncomplete
+from pipeline.aws.tags import tags
 from pipeline.contract import Evaluation, Tested, TestSplit
-from pipeline.cost import worst_case
-from pipeline.errors import EvaluationIncomplete
-from pipeline.evaluation import input_manifest, model_request, predicted_class, score, transform_request
-from pipeline.ownership import tags
+from pipeline.evaluation.transform import input_manifest, model_request, predicted_class, score, transform_request
+from pipeline.tuning.cost import worst_case
 from tests.fakes import Fake
 from tests.sample_request import client_error
 from tests.test_records import BEST, RUN
@@ -124,8 +124,8 @@ EVALUATION = Evaluation(f"{RUN.run_id}-best", f"{RUN.run_id}-test", "s3://art/ev
 
 
 def test_the_test_labels_come_from_the_split_index_whichever_its_format() -> None:
-    from pipeline.dataset import DatasetError
-    from pipeline.evaluation import test_items
+    from pipeline.aws.errors import DatasetError
+    from pipeline.evaluation.transform import test_items
 
     manifest = TestSplit("s3://ds/datasets/d/test.manifest", "s3://ds/datasets/d/", 2)
     lines = [
@@ -397,7 +397,7 @@ def test_a_transform_that_cannot_be_created_leaves_no_model_behind() -> None:
             self.calls.append(("DeleteModel", {"ModelName": ModelName}))
             return {}
 
-    from pipeline.errors import QuotaExceeded
+    from pipeline.aws.errors import QuotaExceeded
 
     sm = NoQuota()
     with pytest.raises(QuotaExceeded, match="'ml.m5.xlarge for transform job usage'"):
@@ -408,7 +408,7 @@ def test_a_transform_that_cannot_be_created_leaves_no_model_behind() -> None:
 
 def test_the_cleanup_deletes_the_evaluation_model_only_of_the_execution_that_ended() -> None:
     from handlers.stop_orphans import delete_run_model
-    from pipeline.evaluation import model_name
+    from pipeline.evaluation.transform import model_name
 
     class Models(Transforms):
         def __init__(self, owner: str, exists: bool = True) -> None:

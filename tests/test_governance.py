@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from pipeline.admission import limit_for, pump_all, quota_name
-from pipeline.ledger import Ledger, MonthlyBudgetExceeded
-from pipeline.slots import HELD, QUEUED, AdmissionRefused, Slots, Ticket
+from pipeline.aws.errors import AdmissionRefused, MonthlyBudgetExceeded
+from pipeline.governance.admission import limit_for, pump_all, quota_name
+from pipeline.governance.ledger import Ledger
+from pipeline.governance.slots import HELD, QUEUED, Slots, Ticket
 from tests.fakes import Fake
 
 TABLE = "gov"
@@ -367,7 +368,7 @@ class Conflicting:
 
 
 def test_a_transaction_that_conflicts_is_retried_not_taken_for_a_failed_condition(db) -> None:
-    from pipeline.errors import TransientAwsError, classified_aws_errors, is_transient
+    from pipeline.aws.errors import TransientAwsError, classified_aws_errors, is_transient
 
     Slots(db, TABLE, Clock()).enqueue(ticket(1))
     Ledger(db, TABLE, None).reserve("2026-12", "arn:exec:1", Decimal("5"), {"run_id": "run1"})

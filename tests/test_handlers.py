@@ -19,15 +19,15 @@ from handlers.poll_tuning import poll
 from handlers.register_model import register
 from handlers.start_tuning import start_tuning
 from local.api_model import request_errors
-from pipeline.best_job import NoSuccessfulTrainingJob
+from pipeline.aws.errors import NoSuccessfulTrainingJob, QuotaExceeded, TransientAwsError
+from pipeline.aws.image_uri import training_image_uri
+from pipeline.aws.s3_layout import previous_run_key
 from pipeline.contract import BestJob, Run, Tested, Tuning
-from pipeline.errors import QuotaExceeded, TransientAwsError
-from pipeline.image_uri import training_image_uri
+from pipeline.dataset.validation import validate_dataset
 from pipeline.messages import failure_message
-from pipeline.s3_layout import previous_run_key
-from pipeline.settings import Approval, TuningSettings
-from pipeline.tuning_request import Destinations, build_tuning_requests
-from pipeline.validation import validate_dataset
+from pipeline.settings.keys import Approval
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.request import Destinations, build_tuning_requests
 from tests.conftest import fixture_json
 
 REGION = "us-east-1"

@@ -15,11 +15,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from pipeline.dataset import DatasetError
-from pipeline.leakage import Leakage, Sighting
-from pipeline.listing import Listed
-from pipeline.settings import TuningSettings
-from pipeline.validation import validate_dataset
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset.leakage import Leakage, Sighting
+from pipeline.dataset.listing import Listed
+from pipeline.dataset.validation import validate_dataset
+from pipeline.settings.tuning_settings import TuningSettings
 from tests.test_bad_input import BUCKET, PREFIX, REGION, good_files, snapshot, upload
 
 URI = f"s3://{BUCKET}/{PREFIX}"

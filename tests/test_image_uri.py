@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.image_uri import supported_regions, training_image_uri
+from pipeline.aws.image_uri import supported_regions, training_image_uri
 
 TABLE = json.loads(
     (Path(__file__).parents[1] / "lambdas/pipeline/data/image-classification-registries.json").read_text()

@@ -317,7 +317,7 @@ def test_functions_bundle_powertools_and_need_no_layer(template: Template, synth
     (key,) = {f["Properties"]["Code"]["S3Key"] for f in pipeline_functions}  # one asset: "<hash>.zip"
     bundle = synth.outdir / f"asset.{key.removesuffix('.zip')}"
     assert (bundle / "handlers" / "start_tuning.py").is_file()
-    assert (bundle / "pipeline" / "settings.py").is_file()
+    assert (bundle / "pipeline" / "settings" / "tuning_settings.py").is_file()
     pinned = next(
         line.split("==")[1].strip()
         for line in (Path(__file__).parents[1] / "requirements.txt").read_text().splitlines()
@@ -346,7 +346,7 @@ def test_every_handler_traces_its_aws_calls_in_lambda(template: Template, synth,
         f"for name in {handlers!r}:\n"
         "    module = importlib.import_module(name)\n"
         "    assert getattr(module.handler, '__wrapped__', None) is not None, name\n"
-        "from pipeline.observe import tracer\n"
+        "from pipeline.aws.observe import tracer\n"
         "assert tracer.disabled is False\n"
         "import aws_xray_sdk, wrapt\n"
         "assert aws_xray_sdk.__file__.startswith(sys.argv[1]) and wrapt.__file__.startswith(sys.argv[1])\n"

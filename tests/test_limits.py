@@ -13,11 +13,12 @@ import json
 import botocore.session
 import pytest
 
-from pipeline import limits
-from pipeline.dataset import DatasetError, parse_manifest
-from pipeline.settings import OWNERSHIP, SettingsError, TuningSettings
-from pipeline.trust import DATASET
-from pipeline.validation import schedule
+from pipeline.aws.errors import DatasetError, SettingsError
+from pipeline.dataset.manifest import parse_manifest
+from pipeline.dataset.validation import schedule
+from pipeline.settings import limits
+from pipeline.settings.trust import DATASET, OWNERSHIP
+from pipeline.settings.tuning_settings import TuningSettings
 from stacks.config import load_config
 from tests.conftest import cdk_context
 from tests.oracles import HISTORY_EVENTS_QUOTA, TRAINING_MAX_RUNTIME_SECONDS, TUNING_MAX_RUNTIME_SECONDS
@@ -309,7 +310,7 @@ def test_a_price_override_cannot_price_several_allowed_instance_types() -> None:
 
 
 def test_a_manifest_turning_spot_on_does_not_buy_a_looser_cap() -> None:
-    from pipeline.cost import worst_case
+    from pipeline.tuning.cost import worst_case
 
     on_demand = worst_case(PROD.tuning, "us-east-1").worst_case_usd
     assert worst_case(manifest({"use_spot": True}, PROD.tuning), "us-east-1").worst_case_usd == on_demand

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.dataset import DatasetError, parse_manifest
-from pipeline.settings import TuningSettings
-from pipeline.trust import DEPLOYMENT, OWNERSHIP
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset.manifest import parse_manifest
+from pipeline.settings.trust import DEPLOYMENT, OWNERSHIP
+from pipeline.settings.tuning_settings import TuningSettings
 from tools.manifest_schema import manifest_schema
 
 COMMITTED = Path(__file__).resolve().parents[1] / "schema" / "manifest.schema.json"

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from local.api_model import request_errors
-from pipeline.settings import SettingsError, TuningSettings
-from pipeline.tuning_request import build_tuning_requests
+from pipeline.aws.errors import SettingsError
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.request import build_tuning_requests
 from tests.oracles import seed_table
 from tests.sample_request import DATA, DEST
 

@@ -11,10 +11,10 @@ import pytest
 from moto import mock_aws
 
 from handlers.start_evaluation import read_test_items
-from pipeline.dataset import DatasetError
-from pipeline.pinning import pinned_channels
-from pipeline.settings import TuningSettings
-from pipeline.validation import validate_dataset
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset.pinning import pinned_channels
+from pipeline.dataset.validation import validate_dataset
+from pipeline.settings.tuning_settings import TuningSettings
 from tests.test_bad_input import BUCKET, PREFIX, REGION, good_files, upload
 from tests.test_held_out import with_test
 

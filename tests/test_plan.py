@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 
 from local.api_model import request_errors
-from pipeline.dataset import DatasetError
-from pipeline.naming import run_id
-from pipeline.settings import TuningSettings
-from pipeline.validation import validate_dataset
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset.validation import validate_dataset
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.naming import run_id
 from tools.dataset import prepare, upload
 from tools.plan import main, plan
 
@@ -110,7 +110,8 @@ def test_the_months_budget_refuses_in_admits_words_and_exactly_the_remaining_amo
 ) -> None:
     """dev: monthly_budget_usd 1,000 (cdk.json); this manifest's worst case is $4.42 (6 jobs x 1 h x
     $0.736/h, the test above)."""
-    from pipeline.ledger import Ledger, Month, MonthlyBudgetExceeded
+    from pipeline.aws.errors import MonthlyBudgetExceeded
+    from pipeline.governance.ledger import Ledger, Month
 
     manifest = str(prepared / "manifest.json")
     # 1,000 - 900.00 billed - 95.59 reserved = 4.41 remain: one cent short.

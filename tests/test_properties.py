@@ -12,9 +12,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.dataset import DatasetError, parse_manifest
-from pipeline.lst import chunk_lines, parse_lst, text_lines
-from pipeline.settings import SettingsError, TuningSettings
+from pipeline.aws.errors import DatasetError, SettingsError
+from pipeline.dataset.lst import chunk_lines, parse_lst, text_lines
+from pipeline.dataset.manifest import parse_manifest
+from pipeline.settings.tuning_settings import TuningSettings
 from tests.oracles import VALID_UNIT_INTERVAL
 
 WHERE = "s3://bucket/datasets/x/train_lst/train.lst"

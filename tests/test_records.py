@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 from handlers.handle_failure import stop_running, uploaded_dataset
 from handlers.start_tuning import warm_start_parents
 from handlers.stop_orphans import run_of_execution
-from pipeline.best_job import Best, job_summary, optimizer_of
+from pipeline.aws.errors import error_code, error_message, is_transient, quota_message
+from pipeline.aws.tags import owned_by, owner
 from pipeline.contract import (
     BestJob,
     Bill,
@@ -32,12 +33,11 @@ from pipeline.contract import (
     TestSplit,
     Tuning,
 )
-from pipeline.errors import error_code, error_message, is_transient, quota_message
+from pipeline.evaluation.best_job import Best, job_summary, optimizer_of
+from pipeline.evaluation.registry import customer_metadata, metadata_safe, metrics_document
 from pipeline.messages import failure_message, subject_safe, success_message
-from pipeline.naming import run_id
-from pipeline.ownership import owned_by, owner
-from pipeline.registry import customer_metadata, metadata_safe, metrics_document
-from pipeline.settings import TuningSettings
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.naming import run_id
 from tests.fakes import Fake
 from tests.sample_request import client_error, facts
 
@@ -458,7 +458,7 @@ def test_a_partial_bill_says_so_in_the_notice() -> None:
 
 
 def test_only_a_completed_best_job_with_a_metric_counts_and_its_definition_is_kept() -> None:
-    from pipeline.best_job import choose_best
+    from pipeline.evaluation.best_job import choose_best
 
     def described(name: str, status: str, metric: float | None, **extra: Any) -> dict[str, Any]:
         best: dict[str, Any] = {"TrainingJobName": f"{name}-1", "TrainingJobStatus": status, **extra}
@@ -482,8 +482,8 @@ def test_only_a_completed_best_job_with_a_metric_counts_and_its_definition_is_ke
 
 
 def test_lines_are_numbered_from_one_and_a_crlf_is_named_where_it_is() -> None:
-    from pipeline.dataset import DatasetError
-    from pipeline.lst import chunk_lines, text_lines
+    from pipeline.aws.errors import DatasetError
+    from pipeline.dataset.lst import chunk_lines, text_lines
 
     assert list(text_lines("a\nb", "x.lst")) == [(1, "a"), (2, "b")]
     assert list(chunk_lines([b"a\nb"], "x.lst")) == [(1, "a"), (2, "b")]
@@ -507,8 +507,8 @@ def test_an_error_code_and_message_are_read_even_when_the_response_lacks_them() 
 
 
 def test_the_duplicate_index_names_its_first_line_even_far_apart() -> None:
-    from pipeline.dataset import DatasetError
-    from pipeline.lst import parse_lst
+    from pipeline.aws.errors import DatasetError
+    from pipeline.dataset.lst import parse_lst
 
     text = "\n".join([f"{i}\t0\tc/{i}.png" for i in range(5)] + ["", "9\t1\tc/9.png", "3\t1\tc/x.png"])
     with pytest.raises(
@@ -566,7 +566,7 @@ def test_without_a_completed_evaluation_the_validation_accuracy_stands(status: s
 
 
 def test_a_cause_in_json_without_the_lambda_fields_is_kept_as_it_came() -> None:
-    from pipeline.errors import caught
+    from pipeline.aws.errors import caught
 
     # A service integration's Cause can be JSON that is not a Lambda error: nothing is lost.
     assert caught("States.TaskFailed", '{"Status": 400}') == ("States.TaskFailed", '{"Status": 400}')
@@ -583,7 +583,7 @@ def test_every_validation_warning_is_listed_on_its_own_line() -> None:
 
 
 def test_the_success_notice_says_how_each_lease_was_admitted() -> None:
-    from pipeline.admission import Admissions, Admitted
+    from pipeline.governance.admission import Admissions, Admitted
 
     training = Admitted("ml.g4dn.xlarge", 2, 2, enqueued_at=100.0, admitted_at=195.0, waited_seconds=95.0, note="")
     transform = Admitted("ml.m5.xlarge", 1, 1, enqueued_at=900.0, admitted_at=900.0, waited_seconds=0.0, note="")

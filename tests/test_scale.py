@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from handlers.choose_best import best_of_run, billable_seconds
 from pipeline.contract import Bill
-from pipeline.listing import Listed, list_channel
+from pipeline.dataset.listing import Listed, list_channel
 from tests.fakes import Fake
 from tests.sample_request import client_error
 
@@ -205,8 +205,8 @@ def test_a_best_job_described_without_hyperparameters_or_bill_is_still_chosen() 
 
 
 def test_a_lst_without_line_breaks_is_refused_before_it_fills_memory() -> None:
-    from pipeline.dataset import DatasetError
-    from pipeline.lst import chunk_lines
+    from pipeline.aws.errors import DatasetError
+    from pipeline.dataset.lst import chunk_lines
 
     endless = (b"0\t0\t" + b"a" * 1_000_000 for _ in range(200))  # 200 MB, no line break
     with pytest.raises(DatasetError, match=r"x.lst, line 1: longer than 64 KiB"):
@@ -215,7 +215,7 @@ def test_a_lst_without_line_breaks_is_refused_before_it_fills_memory() -> None:
 
 
 def test_the_validation_client_keeps_listing_timestamps_as_text(s3) -> None:
-    from pipeline import clients
+    from pipeline.aws import clients
 
     put(s3, ["datasets/d/train/a.png"])
     fast = clients.client("s3", max_pool_connections=34, raw_timestamps=True)
@@ -231,9 +231,9 @@ def event_for(key: str) -> dict[str, Any]:
 
 
 def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_channels(s3) -> None:
-    from pipeline.dataset import DatasetError
-    from pipeline.settings import TuningSettings
-    from pipeline.validation import validate_dataset
+    from pipeline.aws.errors import DatasetError
+    from pipeline.dataset.validation import validate_dataset
+    from pipeline.settings.tuning_settings import TuningSettings
 
     manifest = b'{"format": "recordio", "num_classes": 7, "num_training_samples": 900}'
     put(s3, ["datasets/rec/train/a.rec"])
@@ -258,8 +258,8 @@ def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_ch
 
 
 def test_broken_deployment_defaults_are_named_as_such(s3) -> None:
-    from pipeline.dataset import DatasetError
-    from pipeline.validation import validate_dataset
+    from pipeline.aws.errors import DatasetError
+    from pipeline.dataset.validation import validate_dataset
 
     with pytest.raises(DatasetError, match=r"^deployment defaults \(cdk.json\): key 'epochs' must be an integer"):
         validate_dataset(event_for("datasets/rec/manifest.json"), {"epochs": "many"}, s3)

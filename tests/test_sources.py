@@ -1,13 +1,13 @@
 """The search space's data against its sources: the seed document and the documented facts.
 
-Each test fails when `pipeline.search_space` drifts from the page it transcribes.
+Each test fails when `pipeline.settings.search_space` drifts from the page it transcribes.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.search_space import (
+from pipeline.settings.search_space import (
     DOCUMENTED_RANGES,
     OBJECTIVE_METRIC,
     OBJECTIVE_TYPE,

@@ -8,9 +8,10 @@ import pytest
 
 from local.api_model import request_errors
 from pipeline.contract import Channel
-from pipeline.naming import TUNING_JOB_NAME_PATTERN, run_id, tuning_job_name
-from pipeline.settings import Completion, TuningSettings
-from pipeline.tuning_request import build_tuning_requests, format_bound
+from pipeline.settings.keys import Completion
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.naming import TUNING_JOB_NAME_PATTERN, run_id, tuning_job_name
+from pipeline.tuning.request import build_tuning_requests, format_bound
 from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, seed_table
 from tests.sample_request import DATA
 from tests.sample_request import DEST as SAMPLE_DEST

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from handlers.start_tuning import parents_sagemaker_accepts
-from pipeline.warm_start import refusal
+from pipeline.tuning.warm_start import refusal
 from tests.fakes import Fake
 
 

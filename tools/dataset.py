@@ -22,8 +22,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from pipeline.augmented import DEFAULT_LABEL_ATTRIBUTE, SOURCE_REF
-from pipeline.s3_layout import MANIFEST_NAME, dataset_prefix
+from pipeline.aws.s3_layout import MANIFEST_NAME, dataset_prefix
+from pipeline.dataset.augmented import DEFAULT_LABEL_ATTRIBUTE, SOURCE_REF
 
 FORMATS_WRITTEN = ("image", "augmented_manifest")  # RecordIO is written by im2rec, not here
 

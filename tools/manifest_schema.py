@@ -2,8 +2,8 @@
 
     python -m tools.manifest_schema > schema/manifest.schema.json
 
-Each `tuning` key's schema is the one beside its parser (`pipeline.setting_values.KEYS`); the
-keys are those a manifest may set (`pipeline.trust.OWNERSHIP`: not the deployment's). The schema
+Each `tuning` key's schema is the one beside its parser (`pipeline.settings.keys.KEYS`); the
+keys are those a manifest may set (`pipeline.settings.trust.OWNERSHIP`: not the deployment's). The schema
 checks each value on its own, as an editor can; the rules across keys, the deployment's limits
 and the dataset itself are checked by validation (and by `python -m tools.plan`).
 """
@@ -14,10 +14,10 @@ import json
 import sys
 from typing import Any
 
-from pipeline.dataset import DEFAULT_LABEL_ATTRIBUTE, FORMATS, LABEL_ATTRIBUTE_MAX
-from pipeline.search_space import DEFAULT_PRESET, PRESETS
-from pipeline.setting_values import KEYS
-from pipeline.trust import ALLOW_LIST, DEPLOYMENT, OWNERSHIP, TIGHTEN
+from pipeline.dataset.manifest import DEFAULT_LABEL_ATTRIBUTE, FORMATS, LABEL_ATTRIBUTE_MAX
+from pipeline.settings.keys import KEYS
+from pipeline.settings.search_space import DEFAULT_PRESET, PRESETS
+from pipeline.settings.trust import ALLOW_LIST, DEPLOYMENT, OWNERSHIP, TIGHTEN
 
 SCHEMA_ID = "urn:image-classification-tuning:dataset-manifest"
 OWNER_NOTES = {

@@ -34,17 +34,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline import s3_layout
-from pipeline.admission import refuse_if_too_large
+from pipeline.aws import s3_layout
+from pipeline.aws.errors import AdmissionRefused, BudgetExceeded, DatasetError, MonthlyBudgetExceeded
+from pipeline.aws.image_uri import training_image_uri
+from pipeline.aws.tags import tags
 from pipeline.contract import Run
-from pipeline.cost import BudgetExceeded
-from pipeline.dataset import DatasetError
-from pipeline.image_uri import training_image_uri
-from pipeline.ledger import Month, MonthlyBudgetExceeded, refusal, usd
-from pipeline.ownership import tags
-from pipeline.slots import TRAINING, AdmissionRefused, Ticket
-from pipeline.tuning_request import Destinations, build_tuning_requests
-from pipeline.validation import validate_dataset
+from pipeline.dataset.validation import validate_dataset
+from pipeline.governance.admission import refuse_if_too_large
+from pipeline.governance.ledger import Month, refusal, usd
+from pipeline.governance.slots import TRAINING, Ticket
+from pipeline.tuning.request import Destinations, build_tuning_requests
 from tools.dataset import with_dataset_uris
 
 ROOT = Path(__file__).resolve().parents[1]

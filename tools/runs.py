@@ -20,8 +20,8 @@ from typing import Any
 
 import boto3
 
-from pipeline.ledger import Ledger
-from pipeline.slots import HELD, QUEUED, Slots
+from pipeline.governance.ledger import Ledger
+from pipeline.governance.slots import HELD, QUEUED, Slots
 from tools.synth import ROOT
 
 

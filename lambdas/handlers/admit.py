@@ -14,13 +14,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import clients
-from pipeline.admission import Governance, limit_for, pump_all, refuse_if_too_large, waker
+from pipeline.aws import clients
+from pipeline.aws.errors import classified_aws_errors
+from pipeline.aws.observe import logger, tracer
 from pipeline.contract import Run
-from pipeline.errors import classified_aws_errors
-from pipeline.ledger import Ledger, month_of, usd
-from pipeline.observe import logger, tracer
-from pipeline.slots import EVALUATION, TRAINING, Slots, Ticket
+from pipeline.governance.admission import Governance, limit_for, pump_all, refuse_if_too_large, waker
+from pipeline.governance.ledger import Ledger, month_of, usd
+from pipeline.governance.slots import EVALUATION, TRAINING, Slots, Ticket
 from pipeline.step_inputs import AdmitInput
 
 

@@ -16,11 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from handlers.start_evaluation import delete_model, read_test_items
-from pipeline import clients, s3_layout
+from pipeline.aws import clients, s3_layout
+from pipeline.aws.errors import classified_aws_errors, is_transient
+from pipeline.aws.observe import logger, metrics, tracer
 from pipeline.contract import Evaluation, Run, Tested
-from pipeline.errors import classified_aws_errors, is_transient
-from pipeline.evaluation import answer_keys, predicted_class, score
-from pipeline.observe import logger, metrics, tracer
+from pipeline.evaluation.transform import answer_keys, predicted_class, score
 from pipeline.step_inputs import CheckEvaluationInput
 
 READ_WORKERS = 32  # answers read side by side: one object per test image

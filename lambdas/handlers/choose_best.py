@@ -15,11 +15,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline import clients
-from pipeline.best_job import choose_best, optimizer_of
+from pipeline.aws import clients
+from pipeline.aws.errors import classified_aws_errors
+from pipeline.aws.observe import logger, metrics, tracer
 from pipeline.contract import BestJob, Bill
-from pipeline.errors import classified_aws_errors
-from pipeline.observe import logger, metrics, tracer
+from pipeline.evaluation.best_job import choose_best, optimizer_of
 from pipeline.step_inputs import ChooseBestInput
 
 BILLING_WORKERS = 16

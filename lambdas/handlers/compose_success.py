@@ -8,8 +8,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pipeline.aws.observe import logger, tracer
 from pipeline.messages import success_message
-from pipeline.observe import logger, tracer
 from pipeline.step_inputs import ComposeSuccessInput
 
 

@@ -9,11 +9,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from pipeline import clients, s3_layout
+from pipeline.aws import clients, s3_layout
+from pipeline.aws.errors import error_code
+from pipeline.aws.observe import logger, tracer
 from pipeline.contract import DatasetRef, Evaluation, Tuning
-from pipeline.errors import error_code
 from pipeline.messages import failure_message
-from pipeline.observe import logger, tracer
 
 
 def stop_running(job_names: tuple[str, ...], sm: Any) -> list[str]:

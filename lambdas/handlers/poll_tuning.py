@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import clients
-from pipeline.best_job import failure_reason, job_summary, overall_status
+from pipeline.aws import clients
+from pipeline.aws.errors import classified_aws_errors
+from pipeline.aws.observe import logger, metrics, tracer
 from pipeline.contract import Poll
-from pipeline.errors import classified_aws_errors
-from pipeline.observe import logger, metrics, tracer
+from pipeline.evaluation.best_job import failure_reason, job_summary, overall_status
 from pipeline.step_inputs import PollTuningInput
 
 

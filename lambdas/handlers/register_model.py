@@ -9,11 +9,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import clients, s3_layout
+from pipeline.aws import clients, s3_layout
+from pipeline.aws.errors import classified_aws_errors
+from pipeline.aws.observe import logger, tracer
 from pipeline.contract import BestJob, Registered, Run, Tested, Tuning
-from pipeline.errors import classified_aws_errors
-from pipeline.observe import logger, tracer
-from pipeline.registry import (
+from pipeline.evaluation.registry import (
     CHAMPION_SEARCH,
     METADATA_VALUE_MAX,
     Champion,

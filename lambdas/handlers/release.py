@@ -19,16 +19,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from handlers.choose_best import billable_seconds
-from pipeline import clients
-from pipeline.admission import Governance, pump_all, waker
-from pipeline.cost import transform_price
-from pipeline.errors import TransientAwsError, classified_aws_errors, error_code
-from pipeline.evaluation import transform_job_name
-from pipeline.ledger import Ledger, month_of, usd
-from pipeline.observe import logger, tracer
-from pipeline.ownership import owner
-from pipeline.slots import TRAINING, Slots, Ticket
+from pipeline.aws import clients
+from pipeline.aws.errors import TransientAwsError, classified_aws_errors, error_code
+from pipeline.aws.observe import logger, tracer
+from pipeline.aws.tags import owner
+from pipeline.evaluation.transform import transform_job_name
+from pipeline.governance.admission import Governance, pump_all, waker
+from pipeline.governance.ledger import Ledger, month_of, usd
+from pipeline.governance.slots import TRAINING, Slots, Ticket
 from pipeline.step_inputs import ReleaseInput
+from pipeline.tuning.cost import transform_price
 
 # A job in these states still holds its instances (a stopped job's instances are released only
 # once it reaches Stopped).

@@ -12,14 +12,20 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from pipeline import clients, s3_layout
+from pipeline.aws import clients, s3_layout
+from pipeline.aws.errors import classified_aws_errors, error_code, error_message, is_transient
+from pipeline.aws.observe import logger, tracer
+from pipeline.aws.tags import EXECUTION_TAG, tags
 from pipeline.contract import BestJob, Evaluation, Run
-from pipeline.errors import classified_aws_errors, error_code, error_message, is_transient
-from pipeline.evaluation import input_manifest, model_request, test_items, transform_job_name, transform_request
-from pipeline.lst import chunk_lines
-from pipeline.observe import logger, tracer
-from pipeline.ownership import EXECUTION_TAG, tags
-from pipeline.pinning import version_of
+from pipeline.dataset.lst import chunk_lines
+from pipeline.dataset.pinning import version_of
+from pipeline.evaluation.transform import (
+    input_manifest,
+    model_request,
+    test_items,
+    transform_job_name,
+    transform_request,
+)
 from pipeline.step_inputs import StartEvaluationInput
 
 READ_CHUNK = 1 << 20

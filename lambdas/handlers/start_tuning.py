@@ -10,15 +10,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from pipeline import clients, s3_layout, warm_start
+from pipeline.aws import clients, s3_layout
+from pipeline.aws.errors import TransientAwsError, classified_aws_errors, error_code
+from pipeline.aws.image_uri import training_image_uri
+from pipeline.aws.observe import logger, tracer
+from pipeline.aws.tags import owned_by, tags
 from pipeline.contract import Run, Tuning
-from pipeline.errors import TransientAwsError, classified_aws_errors, error_code
-from pipeline.image_uri import training_image_uri
-from pipeline.observe import logger, tracer
-from pipeline.ownership import owned_by, tags
-from pipeline.pinning import pinned_channels
+from pipeline.dataset.pinning import pinned_channels
 from pipeline.step_inputs import StartTuningInput
-from pipeline.tuning_request import Destinations, build_tuning_requests
+from pipeline.tuning import warm_start
+from pipeline.tuning.request import Destinations, build_tuning_requests
 
 
 def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> dict[str, list[str]]:
@@ -44,7 +45,7 @@ def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> 
 def parents_sagemaker_accepts(
     sm: Any, parents: dict[str, list[str]], requests: list[dict[str, Any]]
 ) -> dict[str, list[str]]:
-    """Keep the parents SageMaker would take (`pipeline.warm_start`); a job whose parent it would
+    """Keep the parents SageMaker would take (`pipeline.tuning.warm_start`); a job whose parent it would
     refuse starts cold, with a warning in the log, rather than the run failing."""
     accepted: dict[str, list[str]] = {}
     for request in requests:

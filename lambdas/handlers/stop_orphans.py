@@ -28,18 +28,17 @@ from botocore.exceptions import ClientError
 
 from handlers.release import all_clients, release_execution
 from handlers.start_evaluation import delete_model, model_missing
-from pipeline import clients
-from pipeline.admission import Governance
-from pipeline.dataset import DatasetError
-from pipeline.errors import classified_aws_errors, error_code
-from pipeline.evaluation import model_name
-from pipeline.ledger import RESERVED, Ledger
-from pipeline.naming import run_id
-from pipeline.observe import logger, tracer
-from pipeline.ownership import owner
-from pipeline.slots import QUEUED, Slots
-from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
-from pipeline.validation import ref_from_event
+from pipeline.aws import clients
+from pipeline.aws.errors import DatasetError, classified_aws_errors, error_code
+from pipeline.aws.observe import logger, tracer
+from pipeline.aws.tags import owner
+from pipeline.aws.telemetry import METRICS_NAMESPACE, SERVICE
+from pipeline.dataset.validation import ref_from_event
+from pipeline.evaluation.transform import model_name
+from pipeline.governance.admission import Governance
+from pipeline.governance.ledger import RESERVED, Ledger
+from pipeline.governance.slots import QUEUED, Slots
+from pipeline.tuning.naming import run_id
 
 
 def run_of_execution(detail: dict[str, Any]) -> str | None:

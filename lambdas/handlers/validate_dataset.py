@@ -9,11 +9,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import clients
-from pipeline.errors import classified_aws_errors
-from pipeline.listing import LIST_WORKERS
-from pipeline.observe import logger, tracer
-from pipeline.validation import validate_dataset
+from pipeline.aws import clients
+from pipeline.aws.errors import classified_aws_errors
+from pipeline.aws.observe import logger, tracer
+from pipeline.dataset.listing import LIST_WORKERS
+from pipeline.dataset.validation import validate_dataset
 
 
 @logger.inject_lambda_context

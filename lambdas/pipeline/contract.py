@@ -23,10 +23,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import s3_layout
-from pipeline.admission import Admissions
-from pipeline.errors import caught
-from pipeline.settings import TuningSettings
+from pipeline.aws import s3_layout
+from pipeline.aws.errors import caught
+from pipeline.governance.admission import Admissions
+from pipeline.settings.tuning_settings import TuningSettings
 
 # Where each step's result sits in the workflow state: at a key of its own name.
 STATE = {

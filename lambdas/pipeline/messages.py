@@ -5,14 +5,21 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from pipeline.admission import Admissions
-from pipeline.best_job import NoSuccessfulTrainingJob, TuningFailed
+from pipeline.aws.errors import (
+    QUEUE_WAIT_EXPIRED,
+    WORKFLOW_TIMEOUT,
+    AdmissionRefused,
+    BudgetExceeded,
+    DatasetError,
+    MonthlyBudgetExceeded,
+    NoSuccessfulTrainingJob,
+    QuotaExceeded,
+    TransientAwsError,
+    TuningFailed,
+    caught,
+)
 from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run, Tested
-from pipeline.cost import BudgetExceeded
-from pipeline.dataset import DatasetError
-from pipeline.errors import QUEUE_WAIT_EXPIRED, WORKFLOW_TIMEOUT, QuotaExceeded, TransientAwsError, caught
-from pipeline.ledger import MonthlyBudgetExceeded
-from pipeline.slots import AdmissionRefused
+from pipeline.governance.admission import Admissions
 
 SUBJECT_MAX = 99  # SNS: subjects up to 100 ASCII characters, no line breaks or control characters
 

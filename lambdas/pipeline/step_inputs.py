@@ -19,8 +19,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Self
 
-from pipeline.admission import Admissions
 from pipeline.contract import BestJob, Cost, Evaluation, Registered, Run, Tested, Tuning
+from pipeline.governance.admission import Admissions
 
 # Fields that are a field of another step's result: (the state key, the field).
 NESTED = {"run_id": ("run", "run_id"), "cost": ("run", "cost")}

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from pipeline.lst import parse_lst
+from pipeline.dataset.lst import parse_lst
 
 
 class AlgorithmError(RuntimeError):

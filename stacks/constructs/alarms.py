@@ -13,7 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
+from pipeline.aws.telemetry import METRICS_NAMESPACE, SERVICE
 
 
 class PipelineAlarms(Construct):

@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
+from pipeline.aws.telemetry import METRICS_NAMESPACE, SERVICE
 
 
 class PipelineDashboard(Construct):

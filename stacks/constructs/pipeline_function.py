@@ -9,7 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
+from pipeline.aws.telemetry import METRICS_NAMESPACE, SERVICE
 from stacks.constructs.function_code import function_code_dir
 
 

@@ -7,7 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
 from stacks.findings import (
     ACCOUNT,
     KMS_ACTIONS,

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
 
 MANIFEST_PATTERN = s3_layout.MANIFEST_KEY_PATTERN
 

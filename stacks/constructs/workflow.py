@@ -21,10 +21,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from pipeline.best_job import TuningFailed
+from pipeline.aws.errors import NOTIFICATION_FAILED, QUEUE_WAIT_EXPIRED, TuningFailed
 from pipeline.contract import path
-from pipeline.errors import NOTIFICATION_FAILED, QUEUE_WAIT_EXPIRED
-from pipeline.slots import EVALUATION, TRAINING
+from pipeline.governance.slots import EVALUATION, TRAINING
 from stacks.findings import XRAY, acknowledge
 from stacks.steps.admit import Admit
 from stacks.steps.base import Step

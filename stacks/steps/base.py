@@ -20,8 +20,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from pipeline.aws.errors import TransientAwsError
 from pipeline.contract import STATE, path
-from pipeline.errors import TransientAwsError
 from pipeline.step_inputs import NESTED
 from stacks.config import PipelineConfig
 from stacks.constructs.pipeline_function import PipelineFunction

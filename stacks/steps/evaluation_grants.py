@@ -3,7 +3,7 @@ prefix of the artifacts bucket, and the run's transform jobs; each with its ackn
 
 from __future__ import annotations
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
 from stacks.findings import KMS_ACTIONS, KMS_GROUP, READ_ACTIONS, READ_GROUP, acknowledge, s3_objects, sagemaker
 from stacks.steps.base import Step
 

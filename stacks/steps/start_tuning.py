@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
 from pipeline.step_inputs import StartTuningInput
 from stacks.findings import KMS_ACTIONS, KMS_GROUP, READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
 from stacks.steps.base import Step, StepResources, training_environment

@@ -6,7 +6,7 @@ import json
 
 from constructs import Construct
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
 from stacks.findings import READ_ACTIONS, READ_GROUP, acknowledge, s3_objects
 from stacks.steps.base import Step, StepResources
 

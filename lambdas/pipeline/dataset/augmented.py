@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pipeline.dataset import DatasetError
-from pipeline.lst import IMAGE_EXTENSIONS, LstSummary, classes_of
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset.lst import IMAGE_EXTENSIONS, LstSummary, classes_of
 
 SOURCE_REF = "source-ref"
 DEFAULT_LABEL_ATTRIBUTE = "class"

@@ -18,16 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.cost import BudgetExceeded
-from pipeline.errors import conflicted, error_code
+from pipeline.aws.errors import MonthlyBudgetExceeded, conflicted, error_code
 
 TOTAL = "#total"
 RESERVED, SETTLED = "reserved", "settled"
 CENT = Decimal("0.01")
-
-
-class MonthlyBudgetExceeded(BudgetExceeded):
-    """The run's worst case does not fit in what is left of the month's budget; nothing was started."""
 
 
 def usd(value: float | Decimal | str) -> Decimal:

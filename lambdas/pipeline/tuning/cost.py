@@ -12,14 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import TuningSettings
+from pipeline.aws.errors import BudgetExceeded
+from pipeline.settings.tuning_settings import TuningSettings
 
-_PRICES = Path(__file__).parent / "data" / "training-prices.json"
-_TRANSFORM_PRICES = Path(__file__).parent / "data" / "transform-prices.json"
-
-
-class BudgetExceeded(ValueError):
-    """The worst case of the run is above the configured budget; nothing was started."""
+_PRICES = Path(__file__).parents[1] / "data" / "training-prices.json"
+_TRANSFORM_PRICES = Path(__file__).parents[1] / "data" / "transform-prices.json"
 
 
 @cache

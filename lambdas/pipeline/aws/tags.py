@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.errors import error_code
+from pipeline.aws.errors import error_code
 
 RUN_TAG = "tuning-pipeline:run"
 DATASET_TAG = "tuning-pipeline:dataset"

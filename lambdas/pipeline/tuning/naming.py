@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from pipeline.search_space import OPTIMIZER_CODES
+from pipeline.settings.search_space import OPTIMIZER_CODES
 
 # HyperParameterTuningJobName in the SageMaker API model.
 TUNING_JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-
-class SettingsError(ValueError):
-    """A setting is invalid. The message names where it came from, the key and the fix."""
+from pipeline.aws.errors import SettingsError
 
 
 def sub(key: str, name: str) -> str:

@@ -22,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipeline.dataset import DatasetError
-from pipeline.evaluation import MAX_PAYLOAD_MB, MB
-from pipeline.listing import Listed
+from pipeline.aws.errors import DatasetError
+from pipeline.dataset.listing import Listed
+from pipeline.settings.limits import MAX_PAYLOAD_MB, MB
 
 if TYPE_CHECKING:
-    from pipeline.settings import TuningSettings
+    from pipeline.settings.tuning_settings import TuningSettings
 
 TRAIN = "train"
 

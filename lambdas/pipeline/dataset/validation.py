@@ -9,27 +9,28 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from botocore.exceptions import ClientError
 
-from pipeline import limits
-from pipeline.augmented import MANIFEST_FILES, SOURCE_REF, scan_augmented
+from pipeline.aws.errors import DatasetError, SettingsError, error_code
 from pipeline.contract import Channel, Cost, Data, DatasetRef, Run, Schedule, TestSplit
-from pipeline.cost import check_budget
-from pipeline.dataset import (
+from pipeline.dataset.augmented import MANIFEST_FILES, SOURCE_REF, scan_augmented
+from pipeline.dataset.leakage import TRAIN, Images, Leakage, checked_leakage
+from pipeline.dataset.listing import Listed, is_folder_marker, list_channel
+from pipeline.dataset.lst import Lines, LstSummary, chunk_lines, scan_lst
+from pipeline.dataset.manifest import (
     CONTENT_TYPES,
     IMAGE_CHANNELS,
     RECORDIO_CHANNELS,
-    DatasetError,
+    TEST_CHANNEL,
+    TEST_LST_CHANNEL,
+    TEST_MANIFEST,
     Manifest,
     dataset_ref_from_key,
     parse_manifest,
 )
-from pipeline.errors import error_code
-from pipeline.evaluation import TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST
-from pipeline.leakage import TRAIN, Images, Leakage, checked_leakage
-from pipeline.listing import Listed, is_folder_marker, list_channel
-from pipeline.lst import Lines, LstSummary, chunk_lines, scan_lst
-from pipeline.naming import run_id
-from pipeline.pinning import VersionPinning
-from pipeline.settings import SettingsError, TuningSettings
+from pipeline.dataset.pinning import VersionPinning
+from pipeline.settings import limits
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.cost import check_budget
+from pipeline.tuning.naming import run_id
 
 
 def ref_from_event(event: dict[str, Any]) -> DatasetRef:
@@ -271,8 +272,7 @@ def _check_counts(
 
 
 def _recordio_data(s3: Any, ref: DatasetRef, manifest: Manifest) -> Data:
-    """A RecordIO dataset's counts are the manifest's (checked present by parse_manifest). The
-    algorithm reads every file of its channels: none may be empty."""
+    """A RecordIO dataset's counts are the manifest's (parse_manifest); no channel file may be empty."""
     for split in RECORDIO_CHANNELS:
         for key, item in sorted(_check_channel(s3, ref, split).items()):
             if item.size == 0:

@@ -120,3 +120,32 @@ def caught(error: str, cause: str) -> tuple[str, str]:
         if isinstance(parsed, dict):
             return str(parsed.get("errorType", error)), str(parsed.get("errorMessage", cause))
     return error, cause
+
+
+class TuningFailed(RuntimeError):
+    """Every tuning job of the run ended without a usable training job."""
+
+
+class NoSuccessfulTrainingJob(TuningFailed):
+    """The tuning finished but no training job completed with an objective value."""
+
+
+class BudgetExceeded(ValueError):
+    """The worst case of the run is above the configured budget; nothing was started."""
+
+
+class DatasetError(ValueError):
+    """The dataset is unusable; the message says where and how to fix it."""
+
+
+class MonthlyBudgetExceeded(BudgetExceeded):
+    """The run's worst case does not fit in what is left of the month's budget; nothing was started."""
+
+
+class SettingsError(ValueError):
+    """A setting is invalid. The message names where it came from, the key and the fix."""
+
+
+class AdmissionRefused(RuntimeError):
+    """The run can never be admitted (it needs more slots at once than the deployment allows, or
+    its instance type has no capacity): nothing was started."""

@@ -17,24 +17,16 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.augmented import parse_record
+from pipeline.aws.errors import EvaluationIncomplete
 from pipeline.contract import BestJob, Run, TestSplit
-from pipeline.errors import EvaluationIncomplete
-from pipeline.lst import parse_line
+from pipeline.dataset.augmented import parse_record
+from pipeline.dataset.lst import parse_line
+from pipeline.settings.limits import DEFAULT_PAYLOAD_MB, MAX_PAYLOAD_MB, MB
 
 Item = tuple[str, int]  # an image's key relative to the split's prefix, and its class
 
-TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST = "test", "test_lst", "test.manifest"
 IMAGE_CONTENT_TYPE = "application/x-image"
 ANSWER_CONTENT_TYPE = "application/json"
-# CreateTransformJob's MaxPayloadInMB (botocore's model of the API): "must be greater than, or
-# equal to, the size of a single record. [...] The default value is 6 MB. [...] cannot be greater
-# than 100 MB". One record is one image here.
-# The API does not say whether a MB is 10^6 or 2^20 bytes: sizes are rounded up in the smaller,
-# which is right under either reading. MaxConcurrentTransforms x MaxPayloadInMB must not exceed
-# 100 either, checked only when MaxConcurrentTransforms is sent: above the default payload it is.
-DEFAULT_PAYLOAD_MB, MAX_PAYLOAD_MB = 6, 100
-MB = 1_000_000
 OUTPUT_SUFFIX = ".out"  # batch transform: one answer per input object, its key + ".out"
 
 

@@ -19,10 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
+from pipeline.aws.errors import DatasetError, SettingsError
 from pipeline.contract import DatasetRef
-from pipeline.settings import SettingsError, TuningSettings
+from pipeline.settings.tuning_settings import TuningSettings
 
+# The held-out split's channels (image files) and file (augmented manifests).
+TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST = "test", "test_lst", "test.manifest"
 DATASET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
 # Image files with .lst, RecordIO, or augmented manifests (JSON Lines, as Ground Truth writes them).
 FORMATS = ("image", "recordio", "augmented_manifest")
@@ -47,10 +50,6 @@ MANIFEST_KEYS = (
 # after the labeling job); at most 256 characters, like each of the request's AttributeNames.
 DEFAULT_LABEL_ATTRIBUTE = "class"
 LABEL_ATTRIBUTE_MAX = 256
-
-
-class DatasetError(ValueError):
-    """The dataset is unusable; the message says where and how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -15,25 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline import limits
-from pipeline.search_space import DEFAULT_PRESET, OPTIMIZERS, PRESETS, NumericRange
-from pipeline.setting_checks import SettingsError, choose
-from pipeline.setting_values import GPU_FAMILIES, KEYS, Approval, Completion
-from pipeline.trust import ALLOW_LIST, DATASET, DEPLOYMENT, OWNERSHIP, TIGHTEN, loosens
-
-__all__ = [
-    "ALLOW_LIST",
-    "DATASET",
-    "DEPLOYMENT",
-    "GPU_FAMILIES",
-    "OWNERSHIP",
-    "TIGHTEN",
-    "Approval",
-    "Completion",
-    "SettingsError",
-    "TuningSettings",
-    "split_budget",
-]
+from pipeline.aws.errors import SettingsError
+from pipeline.settings import limits
+from pipeline.settings.checks import choose
+from pipeline.settings.keys import KEYS, Approval, Completion
+from pipeline.settings.search_space import DEFAULT_PRESET, OPTIMIZERS, PRESETS, NumericRange
+from pipeline.settings.trust import DEPLOYMENT, OWNERSHIP, loosens
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.aws.errors import NoSuccessfulTrainingJob
+
 RUNNING = ("InProgress", "Stopping")
-
-
-class TuningFailed(RuntimeError):
-    """Every tuning job of the run ended without a usable training job."""
-
-
-class NoSuccessfulTrainingJob(TuningFailed):
-    """The tuning finished but no training job completed with an objective value."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from pipeline.dataset import DatasetError
+from pipeline.aws.errors import DatasetError
 
 # "Image classification algorithm" page: the image-file format reads .jpg and .png images.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")

@@ -10,7 +10,7 @@ from typing import Any
 
 import botocore.loaders
 
-_REGISTRIES = Path(__file__).parent / "data" / "image-classification-registries.json"
+_REGISTRIES = Path(__file__).parents[1] / "data" / "image-classification-registries.json"
 
 
 @cache

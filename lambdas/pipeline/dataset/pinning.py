@@ -20,10 +20,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline import s3_layout
+from pipeline.aws import s3_layout
+from pipeline.aws.errors import DatasetError, error_code
 from pipeline.contract import Channel, Data, DatasetRef
-from pipeline.dataset import DatasetError
-from pipeline.errors import error_code
 
 
 class VersionPinning:

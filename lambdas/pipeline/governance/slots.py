@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.errors import conflicted, error_code
+from pipeline.aws.errors import conflicted, error_code
 
 POOL = "#pool"
 TICKET = "T#"
@@ -31,11 +31,6 @@ QUEUED, HELD = "queued", "held"
 TRAINING, EVALUATION = "training", "evaluation"
 # Reads of the queue one pump may make when other writers keep changing it under its feet.
 PUMP_ATTEMPTS = 25
-
-
-class AdmissionRefused(RuntimeError):
-    """The run can never be admitted (it needs more slots at once than the deployment allows, or
-    its instance type has no capacity): nothing was started."""
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.contract import Data
-from pipeline.naming import tuning_job_name
-from pipeline.search_space import (
+from pipeline.settings.search_space import (
     DOCUMENTED_RANGES,
     OBJECTIVE_METRIC,
     OBJECTIVE_TYPE,
     NumericRange,
     hyperparameters_read_by,
 )
-from pipeline.settings import TuningSettings
+from pipeline.settings.tuning_settings import TuningSettings
+from pipeline.tuning.naming import tuning_job_name
 
 
 @dataclass(frozen=True)

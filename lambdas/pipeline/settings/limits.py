@@ -1,7 +1,7 @@
 """Every limit a run can hit, as data, each with the page it comes from.
 
-Validation checks a run against all of them before any job starts (`pipeline.settings` and
-`pipeline.validation`), so a run that would hit one fails in seconds with the key to change,
+Validation checks a run against all of them before any job starts (`pipeline.settings.tuning_settings`
+and `pipeline.dataset.validation`), so a run that would hit one fails in seconds with the key to change,
 not after the GPU time is paid.
 """
 
@@ -17,6 +17,15 @@ class Limit:
 
 
 # ---------------------------------------------------------------------- SageMaker
+# CreateTransformJob's MaxPayloadInMB (botocore's model of the API): "must be greater than, or
+# equal to, the size of a single record. [...] The default value is 6 MB. [...] cannot be greater
+# than 100 MB". One record is one image here.
+# The API does not say whether a MB is 10^6 or 2^20 bytes: sizes are rounded up in the smaller,
+# which is right under either reading. MaxConcurrentTransforms x MaxPayloadInMB must not exceed
+# 100 either, checked only when MaxConcurrentTransforms is sent: above the default payload it is.
+DEFAULT_PAYLOAD_MB, MAX_PAYLOAD_MB = 6, 100
+MB = 1_000_000
+
 # The API reference accepts ResourceLimits.MaxRuntimeInSeconds up to 15,768,000 s (182.5 days);
 # the developer guide's limits page holds a tuning job to 30 days, not adjustable: the lower one.
 TUNING_JOB_RUNTIME = Limit(

@@ -9,7 +9,7 @@ import, inside the function (and inside local mode's log capture).
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from pipeline.telemetry import METRICS_NAMESPACE, SERVICE
+from pipeline.aws.telemetry import METRICS_NAMESPACE, SERVICE
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)

@@ -6,10 +6,15 @@ owns; `TuningSettings.from_manifest` applies this table.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from pipeline.settings import TuningSettings
+
+class Deployment(Protocol):
+    """What `loosens` reads of the deployment's settings (a TuningSettings) beyond the key itself."""
+
+    @property
+    def max_runtime_seconds(self) -> int: ...
+
 
 # Who may change what. DATASET: a manifest may set it. TIGHTEN: the deployment's value is a
 # limit; a manifest may only lower it (or, for use_spot, turn it on). ALLOW_LIST: a manifest
@@ -48,7 +53,7 @@ OWNERSHIP: dict[str, str] = {
 }
 
 
-def loosens(key: str, value: Any, deployment: TuningSettings) -> str | None:
+def loosens(key: str, value: Any, deployment: Deployment) -> str | None:
     """Why a manifest's value for a deployment-owned limit loosens it, or None when it does not."""
     owned = OWNERSHIP.get(key)
     if owned == ALLOW_LIST:

@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.errors import error_code
-from pipeline.slots import EVALUATION, TRAINING, AdmissionRefused, Slots, Ticket, Wake
+from pipeline.aws.errors import AdmissionRefused, error_code
+from pipeline.governance.slots import EVALUATION, TRAINING, Slots, Ticket, Wake
 
 QUOTA_SERVICE = "sagemaker"
 USAGE = {TRAINING: "training", EVALUATION: "transform"}

@@ -1,6 +1,8 @@
-"""Each tuning setting's values: the parser of every key, its owner, and the errors they raise.
+"""Each tuning setting's values: the parser and JSON Schema of every key (`KEYS`).
 
-`settings.TuningSettings` applies these key by key; the rules across keys live there.
+`tuning_settings.TuningSettings` applies these key by key; the rules across keys live there, and
+who owns each key in `trust.py`. A parser reads the settings it extends through `Base`, so this
+module does not import the one that imports it.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from pipeline import limits
-from pipeline.search_space import (
+from pipeline.aws.errors import SettingsError
+from pipeline.settings import limits
+from pipeline.settings.checks import choice, choose, flag, integer, number, positive, sub
+from pipeline.settings.search_space import (
     DOCUMENTED_RANGES,
     OPTIMIZERS,
     SCALING_TYPES,
@@ -20,19 +24,6 @@ from pipeline.search_space import (
     hyperparameters_read_by,
     scaling_error,
 )
-from pipeline.setting_checks import (
-    SettingsError,
-    choice,
-    choose,
-    flag,
-    integer,
-    number,
-    positive,
-    sub,
-)
-
-if TYPE_CHECKING:
-    from pipeline.settings import TuningSettings
 
 LAYOUTS = ("definitions", "job_per_optimizer", "flat")
 STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
@@ -69,7 +60,20 @@ class Approval:
     min_test_images: int = MIN_TEST_IMAGES
 
 
-def _instance_type(value: Any, key: str, _: TuningSettings) -> str:
+class Base(Protocol):
+    """What a key's parser reads of the settings it is applied to (a TuningSettings)."""
+
+    @property
+    def ranges(self) -> tuple[NumericRange, ...]: ...
+
+    @property
+    def completion(self) -> Completion: ...
+
+    @property
+    def approval(self) -> Approval: ...
+
+
+def _instance_type(value: Any, key: str, _: Base) -> str:
     if not isinstance(value, str) or not value.startswith(GPU_FAMILIES):
         raise SettingsError(
             f"{key} must be a GPU training instance type (families "
@@ -86,13 +90,13 @@ def _instance_type(value: Any, key: str, _: TuningSettings) -> str:
     return value
 
 
-def _instance_types(value: Any, key: str, base: TuningSettings) -> tuple[str, ...]:
+def _instance_types(value: Any, key: str, base: Base) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise SettingsError(f"{key} must be a list of GPU training instance types")
     return tuple(_instance_type(v, key, base) for v in value)
 
 
-def _image_shape(value: Any, key: str, _: TuningSettings) -> str:
+def _image_shape(value: Any, key: str, _: Base) -> str:
     parts = value.split(",") if isinstance(value, str) else []
     if len(parts) != 3 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
         raise SettingsError(f"{key} must look like '3,224,224' (channels,height,width), got {value!r}")
@@ -102,7 +106,7 @@ def _image_shape(value: Any, key: str, _: TuningSettings) -> str:
     return f"{c},{h},{w}"
 
 
-def _optimizers(value: Any, key: str, _: TuningSettings) -> tuple[str, ...]:
+def _optimizers(value: Any, key: str, _: Base) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise SettingsError(f"{key} must be a non-empty list drawn from {', '.join(OPTIMIZERS)}")
     for v in value:
@@ -112,7 +116,7 @@ def _optimizers(value: Any, key: str, _: TuningSettings) -> tuple[str, ...]:
     return tuple(o for o in OPTIMIZERS if o in value)
 
 
-def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, ...]:
+def _ranges(value: Any, key: str, base: Base) -> tuple[NumericRange, ...]:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{key} must be an object of hyperparameter -> {{min, max, scaling}}")
     current = {r.name: r for r in base.ranges}
@@ -151,7 +155,7 @@ def _ranges(value: Any, key: str, base: TuningSettings) -> tuple[NumericRange, .
     return tuple(current[n] for n in DOCUMENTED_RANGES)
 
 
-def _optimizer_ranges(value: Any, key: str, base: TuningSettings) -> tuple[tuple[str, tuple[NumericRange, ...]], ...]:
+def _optimizer_ranges(value: Any, key: str, base: Base) -> tuple[tuple[str, tuple[NumericRange, ...]], ...]:
     """optimizer -> its own ranges, over the run's: e.g. a learning_rate range for adam that is not sgd's."""
     if not isinstance(value, Mapping):
         raise SettingsError(f"{key} must be an object of optimizer -> {{hyperparameter -> {{min, max, scaling}}}}")
@@ -169,7 +173,7 @@ def _optimizer_ranges(value: Any, key: str, base: TuningSettings) -> tuple[tuple
     return tuple((o, own[o]) for o in OPTIMIZERS if o in own)
 
 
-def _completion(value: Any, key: str, base: TuningSettings) -> Completion:
+def _completion(value: Any, key: str, base: Base) -> Completion:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{key} must be an object")
     allowed = {f.name for f in dataclasses.fields(Completion)}
@@ -193,7 +197,7 @@ def _completion(value: Any, key: str, base: TuningSettings) -> Completion:
     return out
 
 
-def _approval(value: Any, key: str, base: TuningSettings) -> Approval:
+def _approval(value: Any, key: str, base: Base) -> Approval:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{key} must be an object with mode and threshold")
     unknown = sorted(set(value) - {"mode", "threshold", "min_test_images"})
@@ -207,7 +211,7 @@ def _approval(value: Any, key: str, base: TuningSettings) -> Approval:
     return Approval(mode=mode, threshold=threshold, min_test_images=smallest)
 
 
-Parser = Callable[[Any, str, "TuningSettings"], Any]
+Parser = Callable[[Any, str, Base], Any]
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,7 @@ class Key:
 
 
 def _integer(lo: int, hi: int | None = None, *, nullable: bool = False) -> Key:
-    def parse(value: Any, key: str, _: TuningSettings) -> int | None:
+    def parse(value: Any, key: str, _: Base) -> int | None:
         return None if nullable and value is None else integer(value, key, lo, hi)
 
     schema: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer", "minimum": lo}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.limits import TRAINING_JOBS_PER_TUNING_JOB
+from pipeline.settings.limits import TRAINING_JOBS_PER_TUNING_JOB
 
 TERMINAL = ("Completed", "Stopped", "Failed")
 MAX_CHANGES = 10

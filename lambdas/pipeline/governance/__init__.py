@@ -1,0 +1,3 @@
+"""Governance across runs: instance slots and the FIFO queue, admission against the account's
+quotas, and the month's ledger. Imports `settings` and `aws`.
+"""
