@@ -84,7 +84,7 @@ bench-scale: $(STAMP)  ## validation and ChooseBest at real sizes against a late
 mutants: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutants.txt
 	rm -rf .mutation && mkdir .mutation
-	cp -r lambdas tests local tools stacks bench schema security app.py cdk.json requirements*.txt constraints.txt .mutation/
+	cp -r lambdas tests local tools stacks bench schema security docs README.md app.py cdk.json requirements*.txt constraints.txt .mutation/
 	cp -r lambdas/pipeline lambdas/handlers .mutation/
 	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
 	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true
@@ -95,8 +95,8 @@ mutants: $(STAMP)
 # did not change; survivors, mutants no test covered and changed functions run again.
 mutants-continue: $(STAMP)
 	test -d .mutation/mutants || { echo "no earlier run in .mutation/: make mutants"; exit 1; }
-	cd .mutation && rm -rf lambdas tests local tools stacks bench schema security pipeline handlers
-	cp -r lambdas tests local tools stacks bench schema security app.py cdk.json requirements*.txt constraints.txt .mutation/
+	cd .mutation && rm -rf lambdas tests local tools stacks bench schema security docs pipeline handlers
+	cp -r lambdas tests local tools stacks bench schema security docs README.md app.py cdk.json requirements*.txt constraints.txt .mutation/
 	cp -r lambdas/pipeline lambdas/handlers .mutation/
 	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
 	$(BIN)/python tests/mutation/cache.py reset .mutation

@@ -25,8 +25,8 @@ from local.sagemaker.service import LocalSageMaker
 from pipeline.contract import BestJob, Run, Tested, Tuning
 from pipeline.evaluation.registry import CHAMPION_SEARCH, Champion, approval_decision, model_package_request
 from pipeline.settings.keys import Approval
+from tests.sample_run import BEST, RUN
 from tests.test_evaluation import TESTED_RUN
-from tests.test_records import BEST, RUN
 
 APPROVED, PENDING = "Approved", "PendingManualApproval"
 NONE = Champion(accuracy=None)

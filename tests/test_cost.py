@@ -7,10 +7,13 @@ import json
 
 import pytest
 
-from pipeline.aws.errors import BudgetExceeded
+from pipeline.aws.errors import (
+    BudgetExceeded,
+)
+from pipeline.settings import limits
 from pipeline.settings.keys import GPU_FAMILIES
 from pipeline.settings.tuning_settings import TuningSettings
-from pipeline.tuning.cost import check_budget, price_table, worst_case
+from pipeline.tuning.cost import Estimate, check_budget, hourly_price, price_table, worst_case
 
 
 def test_the_price_table_has_its_date_source_and_every_default_instance() -> None:
@@ -68,3 +71,47 @@ def test_an_instance_without_a_price_needs_one() -> None:
     settings = dataclasses.replace(settings, instance_type="ml.g5.96xlarge")
     with pytest.raises(BudgetExceeded, match="set tuning.price_per_hour_usd"):
         worst_case(settings, "us-east-1")
+
+
+def test_the_estimate_shown_in_the_execution_output() -> None:
+    estimate = Estimate(worst_case_usd=29.4449, price_per_hour_usd=0.736, basis="b", instance_hours=40.004)
+    assert estimate.to_dict() == {
+        "worst_case_usd": 29.44,
+        "price_per_hour_usd": 0.736,
+        "instance_hours": 40.0,
+        "basis": "b",
+    }
+
+
+def test_every_known_instance_type_has_a_price() -> None:
+    assert set(limits.TRAINING_INSTANCES) == set(price_table()["prices"])
+
+
+def test_the_price_basis_says_where_it_is_approximate() -> None:
+    settings = TuningSettings()
+    assert hourly_price(settings, "us-east-1") == (0.736, "us-east-1 list price of 2026-11-28")
+    assert (
+        hourly_price(settings, "eu-west-1")[1] == "us-east-1 list price of 2026-11-28 (run in eu-west-1: approximate)"
+    )
+
+
+def test_the_budget_refusal_in_full() -> None:
+    settings = TuningSettings.from_mapping({"max_cost_usd": 10, "max_training_jobs": 20}, where="t")
+    with pytest.raises(BudgetExceeded) as raised:
+        check_budget(settings, "eu-west-1", "m")
+    assert str(raised.value) == (
+        "m: worst-case cost $14.72 (20 training jobs x 3600 s x $0.736/h, us-east-1 list price of 2026-11-28 "
+        "(run in eu-west-1: approximate)) is above max_cost_usd $10.00. Lower tuning.max_training_jobs or "
+        "tuning.max_runtime_seconds, pick a cheaper instance_type, or raise max_cost_usd in cdk.json. "
+        "Nothing was started."
+    )
+
+
+def test_a_worst_case_exactly_at_the_cap_is_allowed_and_a_cent_below_is_not() -> None:
+    # 10 jobs x 1 h x $2.00/h = $20.00 worst case.
+    base = {"price_per_hour_usd": 2.0, "max_training_jobs": 10, "max_parallel_jobs": 2, "max_runtime_seconds": 3600}
+    at_cap = TuningSettings.from_mapping({**base, "max_cost_usd": 20.0}, where="t")
+    assert check_budget(at_cap, "us-east-1", "m").worst_case_usd == 20.0
+    below = TuningSettings.from_mapping({**base, "max_cost_usd": 19.99}, where="t")
+    with pytest.raises(BudgetExceeded, match=r"\$20.00 .* above max_cost_usd \$19.99"):
+        check_budget(below, "us-east-1", "m")

@@ -24,8 +24,8 @@ from pipeline.settings.tuning_settings import TuningSettings
 from pipeline.tuning.request import build_tuning_requests
 from tests.sample_request import DATA
 from tests.sample_request import DEST as SAMPLE_DEST
+from tests.sample_run import BEST
 from tests.test_evaluation import TESTED_RUN
-from tests.test_records import BEST
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 DEST = dataclasses.replace(SAMPLE_DEST, kms_key_arn=KEY)

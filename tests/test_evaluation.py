@@ -25,7 +25,7 @@ from pipeline.evaluation.transform import input_manifest, model_request, predict
 from pipeline.tuning.cost import worst_case
 from tests.fakes import Fake
 from tests.sample_request import client_error
-from tests.test_records import BEST, RUN
+from tests.sample_run import BEST, RUN
 
 SPLIT = TestSplit("s3://ds/datasets/digits/test_lst/test.lst", "s3://ds/datasets/digits/test/", 3)
 TESTED_RUN = dataclasses.replace(RUN, data=dataclasses.replace(RUN.data, test=SPLIT))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.aws.image_uri import supported_regions, training_image_uri
+from pipeline.aws.image_uri import dns_suffix, supported_regions, training_image_uri
 
 TABLE = json.loads(
     (Path(__file__).parents[1] / "lambdas/pipeline/data/image-classification-registries.json").read_text()
@@ -39,3 +39,16 @@ def test_an_unsupported_region_is_named_with_the_supported_ones() -> None:
     assert len(supported_regions()) == len(TABLE["registries"])
     with pytest.raises(ValueError, match="no registry in region 'mars-north-1'; supported regions: af-south-1"):
         training_image_uri("mars-north-1")
+
+
+@pytest.mark.parametrize(
+    ("region", "suffix"),
+    [("cn-future-9", "amazonaws.com.cn"), ("eu-future-9", "amazonaws.com"), ("us-gov-west-1", "amazonaws.com")],
+)
+def test_a_region_botocore_does_not_list_yet_gets_its_partitions_domain(region: str, suffix: str) -> None:
+    assert dns_suffix(region) == suffix
+
+
+def test_a_region_of_no_partition_is_named() -> None:
+    with pytest.raises(ValueError, match="region 'zz-moon-1' belongs to no known AWS partition"):
+        dns_suffix("zz-moon-1")

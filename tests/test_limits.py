@@ -335,3 +335,26 @@ def test_a_key_given_twice_is_refused_on_its_second_line() -> None:
         f"{URI}, line 5: key 'max_training_jobs' appears twice in one object; JSON readers disagree on which one "
         "counts. Keep one."
     )
+
+
+def test_the_poll_budget_is_what_the_quota_leaves() -> None:
+    # (25,000 x 0.8 - 400) // 9 = 2,177 iterations, less the one that sees the end.
+    assert limits.max_polls() == 2176
+
+
+def test_the_trust_boundary_messages_in_full() -> None:
+    deployment = TuningSettings.from_mapping({"max_training_jobs": 10}, where="cdk")
+    with pytest.raises(SettingsError) as owned:
+        TuningSettings.from_manifest({"poll_seconds": 5}, where="m", deployment=deployment)
+    assert str(owned.value) == (
+        "m: key 'poll_seconds' is owned by the deployment: cdk.json (the environment's 'tuning' block) sets it "
+        "for every dataset, and a manifest cannot. Remove 'poll_seconds' from the manifest; to change it, the "
+        "team that deploys the stack edits cdk.json and redeploys."
+    )
+    with pytest.raises(SettingsError) as loosened:
+        TuningSettings.from_manifest({"max_training_jobs": 11}, where="m", deployment=deployment)
+    assert str(loosened.value) == (
+        "m: key 'max_training_jobs' (11) is above the deployment's 10: cdk.json owns this limit (the "
+        "environment's 'tuning' block) and a manifest may only tighten it. Tighten it in the manifest or remove "
+        "it; to loosen it, the team that deploys the stack edits cdk.json and redeploys."
+    )

@@ -7,7 +7,7 @@ import dataclasses
 import re
 
 from local.report import render
-from tests.test_records import BEST, REGISTERED, RUN
+from tests.sample_run import BEST, REGISTERED, RUN
 
 # The execution's output as the state machine leaves it: each step's result in its wire form.
 OUTPUT = {"run": RUN.to_dict(), "best": BEST.to_dict(), "registered": dataclasses.asdict(REGISTERED)}

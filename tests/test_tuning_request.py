@@ -9,11 +9,12 @@ import pytest
 from local.api_model import request_errors
 from pipeline.contract import Channel
 from pipeline.settings.keys import Completion
+from pipeline.settings.search_space import NumericRange
 from pipeline.settings.tuning_settings import TuningSettings
 from pipeline.tuning.naming import TUNING_JOB_NAME_PATTERN, run_id, tuning_job_name
-from pipeline.tuning.request import build_tuning_requests, format_bound
+from pipeline.tuning.request import Destinations, build_tuning_requests, effective_range, format_bound
 from tests.oracles import OPTIMIZER_READS, READ_BY_ALL, seed_table
-from tests.sample_request import DATA
+from tests.sample_request import DATA, facts
 from tests.sample_request import DEST as SAMPLE_DEST
 
 # The shared sample dataset; the destinations add the output key the deployed stack names.
@@ -265,3 +266,105 @@ def test_the_seed_preset_reproduces_the_document_literally() -> None:
     wd = manifest.range_for("weight_decay")
     assert (wd.min_value, wd.max_value, wd.scaling) == (0.0, 0.999, "Auto")
     assert manifest.range_for("learning_rate").max_value == 0.1
+
+
+TWO_CHANNEL_DATA = facts(
+    format="image",
+    num_classes=10,
+    num_training_samples=1437,
+    channels={"train": "s3://ds/datasets/d/train/", "validation": "s3://ds/datasets/d/validation/"},
+    content_type="application/x-image",
+)
+
+
+PLAIN_DEST = Destinations(
+    role_arn="arn:aws:iam::123456789012:role/sm",
+    image_uri="img:1",
+    output_uri="s3://art/tuning/d/r/",
+    checkpoint_uri="s3://art/checkpoints/d/r/",
+)
+
+
+def test_static_hyperparameters_are_exactly_these() -> None:
+    settings = TuningSettings.from_mapping(
+        {"layout": "flat", "epochs": 12, "num_layers": 50, "precision_dtype": "float16"}, where="t"
+    )
+    (request,) = build_tuning_requests("r", settings, TWO_CHANNEL_DATA, PLAIN_DEST)
+    definition = request["TrainingJobDefinition"]
+    assert definition["StaticHyperParameters"] == {
+        "num_classes": "10",
+        "num_training_samples": "1437",
+        "epochs": "12",
+        "num_layers": "50",
+        "image_shape": "3,224,224",
+        "use_pretrained_model": "1",
+        "precision_dtype": "float16",
+        "resize": "256",
+    }
+    assert definition["ResourceConfig"] == {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50}
+
+
+def test_flat_spot_checkpoints_go_straight_under_the_run() -> None:
+    settings = TuningSettings.from_mapping({"layout": "flat", "use_spot": True}, where="t")
+    (request,) = build_tuning_requests("r", settings, TWO_CHANNEL_DATA, PLAIN_DEST)
+    assert request["TrainingJobDefinition"]["CheckpointConfig"] == {"S3Uri": "s3://art/checkpoints/d/r/"}
+
+
+def test_mini_batch_size_is_capped_only_above_the_training_images_and_keeps_its_scaling() -> None:
+    r = NumericRange("mini_batch_size", "Integer", 8, 512, "Logarithmic")
+    exactly = dataclasses.replace(TWO_CHANNEL_DATA, num_training_samples=512)
+    assert effective_range(r, exactly) is r
+    assert effective_range(r, dataclasses.replace(TWO_CHANNEL_DATA, num_training_samples=100)) == NumericRange(
+        "mini_batch_size", "Integer", 8, 100, "Logarithmic"
+    )
+    lr = NumericRange("learning_rate", "Continuous", 1e-6, 0.5)
+    assert effective_range(lr, dataclasses.replace(TWO_CHANNEL_DATA, num_training_samples=0)) is lr
+
+
+def test_warm_start_takes_at_most_five_parents_and_never_with_definitions() -> None:
+    flat = TuningSettings.from_mapping({"layout": "flat", "warm_start": True}, where="t")
+    parents = {"r": [f"old-{i}" for i in range(7)]}
+    (request,) = build_tuning_requests("r", flat, TWO_CHANNEL_DATA, PLAIN_DEST, warm_start_parents=parents)
+    assert [p["HyperParameterTuningJobName"] for p in request["WarmStartConfig"]["ParentHyperParameterTuningJobs"]] == [
+        "old-0",
+        "old-1",
+        "old-2",
+        "old-3",
+        "old-4",
+    ]
+    definitions = dataclasses.replace(flat, layout="definitions")  # bypasses the settings check on purpose
+    (request,) = build_tuning_requests("r", definitions, TWO_CHANNEL_DATA, PLAIN_DEST, warm_start_parents=parents)
+    assert "WarmStartConfig" not in request
+
+
+@pytest.mark.parametrize("layout", ["flat", "definitions", "job_per_optimizer"])
+def test_network_isolation_is_on_without_a_vpc_and_traffic_encryption_only_with_one(layout: str) -> None:
+    settings = dataclasses.replace(TuningSettings(), layout=layout, max_parallel_jobs=4)
+    for request in build_tuning_requests("r", settings, DATA, SAMPLE_DEST):
+        definitions = request.get("TrainingJobDefinitions") or [request["TrainingJobDefinition"]]
+        for definition in definitions:
+            assert definition["EnableNetworkIsolation"] is True
+            assert definition["EnableInterContainerTrafficEncryption"] is False
+            assert "VpcConfig" not in definition
+
+
+@pytest.mark.parametrize(
+    ("jobs", "parallel", "spot", "expected"),
+    [
+        (20, 2, False, 10 * 3600),  # 10 waves of one-hour jobs
+        (21, 2, False, 11 * 3600),  # the odd job is an eleventh wave
+        (20, 2, True, 10 * 7200),  # spot: each wave may wait twice the runtime
+        (1, 1, False, 3600),
+    ],
+)
+def test_the_tuning_job_may_run_every_wave_to_its_limit(jobs: int, parallel: int, spot: bool, expected: int) -> None:
+    settings = dataclasses.replace(
+        TuningSettings(),
+        layout="flat",
+        max_training_jobs=jobs,
+        max_parallel_jobs=parallel,
+        max_runtime_seconds=3600,
+        use_spot=spot,
+    )
+    (request,) = build_tuning_requests("r", settings, DATA, SAMPLE_DEST)
+    assert request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxRuntimeInSeconds"] == expected

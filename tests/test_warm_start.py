@@ -6,14 +6,20 @@ count against the 750 training jobs of a tuning job, SageMaker endpoints and quo
 from __future__ import annotations
 
 import copy
+import dataclasses
+import io
+import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.start_tuning import parents_sagemaker_accepts
+from handlers.start_tuning import parents_sagemaker_accepts, warm_start_parents
+from pipeline.settings.tuning_settings import TuningSettings
 from pipeline.tuning.warm_start import refusal
 from tests.fakes import Fake
+from tests.sample_request import client_error
+from tests.sample_run import RUN
 
 
 def job(max_jobs: int = 30, **static: str) -> dict[str, Any]:
@@ -140,3 +146,47 @@ def test_a_parent_described_with_fewer_members_is_judged_not_crashed_on() -> Non
     request = {**job(), "HyperParameterTuningJobName": "new"}
     assert parents_sagemaker_accepts(Parents(first=unstarted), named, [request]) == {"new": ["first"]}
     assert parents_sagemaker_accepts(Parents(), {}, [{**job(), "HyperParameterTuningJobName": "new"}]) == {}
+
+
+class Objects(Fake):
+    SERVICE = "s3"
+
+    def __init__(self, body: bytes | None = None, error: str = "NoSuchKey") -> None:
+        self.body, self.error = body, error
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        assert (Bucket, Key) == ("art", "runs/digits/latest.json")
+        if self.body is None:
+            raise client_error(self.error)
+        return {"Body": io.BytesIO(self.body)}
+
+
+WARM_RUN = dataclasses.replace(
+    RUN, run_id="digits-bbbbbbbbbb", settings=TuningSettings(layout="job_per_optimizer", max_parallel_jobs=4)
+)
+
+
+JOBS = ["digits-bbbbbbbbbb-sgd", "digits-bbbbbbbbbb-adam"]
+
+
+def test_warm_start_maps_each_job_to_the_same_optimizers_job_of_the_previous_run() -> None:
+    previous = {"run_id": "digits-aaaaaaaaaa", "layout": "job_per_optimizer", "tuning_jobs": ["digits-aaaaaaaaaa-adam"]}
+    parents = warm_start_parents(Objects(json.dumps(previous).encode()), "art", WARM_RUN, JOBS)
+    assert parents == {"digits-bbbbbbbbbb-adam": ["digits-aaaaaaaaaa-adam"]}
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        {"run_id": "digits-aaaaaaaaaa", "layout": "flat", "tuning_jobs": ["digits-aaaaaaaaaa"]},  # other layout
+        {"run_id": "digits-bbbbbbbbbb", "layout": "job_per_optimizer", "tuning_jobs": JOBS},  # this very run
+    ],
+)
+def test_warm_start_needs_an_earlier_run_of_the_same_layout(previous: dict[str, Any]) -> None:
+    assert warm_start_parents(Objects(json.dumps(previous).encode()), "art", WARM_RUN, JOBS) == {}
+
+
+def test_warm_start_without_a_previous_run_is_a_cold_start_and_other_errors_are_raised() -> None:
+    assert warm_start_parents(Objects(None, "NoSuchKey"), "art", WARM_RUN, JOBS) == {}
+    with pytest.raises(ClientError):
+        warm_start_parents(Objects(None, "AccessDenied"), "art", WARM_RUN, JOBS)

@@ -1,0 +1,60 @@
+"""The run contract's wire form: every field survives the trip between steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from pipeline.contract import (
+    BestJob,
+    Channel,
+    Data,
+    Run,
+    TestSplit,
+    Tuning,
+)
+from tests.sample_run import BEST, BEST_WIRE, RUN
+
+
+def test_the_best_job_travels_through_the_workflow_unchanged() -> None:
+    assert BEST.to_dict() == {**BEST_WIRE, "run_billing_complete": True}
+    assert BestJob.from_dict(BEST.to_dict()) == BEST
+    assert Run.from_dict(RUN.to_dict()) == RUN
+
+
+def test_every_field_of_the_run_and_its_jobs_survives_the_wire() -> None:
+    data = Data(
+        format="augmented_manifest",
+        num_classes=3,
+        num_training_samples=120,
+        num_validation_samples=30,
+        content_type="application/x-recordio",
+        channels=(Channel("train", "s3://ds/datasets/d/train.manifest"),),
+        attribute_names=("source-ref", "class"),
+        test=TestSplit("s3://ds/datasets/d/test.manifest", "s3://ds/datasets/d/", 25, 4096),
+        warnings=("validation holds 1 image of class 2",),
+        pinned={"s3://ds/datasets/d/train.manifest": "v3"},
+    )
+    run = dataclasses.replace(RUN, data=data)
+    assert Run.from_dict(json.loads(json.dumps(run.to_dict()))) == run  # through Step Functions' JSON
+    tuning = Tuning(("a", "b"), started=("a",), already_started=("b",), output_uri="s3://art/tuning/d/r/")
+    assert Tuning.from_dict(json.loads(json.dumps(tuning.to_dict()))) == tuning
+    assert run.dataset.to_dict()["uri"] == "s3://ds/datasets/digits/"  # the folder the notices name
+
+
+def test_a_state_written_before_the_optional_fields_existed_still_reads() -> None:
+    # An execution in flight when a new release is deployed carries the older state: a missing field
+    # means "none" (no validation count read, no attributes, no test split, no warning, nothing pinned,
+    # no job started by this execution), never a KeyError halfway through a paid run.
+    wire = RUN.to_dict()
+    for key in ("num_validation_samples", "attribute_names", "test", "warnings", "pinned"):
+        del wire["data"][key]
+    data = Run.from_dict(wire).data
+    assert (data.num_validation_samples, data.attribute_names, data.test, data.warnings, data.pinned) == (
+        0,
+        (),
+        None,
+        (),
+        {},
+    )
+    assert Tuning.from_dict({"job_names": ["j"]}) == Tuning(("j",), started=(), already_started=(), output_uri="")
