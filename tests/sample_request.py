@@ -11,14 +11,17 @@ from pipeline.tuning.request import Destinations
 def facts(
     format: str, num_classes: int, num_training_samples: int, channels: dict[str, str], content_type: str
 ) -> Data:
-    """What validation learned about a dataset, in the run's wire form's words."""
+    """What validation learned about a dataset of files under S3 prefixes (image files or RecordIO),
+    in the run's wire form's words."""
     return Data.from_dict(
         {
             "format": format,
             "num_classes": num_classes,
             "num_training_samples": num_training_samples,
-            "channels": channels,
-            "content_type": content_type,
+            "channels": [
+                {"name": name, "uri": uri, "form": {"content_type": content_type, "s3_data_type": "S3Prefix"}}
+                for name, uri in channels.items()
+            ],
         }
     )
 

@@ -158,7 +158,10 @@ def test_validation_counts_an_uploaded_augmented_dataset_and_the_request_streams
 def test_the_plan_reads_a_prepared_augmented_dataset_as_the_upload_would_place_it(prepared: Path) -> None:
     result = plan(prepared / "manifest.json", "dev", None, "us-east-1", "123456789012")
     assert result["accepted"], result
-    assert result["run"]["data"]["attribute_names"] == ["source-ref", "class"]
+    channels = result["run"]["data"]["channels"]
+    assert [c["name"] for c in channels] == ["train", "validation"]
+    assert all(c["attribute_names"] == ["source-ref", "class"] for c in channels)
+    assert all(c["form"]["s3_data_type"] == "AugmentedManifestFile" for c in channels)
 
 
 def test_a_manifest_with_windows_line_endings_or_no_line_breaks_is_named_as_such() -> None:

@@ -9,6 +9,7 @@ from pipeline.contract import (
     BestJob,
     Channel,
     Data,
+    InputForm,
     Run,
     TestSplit,
     Tuning,
@@ -28,9 +29,14 @@ def test_every_field_of_the_run_and_its_jobs_survives_the_wire() -> None:
         num_classes=3,
         num_training_samples=120,
         num_validation_samples=30,
-        content_type="application/x-recordio",
-        channels=(Channel("train", "s3://ds/datasets/d/train.manifest"),),
-        attribute_names=("source-ref", "class"),
+        channels=(
+            Channel(
+                "train",
+                "s3://ds/datasets/d/train.manifest",
+                InputForm("application/x-recordio", "AugmentedManifestFile", "RecordIO", "Pipe"),
+                ("source-ref", "class"),
+            ),
+        ),
         test=TestSplit("s3://ds/datasets/d/test.manifest", "s3://ds/datasets/d/", 25, 4096),
         warnings=("validation holds 1 image of class 2",),
         pinned={"s3://ds/datasets/d/train.manifest": "v3"},
@@ -47,8 +53,12 @@ def test_a_state_written_before_the_optional_fields_existed_still_reads() -> Non
     # means "none" (no validation count read, no attributes, no test split, no warning, nothing pinned,
     # no job started by this execution), never a KeyError halfway through a paid run.
     wire = RUN.to_dict()
-    for key in ("num_validation_samples", "attribute_names", "test", "warnings", "pinned"):
+    for key in ("num_validation_samples", "test", "warnings", "pinned"):
         del wire["data"][key]
+    for channel in wire["data"]["channels"]:
+        del channel["attribute_names"]
+        for key in ("record_wrapper", "input_mode"):
+            del channel["form"][key]
     data = Run.from_dict(wire).data
     assert (data.num_validation_samples, data.attribute_names, data.test, data.warnings, data.pinned) == (
         0,
@@ -58,3 +68,39 @@ def test_a_state_written_before_the_optional_fields_existed_still_reads() -> Non
         {},
     )
     assert Tuning.from_dict({"job_names": ["j"]}) == Tuning(("j",), started=(), already_started=(), output_uri="")
+
+
+# The run state as the release before channels carried their form wrote it (2026-12-06): channels as
+# {name: uri}, the content type and the attribute names beside them. A run queued at Admit when the
+# new release is deployed reads on with its format's form.
+LEGACY_AUGMENTED = {
+    "format": "augmented_manifest",
+    "num_classes": 3,
+    "num_training_samples": 120,
+    "num_validation_samples": 30,
+    "content_type": "application/x-recordio",
+    "channels": {"train": "s3://ds/datasets/d/train.manifest", "validation": "s3://ds/datasets/d/validation.manifest"},
+    "attribute_names": ["source-ref", "class"],
+}
+
+
+def test_a_state_written_before_channels_carried_their_form_still_reads() -> None:
+    data = Data.from_dict(LEGACY_AUGMENTED)
+    # "Image classification algorithm" page: augmented manifests are AugmentedManifestFile, records
+    # wrapped in RecordIO, Pipe mode, application/x-recordio; attributes image first, label second.
+    streamed = InputForm("application/x-recordio", "AugmentedManifestFile", "RecordIO", "Pipe")
+    assert data.channels == (
+        Channel("train", "s3://ds/datasets/d/train.manifest", streamed, ("source-ref", "class")),
+        Channel("validation", "s3://ds/datasets/d/validation.manifest", streamed, ("source-ref", "class")),
+    )
+    assert data.attribute_names == ("source-ref", "class")  # the test split's records are read with them
+    images = Data.from_dict(
+        {
+            **LEGACY_AUGMENTED,
+            "format": "image",
+            "content_type": "application/x-image",
+            "channels": {"train": "s3://ds/datasets/d/train/"},
+            "attribute_names": [],
+        }
+    )
+    assert images.channels == (Channel("train", "s3://ds/datasets/d/train/", InputForm("application/x-image")),)

@@ -63,10 +63,10 @@ def sample_run(layout: str = "definitions", **settings: Any) -> Run:
                 "num_classes": 10,
                 "num_training_samples": 1437,
                 "num_validation_samples": 360,
-                "content_type": "application/x-image",
-                "channels": {
-                    c: f"s3://ds/datasets/digits/{c}/" for c in ("train", "validation", "train_lst", "validation_lst")
-                },
+                "channels": [
+                    {"name": c, "uri": f"s3://ds/datasets/digits/{c}/", "form": {"content_type": "application/x-image"}}
+                    for c in ("train", "validation", "train_lst", "validation_lst")
+                ],
             },
             "settings": s.to_dict(),
             "schedule": {"poll_seconds": 60, "max_tuning_seconds": 36000},

@@ -248,9 +248,22 @@ def test_a_recordio_dataset_takes_its_counts_from_the_manifest_and_needs_both_ch
         "num_classes": 7,
         "num_training_samples": 900,
         "num_validation_samples": 0,
-        "content_type": "application/x-recordio",
-        "channels": {c: f"s3://{BUCKET}/datasets/rec/{c}/" for c in ("train", "validation")},
-        "attribute_names": [],
+        # "Image classification algorithm" page: RecordIO channels train and validation, under S3
+        # prefixes, application/x-recordio, read in File mode (the job's TrainingInputMode).
+        "channels": [
+            {
+                "name": c,
+                "uri": f"s3://{BUCKET}/datasets/rec/{c}/",
+                "form": {
+                    "content_type": "application/x-recordio",
+                    "s3_data_type": "S3Prefix",
+                    "record_wrapper": None,
+                    "input_mode": None,
+                },
+                "attribute_names": [],
+            }
+            for c in ("train", "validation")
+        ],
         "test": None,
         "warnings": [],
         "pinned": {},  # RecordIO: the .rec files are the data, read where they are (no index to pin)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from local.api_model import request_errors
-from pipeline.contract import Channel
+from pipeline.contract import Channel, InputForm
 from pipeline.settings.keys import Completion
 from pipeline.settings.search_space import NumericRange
 from pipeline.settings.tuning_settings import TuningSettings
@@ -159,8 +159,10 @@ def test_recordio_needs_no_resize() -> None:
     recordio = dataclasses.replace(
         DATA,
         format="recordio",
-        content_type="application/x-recordio",
-        channels=(Channel("train", "s3://a/"), Channel("validation", "s3://b/")),
+        channels=(
+            Channel("train", "s3://a/", InputForm("application/x-recordio")),
+            Channel("validation", "s3://b/", InputForm("application/x-recordio")),
+        ),
     )
     (request,) = build_tuning_requests(RUN, dataclasses.replace(SEED, layout="flat"), recordio, DEST)
     definition = request["TrainingJobDefinition"]

@@ -62,11 +62,44 @@ class DatasetRef:
 
 
 @dataclass(frozen=True)
+class InputForm:
+    """How a channel's data reaches the algorithm, in the words of CreateTrainingJob's `Channel` (as
+    the SageMaker SDK's `TrainingInput` carries them). Each format has one (`INPUT_FORMS`), which
+    validation gives each channel; the request builder writes it out and decides nothing."""
+
+    content_type: str
+    s3_data_type: str = "S3Prefix"  # "AugmentedManifestFile": the channel's URI is the manifest itself
+    record_wrapper: str | None = None  # "RecordIO": each record wrapped before the algorithm reads it
+    input_mode: str | None = None  # "Pipe": streamed; None: the job's TrainingInputMode (File)
+
+
+# How each format's channels reach the algorithm ("Image classification algorithm" page, Input/Output
+# interface; ../shared/reference/DOMAIN.md). A new format is a reader module in dataset/ and one line here.
+INPUT_FORMS = {
+    "image": InputForm("application/x-image"),  # image files under S3 prefixes, with their .lst
+    "recordio": InputForm("application/x-recordio"),  # .rec files under S3 prefixes
+    # The manifest file itself, each record wrapped in RecordIO, streamed (Pipe).
+    "augmented_manifest": InputForm("application/x-recordio", "AugmentedManifestFile", "RecordIO", "Pipe"),
+}
+
+
+@dataclass(frozen=True)
 class Channel:
-    """One input channel of the training jobs: its name and the S3 prefix it reads."""
+    """One input channel of the training jobs: its name, what it reads, and in which form. Set once,
+    by validation."""
 
     name: str
     uri: str
+    form: InputForm
+    # AugmentedManifestFile: the attributes each record passes to the algorithm, image first.
+    attribute_names: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "attribute_names": list(self.attribute_names)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Channel:
+        return cls(d["name"], d["uri"], InputForm(**d["form"]), tuple(d.get("attribute_names", ())))
 
 
 @dataclass(frozen=True)
@@ -90,10 +123,7 @@ class Data:
     num_classes: int
     num_training_samples: int
     num_validation_samples: int
-    content_type: str
     channels: tuple[Channel, ...]
-    # Augmented manifests: the attributes each record passes to the algorithm, image first.
-    attribute_names: tuple[str, ...] = ()
     test: TestSplit | None = None
     # What the run goes ahead with but a person should read (copies under "warn"): never auto-approved.
     warnings: tuple[str, ...] = ()
@@ -102,9 +132,14 @@ class Data:
     def channel_uris(self) -> dict[str, str]:
         return {c.name: c.uri for c in self.channels}
 
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Augmented manifests: the attributes each record holds, image first, label second (the
+        test split's records are read with the same ones)."""
+        return self.channels[0].attribute_names if self.channels else ()
+
     def to_dict(self) -> dict[str, Any]:
-        out = {**dataclasses.asdict(self), "channels": self.channel_uris()}
-        out["attribute_names"] = list(self.attribute_names)
+        out = {**dataclasses.asdict(self), "channels": [c.to_dict() for c in self.channels]}
         out["warnings"] = list(self.warnings)
         out["test"] = dataclasses.asdict(self.test) if self.test else None
         return out
@@ -116,13 +151,21 @@ class Data:
             num_classes=d["num_classes"],
             num_training_samples=d["num_training_samples"],
             num_validation_samples=d.get("num_validation_samples", 0),
-            content_type=d["content_type"],
-            channels=tuple(Channel(name, uri) for name, uri in d["channels"].items()),
-            attribute_names=tuple(d.get("attribute_names", ())),
+            channels=_channels(d),
             test=TestSplit(**d["test"]) if d.get("test") else None,
             warnings=tuple(d.get("warnings", ())),
             pinned=dict(d.get("pinned", {})),
         )
+
+
+def _channels(d: dict[str, Any]) -> tuple[Channel, ...]:
+    """The channels of a Data dict, also as a release before 2026-12-07 wrote them: a run queued at
+    Admit when a new release is deployed carries that state ({name: uri}; the form was the format's,
+    the augmented manifest's attribute names sat beside them)."""
+    if not isinstance(d["channels"], dict):
+        return tuple(Channel.from_dict(c) for c in d["channels"])
+    form, names = INPUT_FORMS[d["format"]], tuple(d.get("attribute_names", ()))
+    return tuple(Channel(name, uri, form, names) for name, uri in d["channels"].items())
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.aws import s3_layout
 from pipeline.aws.errors import DatasetError, error_code
-from pipeline.contract import Channel, Data, DatasetRef
+from pipeline.contract import Data, DatasetRef
 
 
 class VersionPinning:
@@ -88,7 +88,9 @@ def pinned_channels(data: Data, ref: DatasetRef, run_id: str, s3: Any, bucket: s
                     f"{uri}: the version validated ({version or 'unversioned'}) was deleted before the tuning "
                     "started. Upload the dataset again, manifest last."
                 ) from None
-        channels.append(Channel(channel.name, inputs + channel.uri.removeprefix(ref.uri)) if read else channel)
+        channels.append(
+            dataclasses.replace(channel, uri=inputs + channel.uri.removeprefix(ref.uri)) if read else channel
+        )
     return dataclasses.replace(data, channels=tuple(channels))
 
 

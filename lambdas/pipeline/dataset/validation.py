@@ -10,13 +10,12 @@ from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificati
 from botocore.exceptions import ClientError
 
 from pipeline.aws.errors import DatasetError, SettingsError, error_code
-from pipeline.contract import Channel, Cost, Data, DatasetRef, Run, Schedule, TestSplit
+from pipeline.contract import INPUT_FORMS, Channel, Cost, Data, DatasetRef, Run, Schedule, TestSplit
 from pipeline.dataset.augmented import MANIFEST_FILES, SOURCE_REF, scan_augmented
 from pipeline.dataset.leakage import TRAIN, Images, Leakage, checked_leakage
 from pipeline.dataset.listing import Listed, is_folder_marker, list_channel
 from pipeline.dataset.lst import Lines, LstSummary, chunk_lines, scan_lst
 from pipeline.dataset.manifest import (
-    CONTENT_TYPES,
     IMAGE_CHANNELS,
     RECORDIO_CHANNELS,
     TEST_CHANNEL,
@@ -241,9 +240,10 @@ def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: 
         test = TestSplit(where, ref.uri, summary.images, named[TEST_CHANNEL].check_payload())
     warnings = checked_leakage(leakage, settings)
     data = _data(ref, manifest.format, train.classes, train.images, validation.images, ())
-    channels = tuple(Channel(split, ref.uri + name) for split, name in MANIFEST_FILES.items())
     attributes = (SOURCE_REF, manifest.label_attribute)
-    return dataclasses.replace(data, channels=channels, attribute_names=attributes, test=test, warnings=warnings)
+    form = INPUT_FORMS[manifest.format]
+    channels = tuple(Channel(split, ref.uri + name, form, attributes) for split, name in MANIFEST_FILES.items())
+    return dataclasses.replace(data, channels=channels, test=test, warnings=warnings)
 
 
 def _check_counts(
@@ -297,8 +297,7 @@ def _data(ref: DatasetRef, fmt: str, classes: int, train: int, validation: int, 
         num_classes=classes,
         num_training_samples=train,
         num_validation_samples=validation,
-        content_type=CONTENT_TYPES[fmt],
-        channels=tuple(Channel(c, f"{ref.uri}{c}/") for c in channels),
+        channels=tuple(Channel(c, f"{ref.uri}{c}/", INPUT_FORMS[fmt]) for c in channels),
     )
 
 

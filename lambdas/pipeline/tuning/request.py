@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.contract import Data
+from pipeline.contract import Channel, Data
 from pipeline.settings.search_space import (
     DOCUMENTED_RANGES,
     OBJECTIVE_METRIC,
@@ -104,27 +104,27 @@ def static_hyperparameters(settings: TuningSettings, data: Data, optimizer: str 
     return static
 
 
-def _input_channels(data: Data) -> list[dict[str, Any]]:
-    channels = []
-    for channel in data.channels:
-        source: dict[str, Any] = {
-            "S3DataType": "S3Prefix",
-            "S3Uri": channel.uri,
-            "S3DataDistributionType": "FullyReplicated",
-        }
-        entry: dict[str, Any] = {"ChannelName": channel.name, "DataSource": {"S3DataSource": source}}
-        if data.format == "augmented_manifest":
-            # "Image classification algorithm" page: the manifest file itself, the attributes
-            # image first and label second, each record wrapped in RecordIO, streamed (Pipe).
-            source.update(S3DataType="AugmentedManifestFile", AttributeNames=list(data.attribute_names))
-            entry.update(RecordWrapperType="RecordIO", InputMode="Pipe")
-        channels.append({**entry, "ContentType": data.content_type, "CompressionType": "None"})
-    return channels
+def _input_channel(channel: Channel) -> dict[str, Any]:
+    """The channel's InputDataConfig entry, written out from the form validation gave it."""
+    form = channel.form
+    source: dict[str, Any] = {
+        "S3DataType": form.s3_data_type,
+        "S3Uri": channel.uri,
+        "S3DataDistributionType": "FullyReplicated",
+    }
+    if channel.attribute_names:
+        source["AttributeNames"] = list(channel.attribute_names)
+    entry: dict[str, Any] = {"ChannelName": channel.name, "DataSource": {"S3DataSource": source}}
+    if form.record_wrapper is not None:
+        entry["RecordWrapperType"] = form.record_wrapper
+    if form.input_mode is not None:
+        entry["InputMode"] = form.input_mode
+    return {**entry, "ContentType": form.content_type, "CompressionType": "None"}
 
 
 def input_mode(data: Data) -> str:
-    """Augmented manifests are read in Pipe mode; the other formats are copied (File)."""
-    return "Pipe" if data.format == "augmented_manifest" else "File"
+    """The job's TrainingInputMode: Pipe when its channels stream (augmented manifests), else File."""
+    return "Pipe" if any(c.form.input_mode == "Pipe" for c in data.channels) else "File"
 
 
 def training_definition(
@@ -144,7 +144,7 @@ def training_definition(
         "StaticHyperParameters": static_hyperparameters(settings, data, optimizer),
         "AlgorithmSpecification": {"TrainingImage": dest.image_uri, "TrainingInputMode": input_mode(data)},
         "RoleArn": dest.role_arn,
-        "InputDataConfig": _input_channels(data),
+        "InputDataConfig": [_input_channel(c) for c in data.channels],
         "OutputDataConfig": output,
         "ResourceConfig": {
             "InstanceType": settings.instance_type,
