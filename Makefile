@@ -92,14 +92,15 @@ mutants: $(STAMP)
 	cat tests/mutation/results.md
 
 # Continue the last `make mutants` on today's code: mutmut keeps each killed mutant whose function
-# did not change; survivors, mutants no test covered and changed functions run again.
+# did not change; survivors, mutants no test covered and changed functions run again. REOPEN=no keeps
+# the survivors' verdicts (the tests did not change since); ARGS='pipeline.dataset.lst*' runs only some.
 mutants-continue: $(STAMP)
 	test -d .mutation/mutants || { echo "no earlier run in .mutation/: make mutants"; exit 1; }
 	cd .mutation && rm -rf lambdas tests local tools stacks bench schema security docs pipeline handlers
 	cp -r lambdas tests local tools stacks bench schema security docs README.md app.py cdk.json requirements*.txt constraints.txt .mutation/
 	cp -r lambdas/pipeline lambdas/handlers .mutation/
 	sed 's/^pythonpath = .*/pythonpath = ["."]/' pyproject.toml > .mutation/pyproject.toml
-	$(BIN)/python tests/mutation/cache.py reset .mutation
+	test "$(REOPEN)" = no || $(BIN)/python tests/mutation/cache.py reset .mutation
 	cd .mutation && ../$(BIN)/mutmut run $(ARGS) > mutmut-run.log 2>&1 || true
 	cd .mutation && ../$(BIN)/python ../tests/mutation_report.py > ../tests/mutation/results.md
 	cat tests/mutation/results.md

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -27,6 +27,9 @@ from pipeline.evaluation.transform import (
     transform_request,
 )
 from pipeline.step_inputs import StartEvaluationInput
+
+if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
+    from mypy_boto3_sagemaker.type_defs import VpcConfigTypeDef
 
 READ_CHUNK = 1 << 20
 
@@ -62,7 +65,7 @@ def start_evaluation(
     bucket: str,
     kms_key_arn: str | None,
     execution: str,
-    vpc_config: dict[str, list[str]] | None = None,
+    vpc_config: VpcConfigTypeDef | None = None,
 ) -> Evaluation:
     assert run.data.test is not None
     prefix = s3_layout.evaluation_prefix(run.dataset.name, run.run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -20,6 +20,9 @@ from pipeline.dataset.pinning import pinned_channels
 from pipeline.step_inputs import StartTuningInput
 from pipeline.tuning import warm_start
 from pipeline.tuning.request import Destinations, build_tuning_requests
+
+if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
+    from mypy_boto3_sagemaker.type_defs import VpcConfigTypeDef
 
 
 def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> dict[str, list[str]]:
@@ -104,7 +107,7 @@ def start_tuning(
     kms_key_arn: str | None,
     region: str,
     execution: str,
-    vpc_config: dict[str, list[str]] | None = None,
+    vpc_config: VpcConfigTypeDef | None = None,
 ) -> Tuning:
     """Create the run's tuning jobs, tagged with the execution that creates them.
 

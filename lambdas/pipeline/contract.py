@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.aws import s3_layout
 from pipeline.aws.errors import caught
@@ -68,9 +68,11 @@ class InputForm:
     validation gives each channel; the request builder writes it out and decides nothing."""
 
     content_type: str
-    s3_data_type: str = "S3Prefix"  # "AugmentedManifestFile": the channel's URI is the manifest itself
-    record_wrapper: str | None = None  # "RecordIO": each record wrapped before the algorithm reads it
-    input_mode: str | None = None  # "Pipe": streamed; None: the job's TrainingInputMode (File)
+    # "AugmentedManifestFile": the channel's URI is the manifest itself.
+    s3_data_type: Literal["S3Prefix", "AugmentedManifestFile"] = "S3Prefix"
+    # "RecordIO": each record wrapped before the algorithm reads it.
+    record_wrapper: Literal["RecordIO"] | None = None
+    input_mode: Literal["File", "Pipe"] | None = None  # "Pipe": streamed; None: the job's (File)
 
 
 # How each format's channels reach the algorithm ("Image classification algorithm" page, Input/Output

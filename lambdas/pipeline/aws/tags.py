@@ -7,18 +7,21 @@ fails must not stop the jobs the first execution is following.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from pipeline.aws.errors import error_code
+
+if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
+    from mypy_boto3_sagemaker.type_defs import TagTypeDef
 
 RUN_TAG = "tuning-pipeline:run"
 DATASET_TAG = "tuning-pipeline:dataset"
 EXECUTION_TAG = "tuning-pipeline:execution"
 
 
-def tags(dataset: str, run_id: str, execution: str) -> list[dict[str, str]]:
+def tags(dataset: str, run_id: str, execution: str) -> list[TagTypeDef]:
     return [
         {"Key": DATASET_TAG, "Value": dataset},
         {"Key": RUN_TAG, "Value": run_id},

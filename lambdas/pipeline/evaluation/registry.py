@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from pipeline.contract import BestJob, Run, Tested
+
+if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
+    from mypy_boto3_sagemaker.literals import ModelApprovalStatusType
+    from mypy_boto3_sagemaker.type_defs import CreateModelPackageInputTypeDef
 
 CONTENT_TYPES = ["image/jpeg", "image/png", "application/x-image"]
 RESPONSE_TYPES = ["application/json"]
@@ -86,13 +90,14 @@ def customer_metadata(best: BestJob, run: Run, tested: Tested | None = None) -> 
     return {metadata_safe(k, METADATA_KEY_MAX): metadata_safe(str(v), METADATA_VALUE_MAX) for k, v in items}
 
 
-APPROVED, PENDING = "Approved", "PendingManualApproval"
+APPROVED: Final = "Approved"
+PENDING: Final = "PendingManualApproval"
 
 
 class Decision(NamedTuple):
     """The version's approval status, and the sentence the notice gives for it."""
 
-    status: str
+    status: ModelApprovalStatusType
     reason: str
 
 
@@ -153,8 +158,14 @@ def approval_decision(run: Run, best: BestJob, tested: Tested | None, champion: 
 
 
 def model_package_request(
-    *, group_name: str, best: BestJob, run: Run, metrics_uri: str, status: str, tested: Tested | None = None
-) -> dict[str, Any]:
+    *,
+    group_name: str,
+    best: BestJob,
+    run: Run,
+    metrics_uri: str,
+    status: ModelApprovalStatusType,
+    tested: Tested | None = None,
+) -> CreateModelPackageInputTypeDef:
     held_out = test_metrics(tested)
     test = f", test accuracy {held_out.accuracy:.4f}" if held_out and held_out.accuracy is not None else ""
     description = (

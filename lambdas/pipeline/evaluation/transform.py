@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.aws.errors import EvaluationIncomplete
 from pipeline.contract import BestJob, Run, TestSplit
 from pipeline.dataset.augmented import parse_record
 from pipeline.dataset.lst import parse_line
 from pipeline.settings.limits import DEFAULT_PAYLOAD_MB, MAX_PAYLOAD_MB, MB
+
+if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
+    from mypy_boto3_sagemaker.literals import TransformInstanceTypeType
+    from mypy_boto3_sagemaker.type_defs import (
+        CreateModelInputTypeDef,
+        CreateTransformJobRequestTypeDef,
+        TagTypeDef,
+        TransformOutputTypeDef,
+        VpcConfigTypeDef,
+    )
 
 Item = tuple[str, int]  # an image's key relative to the split's prefix, and its class
 
@@ -45,9 +55,9 @@ def input_manifest(prefix_uri: str, relative_keys: list[str]) -> bytes:
 
 
 def model_request(
-    run: Run, best: BestJob, *, role_arn: str, vpc_config: dict[str, list[str]] | None, tags: list[dict[str, str]]
-) -> dict[str, Any]:
-    request: dict[str, Any] = {
+    run: Run, best: BestJob, *, role_arn: str, vpc_config: VpcConfigTypeDef | None, tags: list[TagTypeDef]
+) -> CreateModelInputTypeDef:
+    request: CreateModelInputTypeDef = {
         "ModelName": model_name(run.run_id),
         "PrimaryContainer": {"Image": best.training_image, "ModelDataUrl": best.model_data_url},
         "ExecutionRoleArn": role_arn,
@@ -60,17 +70,19 @@ def model_request(
 
 
 def transform_request(
-    run: Run, *, manifest_uri: str, output_uri: str, kms_key_arn: str | None, tags: list[dict[str, str]]
-) -> dict[str, Any]:
-    output: dict[str, Any] = {"S3OutputPath": output_uri, "Accept": ANSWER_CONTENT_TYPE, "AssembleWith": "None"}
+    run: Run, *, manifest_uri: str, output_uri: str, kms_key_arn: str | None, tags: list[TagTypeDef]
+) -> CreateTransformJobRequestTypeDef:
+    output: TransformOutputTypeDef = {"S3OutputPath": output_uri, "Accept": ANSWER_CONTENT_TYPE, "AssembleWith": "None"}
     if kms_key_arn:
         output["KmsKeyId"] = kms_key_arn
-    return {
+    # The settings' instance type is one of the API's enum: settings/keys.py accepts only
+    # limits.TRANSFORM_INSTANCE_TYPES, botocore's TransformInstanceType.
+    instance_type = cast("TransformInstanceTypeType", run.settings.evaluation_instance_type)
+    request: CreateTransformJobRequestTypeDef = {
         "TransformJobName": transform_job_name(run.run_id),
         "ModelName": model_name(run.run_id),
         # One image per request: the algorithm's inference takes one image per invocation.
         "BatchStrategy": "SingleRecord",
-        **payload_settings(run.data.test.largest_image_bytes if run.data.test else 0),
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "ManifestFile", "S3Uri": manifest_uri}},
             "ContentType": IMAGE_CONTENT_TYPE,
@@ -78,23 +90,21 @@ def transform_request(
             "SplitType": "None",
         },
         "TransformOutput": output,
-        "TransformResources": {"InstanceType": run.settings.evaluation_instance_type, "InstanceCount": 1},
+        "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1},
         "Tags": tags,
     }
+    # MaxPayloadInMB takes the largest test image; above the default, MaxConcurrentTransforms keeps
+    # their product within 100, so CreateTransformJob checks the pair, not the container at run time.
+    payload = payload_mb(run.data.test.largest_image_bytes if run.data.test else 0)
+    request["MaxPayloadInMB"] = payload
+    if payload != DEFAULT_PAYLOAD_MB:
+        request["MaxConcurrentTransforms"] = max(1, MAX_PAYLOAD_MB // payload)
+    return request
 
 
 def payload_mb(largest_image_bytes: int) -> int:
     """The MaxPayloadInMB that takes the largest test image: the default, or more (whole MB)."""
     return max(DEFAULT_PAYLOAD_MB, -(-largest_image_bytes // MB))
-
-
-def payload_settings(largest_image_bytes: int) -> dict[str, int]:
-    """MaxPayloadInMB, and above the default the MaxConcurrentTransforms that keeps their product
-    within 100, so CreateTransformJob checks the pair rather than the container at run time."""
-    payload = payload_mb(largest_image_bytes)
-    if payload == DEFAULT_PAYLOAD_MB:
-        return {"MaxPayloadInMB": payload}
-    return {"MaxPayloadInMB": payload, "MaxConcurrentTransforms": max(1, MAX_PAYLOAD_MB // payload)}
 
 
 def predicted_class(answer: bytes, where: str) -> int:

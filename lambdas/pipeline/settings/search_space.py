@@ -7,10 +7,10 @@ Source: SageMaker developer guide, "Tune an image classification model" (the see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 OBJECTIVE_METRIC = "validation:accuracy"
-OBJECTIVE_TYPE = "Maximize"
+OBJECTIVE_TYPE: Final = "Maximize"
 
 RangeKind = Literal["Continuous", "Integer", "Categorical"]
 Scaling = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]

@@ -15,7 +15,7 @@ Three layouts (setting `layout`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pipeline.contract import Channel, Data
 from pipeline.settings.search_space import (
@@ -28,6 +28,22 @@ from pipeline.settings.search_space import (
 from pipeline.settings.tuning_settings import TuningSettings
 from pipeline.tuning.naming import tuning_job_name
 
+if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
+    from mypy_boto3_sagemaker.literals import TrainingInstanceTypeType
+    from mypy_boto3_sagemaker.type_defs import (
+        CategoricalParameterRangeTypeDef,
+        ChannelTypeDef,
+        ContinuousParameterRangeTypeDef,
+        HyperParameterTrainingJobDefinitionTypeDef,
+        IntegerParameterRangeTypeDef,
+        OutputDataConfigTypeDef,
+        ParameterRangesTypeDef,
+        S3DataSourceTypeDef,
+        StoppingConditionTypeDef,
+        TagTypeDef,
+        VpcConfigTypeDef,
+    )
+
 
 @dataclass(frozen=True)
 class Destinations:
@@ -37,7 +53,7 @@ class Destinations:
     checkpoint_uri: str  # s3://artifacts/checkpoints/<dataset>/<run>/
     kms_key_arn: str | None = None
     # Training inside your VPC: {"Subnets": [...], "SecurityGroupIds": [...]} (deployment setting).
-    vpc_config: dict[str, list[str]] | None = None
+    vpc_config: VpcConfigTypeDef | None = None
 
 
 def format_bound(kind: str, value: float) -> str:
@@ -59,27 +75,25 @@ def parameter_ranges(
     optimizers: tuple[str, ...] | None,
     *,
     optimizer: str | None = None,
-) -> dict[str, list[dict[str, Any]]]:
+) -> ParameterRangesTypeDef:
     """The ranges of `names` (`optimizer`'s own where it has them); `optimizers`: the categorical."""
-    continuous: list[dict[str, Any]] = []
-    integer: list[dict[str, Any]] = []
+    continuous: list[ContinuousParameterRangeTypeDef] = []
+    integer: list[IntegerParameterRangeTypeDef] = []
     for name in names:
         r = effective_range(settings.range_for(name, optimizer), data)
-        entry = {
-            "Name": name,
-            "MinValue": format_bound(r.kind, r.min_value),
-            "MaxValue": format_bound(r.kind, r.max_value),
-            "ScalingType": r.scaling,
-        }
-        (integer if r.kind == "Integer" else continuous).append(entry)
-    out: dict[str, list[dict[str, Any]]] = {
+        bounds = format_bound(r.kind, r.min_value), format_bound(r.kind, r.max_value)
+        if r.kind == "Integer":
+            integer.append({"Name": name, "MinValue": bounds[0], "MaxValue": bounds[1], "ScalingType": r.scaling})
+        else:
+            continuous.append({"Name": name, "MinValue": bounds[0], "MaxValue": bounds[1], "ScalingType": r.scaling})
+    categorical: list[CategoricalParameterRangeTypeDef] = []
+    if optimizers is not None:
+        categorical.append({"Name": "optimizer", "Values": list(optimizers)})
+    return {
         "ContinuousParameterRanges": continuous,
         "IntegerParameterRanges": integer,
-        "CategoricalParameterRanges": [],
+        "CategoricalParameterRanges": categorical,
     }
-    if optimizers is not None:
-        out["CategoricalParameterRanges"] = [{"Name": "optimizer", "Values": list(optimizers)}]
-    return out
 
 
 def static_hyperparameters(settings: TuningSettings, data: Data, optimizer: str | None) -> dict[str, str]:
@@ -104,25 +118,30 @@ def static_hyperparameters(settings: TuningSettings, data: Data, optimizer: str 
     return static
 
 
-def _input_channel(channel: Channel) -> dict[str, Any]:
+def _input_channel(channel: Channel) -> ChannelTypeDef:
     """The channel's InputDataConfig entry, written out from the form validation gave it."""
     form = channel.form
-    source: dict[str, Any] = {
+    source: S3DataSourceTypeDef = {
         "S3DataType": form.s3_data_type,
         "S3Uri": channel.uri,
         "S3DataDistributionType": "FullyReplicated",
     }
     if channel.attribute_names:
         source["AttributeNames"] = list(channel.attribute_names)
-    entry: dict[str, Any] = {"ChannelName": channel.name, "DataSource": {"S3DataSource": source}}
+    entry: ChannelTypeDef = {
+        "ChannelName": channel.name,
+        "DataSource": {"S3DataSource": source},
+        "ContentType": form.content_type,
+        "CompressionType": "None",
+    }
     if form.record_wrapper is not None:
         entry["RecordWrapperType"] = form.record_wrapper
     if form.input_mode is not None:
         entry["InputMode"] = form.input_mode
-    return {**entry, "ContentType": form.content_type, "CompressionType": "None"}
+    return entry
 
 
-def input_mode(data: Data) -> str:
+def input_mode(data: Data) -> Literal["File", "Pipe"]:
     """The job's TrainingInputMode: Pipe when its channels stream (augmented manifests), else File."""
     return "Pipe" if any(c.form.input_mode == "Pipe" for c in data.channels) else "File"
 
@@ -134,20 +153,21 @@ def training_definition(
     *,
     optimizer: str | None,
     definition_name: str | None = None,
-    ranges: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
-    output: dict[str, Any] = {"S3OutputPath": dest.output_uri}
+    ranges: ParameterRangesTypeDef | None = None,
+) -> HyperParameterTrainingJobDefinitionTypeDef:
+    stopping: StoppingConditionTypeDef = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
+    output: OutputDataConfigTypeDef = {"S3OutputPath": dest.output_uri}
     if dest.kms_key_arn:
         output["KmsKeyId"] = dest.kms_key_arn
-    definition: dict[str, Any] = {
+    definition: HyperParameterTrainingJobDefinitionTypeDef = {
         "StaticHyperParameters": static_hyperparameters(settings, data, optimizer),
         "AlgorithmSpecification": {"TrainingImage": dest.image_uri, "TrainingInputMode": input_mode(data)},
         "RoleArn": dest.role_arn,
         "InputDataConfig": [_input_channel(c) for c in data.channels],
         "OutputDataConfig": output,
         "ResourceConfig": {
-            "InstanceType": settings.instance_type,
+            # One of the API's enum: settings/keys.py accepts only limits.TRAINING_INSTANCES.
+            "InstanceType": cast("TrainingInstanceTypeType", settings.instance_type),
             "InstanceCount": 1,
             "VolumeSizeInGB": settings.volume_size_gb,
         },
@@ -202,7 +222,7 @@ def _request(
     body: dict[str, Any],
     settings: TuningSettings,
     parents: list[str] | None,
-    tags: list[dict[str, str]] | None,
+    tags: list[TagTypeDef] | None,
 ) -> dict[str, Any]:
     request = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobConfig": config, **body}
     if parents and settings.warm_start and settings.layout != "definitions":
@@ -223,7 +243,7 @@ def build_tuning_requests(
     dest: Destinations,
     *,
     warm_start_parents: dict[str, list[str]] | None = None,
-    tags: list[dict[str, str]] | None = None,
+    tags: list[TagTypeDef] | None = None,
 ) -> list[dict[str, Any]]:
     """The CreateHyperParameterTuningJob requests of a run, in start order.
 
