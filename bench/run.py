@@ -106,8 +106,10 @@ def requests_for(
         num_classes=data.num_classes,
         num_training_samples=len(data.train[0]),
         num_validation_samples=len(data.validation[0]),
-        content_type="application/x-image",
-        channels=(contract.Channel("train", "s3://b/t/"), contract.Channel("validation", "s3://b/v/")),
+        channels=tuple(
+            contract.Channel(name, uri, contract.INPUT_FORMS["image"])
+            for name, uri in (("train", "s3://b/t/"), ("validation", "s3://b/v/"))
+        ),
     )
     dest = Destinations("arn:aws:iam::123456789012:role/r", "image:1", "s3://b/out/", "s3://b/ckpt/")
     # The previous run's job is the parent of each job of this run (the pipeline's StartTuning).

@@ -204,12 +204,14 @@ def test_relative_source_refs_become_the_datasets_and_broken_lines_are_left_for_
 
 
 def test_an_augmented_test_split_sizes_the_transform_by_its_largest_image(
-    sample_images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "digits"
-    prepare(sample_images, out, format="augmented_manifest", test_fraction=0.1, progress=False)
+    prepare(small_images, out, format="augmented_manifest", test_fraction=0.2, progress=False)
     test_images = [p for p in (out / "test").rglob("*") if p.is_file()]
-    largest = max(p.stat().st_size for p in test_images)  # the files on disk, not the code's count
+    sizes = [p.stat().st_size for p in test_images]
+    largest = max(sizes)  # the files on disk, not the code's count
+    assert min(sizes) < largest  # the largest is not just any image
     bucket = BUCKET
     with uploaded(out) as (s3, event):
         run = validate_dataset(event, TuningSettings().to_dict(), s3)

@@ -316,15 +316,16 @@ def test_an_event_that_is_not_an_s3_event(s3) -> None:
 
 
 def test_a_dataset_too_large_to_pass_in_state_yields_a_small_descriptor(s3) -> None:
-    # 5,000 training images: the .lst alone is over the 256 KiB state limit if passed on.
+    # 1,500 training images with long names: the .lst alone is over the 256 KiB state limit if passed on.
     files = good_files(n_train=0, n_val=40, classes=10)
-    lines = [f"{i}\t{i % 10}\tclass-{i % 10}/a-rather-long-image-file-name-{i:06d}.png" for i in range(5000)]
+    name = "an-image-file-name-as-long-as-a-camera-or-an-export-tool-writes-it-" * 3
+    lines = [f"{i}\t{i % 10}\tclass-{i % 10}/{name}{i:06d}.png" for i in range(1500)]
     set_lst(files, lines)
     assert len(files["train_lst/train.lst"]) > 256 * 1024
     for line in lines:
         files["train/" + line.split("\t")[2]] = b"png"
     run = validate_dataset(upload(s3, files), TuningSettings().to_dict(), s3)
-    assert run.data.num_training_samples == 5000
+    assert run.data.num_training_samples == 1500
     assert len(json.dumps(run.to_dict()).encode()) < 8 * 1024
 
 

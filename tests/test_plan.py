@@ -29,6 +29,14 @@ def prepared(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return out
 
 
+@pytest.fixture(scope="module")
+def small_prepared(small_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three classes of 20 digits, prepared: for the tests whose point is not the counts."""
+    out = tmp_path_factory.mktemp("small-plan") / "digits"
+    prepare(small_images, out, tuning={"max_training_jobs": 6, "max_parallel_jobs": 2}, progress=False)
+    return out
+
+
 def test_an_accepted_manifest_shows_the_exact_requests_cost_and_duration(prepared: Path, capsys) -> None:
     assert main([str(prepared / "manifest.json"), "--env", "dev", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -45,9 +53,11 @@ def test_an_accepted_manifest_shows_the_exact_requests_cost_and_duration(prepare
     assert result["workflow_timeout_seconds"] == 252_240  # tests/test_limits.py: evaluation and queue waits
 
 
-def test_a_refused_manifest_gets_the_workflows_own_words_and_exit_1(prepared: Path, tmp_path: Path, capsys) -> None:
+def test_a_refused_manifest_gets_the_workflows_own_words_and_exit_1(
+    small_prepared: Path, tmp_path: Path, capsys
+) -> None:
     broken = tmp_path / "digits"
-    shutil.copytree(prepared, broken)
+    shutil.copytree(small_prepared, broken)
     lst = broken / "train_lst" / "train.lst"
     lines = lst.read_text().splitlines()
     lines[6] = lines[6].replace("\t", " ", 1)
