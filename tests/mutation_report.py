@@ -6,17 +6,43 @@ covers (mutmut's "no tests") counts as not killed, like a survivor. Equivalent m
 tests/mutation/equivalent.txt as `<mutant name or fnmatch pattern>: <reason>`; every survivor not
 listed there is printed, so it can be killed with a test or argued equivalent, and so is every
 line of the file that matches no mutant (an argument left behind by a change).
+
+When a run could not reach every mutant, `tests/mutation/sample.txt` names a random sample of the
+ones left (drawn with a fixed seed by `python tests/mutation_report.py --draw N PATTERN`, run by
+`make mutants-continue ARGS="$(cat tests/mutation/sample.txt)"`). The report then gives the
+score as measured (mutants not run count as not killed, a lower bound) and an estimate: the mutants
+not run counted at the sample's kill rate, with the 90% Wilson interval of that rate.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
+import random
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 EQUIVALENT = Path(__file__).parent / "mutation" / "equivalent.txt"
+SAMPLE = Path(__file__).parent / "mutation" / "sample.txt"
+Z90 = 1.6449  # the standard normal's 95th percentile: a two-sided 90% interval
+
+
+def wilson(successes: int, n: int, z: float = Z90) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (Wilson 1927)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def draw(n: int, pattern: str, status: dict[str, str], seed: int = 20261207) -> list[str]:
+    """`n` of the mutants matching `pattern` that no run has reached, chosen at random (fixed seed)."""
+    left = sorted(name for name in fnmatch.filter(status, pattern) if status[name] == "not checked")
+    return sorted(random.Random(seed).sample(left, min(n, len(left))))
 
 
 def statuses() -> dict[str, str]:
@@ -44,14 +70,36 @@ def equivalents(names: list[str]) -> tuple[dict[str, str], list[str]]:
     return found, stale
 
 
+def estimate(names: list[str], status: dict[str, str], equivalent: dict[str, str]) -> str:
+    """The score with the mutants not run counted at the sample's kill rate, and its 90% interval."""
+    sample = [n for n in SAMPLE.read_text().split() if n in names] if SAMPLE.exists() else []
+    judged_sample = [n for n in sample if n not in equivalent and status[n] != "not checked"]
+    if not judged_sample:
+        return ""
+    hits = sum(status[n] in ("killed", "timeout") for n in judged_sample)
+    kept = [n for n in names if n not in equivalent]
+    killed = sum(status[n] in ("killed", "timeout") for n in kept)
+    left = sum(status[n] == "not checked" for n in kept)
+    low, high = wilson(hits, len(judged_sample))
+    rate = hits / len(judged_sample)
+    return (
+        f"{(killed + rate * left) / len(kept):.1%} (90%: {(killed + low * left) / len(kept):.1%}–"
+        f"{(killed + high * left) / len(kept):.1%}; {left} not run, sample {hits}/{len(judged_sample)} killed)"
+    )
+
+
 def main() -> None:
     status = statuses()
+    if sys.argv[1:2] == ["--draw"]:
+        print("\n".join(draw(int(sys.argv[2]), sys.argv[3], status)))
+        return
     equivalent, stale = equivalents(sorted(status))
     print("# Mutation testing: `make mutants` (mutmut over lambdas/pipeline and lambdas/handlers)\n")
     print(
-        "| package | mutants | killed | timeout | survived | equivalent | no covering test | score (killed / non-equivalent) |"
+        "| package | mutants | killed | timeout | survived | equivalent | not run or no covering test "
+        "| score (killed / non-equivalent) | estimate, if some were not run |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for package in ("pipeline", "handlers"):
         names = [n for n in status if n.startswith(f"{package}.")]
         counts = Counter("equivalent" if n in equivalent else status[n] for n in names)
@@ -61,7 +109,7 @@ def main() -> None:
         score = f"{killed / judged:.1%}" if judged else "n/a"
         print(
             f"| `{package}` | {len(names)} | {counts['killed']} | {counts['timeout']} | {counts['survived']} | "
-            f"{counts['equivalent']} | {not_run} | {score} |"
+            f"{counts['equivalent']} | {not_run} | {score} | {estimate(names, status, equivalent) or '-'} |"
         )
     print("\n## Surviving mutants (not argued equivalent)\n")
     for name in sorted(n for n, s in status.items() if s in ("survived", "suspicious") and n not in equivalent):
