@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from pipeline.aws.input_forms import Channel, InputForm
 from pipeline.contract import (
     BestJob,
-    Channel,
     Data,
-    InputForm,
     Run,
     TestSplit,
     Tuning,

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from local.api_model import request_errors
-from pipeline.contract import Channel, InputForm
+from pipeline.aws.input_forms import Channel, InputForm
 from pipeline.settings.keys import Completion
 from pipeline.settings.search_space import NumericRange
 from pipeline.settings.tuning_settings import TuningSettings

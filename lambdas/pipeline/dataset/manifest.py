@@ -21,14 +21,15 @@ from typing import Any
 
 from pipeline.aws import s3_layout
 from pipeline.aws.errors import DatasetError, SettingsError
-from pipeline.contract import INPUT_FORMS, DatasetRef
+from pipeline.aws.input_forms import INPUT_FORMS
+from pipeline.contract import DatasetRef
 from pipeline.settings.tuning_settings import TuningSettings
 
 # The held-out split's channels (image files) and file (augmented manifests).
 TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST = "test", "test_lst", "test.manifest"
 DATASET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
 # Image files with .lst, RecordIO, or augmented manifests (JSON Lines, as Ground Truth writes them).
-FORMATS = tuple(INPUT_FORMS)  # the formats and their channels' form: pipeline/contract.py
+FORMATS = tuple(INPUT_FORMS)  # the formats and their channels' form: pipeline/aws/input_forms.py
 IMAGE_CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 RECORDIO_CHANNELS = ("train", "validation")
 # "$schema": where an editor finds schema/manifest.schema.json; validation ignores its value.

@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificati
 from botocore.exceptions import ClientError
 
 from pipeline.aws.errors import DatasetError, SettingsError, error_code
-from pipeline.contract import INPUT_FORMS, Channel, Cost, Data, DatasetRef, Run, Schedule, TestSplit
+from pipeline.aws.input_forms import INPUT_FORMS, Channel
+from pipeline.contract import Cost, Data, DatasetRef, Run, Schedule, TestSplit
 from pipeline.dataset.augmented import MANIFEST_FILES, SOURCE_REF, scan_augmented
 from pipeline.dataset.leakage import TRAIN, Images, Leakage, checked_leakage
 from pipeline.dataset.listing import Listed, is_folder_marker, list_channel

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pipeline.contract import Channel, Data
+from pipeline.aws.input_forms import Channel
+from pipeline.contract import Data
 from pipeline.settings.search_space import (
     DOCUMENTED_RANGES,
     OBJECTIVE_METRIC,
