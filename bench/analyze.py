@@ -143,13 +143,13 @@ def sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) -> l
         "| configuration | " + " | ".join(f"{share:.1%} of the target" for share in SWEEP) + " |",
         "|---|" + "---|" * len(SWEEP),
     ]
+    ref = {share: [epochs_to_reach(r["trials"], share * target) for r in runs[reference]] for share in SWEEP}
     for config, rows in runs.items():
         cells = []
         for share in SWEEP:
             reach = [epochs_to_reach(r["trials"], share * target) for r in rows]
-            ref = [epochs_to_reach(r["trials"], share * target) for r in runs[reference]]
-            low, high, below = bootstrap(reach, ref)
-            cells.append(f"{ratio(reach, ref):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
+            low, high, below = bootstrap(reach, ref[share])
+            cells.append(f"{ratio(reach, ref[share]):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     lines.append("\nAn interval that contains 1.00 cannot tell the configuration from the reference with these seeds.")
     return lines
