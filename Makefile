@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: mutants-continue install dataset plan runs demo test lint typecheck unit scan synth cdk-synth deploy bench bench-scale mutants lock clean
+.PHONY: mutants-continue install dataset plan runs demo test lint typecheck unit scan synth cdk-synth bootstrap deploy bench bench-scale mutants lock clean
 
 # constraints.txt pins every transitive dependency too (botocore, jsii, ...) at the versions CI ran.
 $(STAMP): requirements.txt requirements-dev.txt requirements-tools.txt requirements-local.txt constraints.txt
@@ -67,6 +67,9 @@ runs: $(DEPLOY_VENV)/.installed  ## runs holding and waiting for slots, and the 
 
 dataset: $(DEPLOY_VENV)/.installed  ## the dataset tool: make dataset ARGS="prepare images/ prepared/" (or upload ...)
 	$(DEPLOY_VENV)/bin/python -m tools.dataset $(ARGS)
+
+bootstrap: $(DEPLOY_VENV)/.installed node_modules/.bin/cdk  ## cdk bootstrap, once per account and region, with the deploy environment
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" node_modules/.bin/cdk bootstrap --no-notices -c env=$(or $(ENV),dev)
 
 deploy: $(DEPLOY_VENV)/.installed node_modules/.bin/cdk  ## cdk deploy --all to the account in your AWS credentials
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" node_modules/.bin/cdk deploy --all --no-notices -c env=$(or $(ENV),dev)

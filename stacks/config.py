@@ -117,7 +117,8 @@ class PipelineConfig:
 
     @property
     def workflow_timeout_seconds(self) -> int:
-        """Worst-case tuning time plus two poll intervals and slack for validation and registration.
+        """The queue waits, the worst-case tuning and evaluation times with their polls, and the slack
+        (`limits.workflow_seconds`).
 
         The validation step gets this number too and refuses a run whose manifest would outlive it."""
         tuning = self.tuning

@@ -179,6 +179,28 @@ def test_the_gpu_quota_error_names_the_quota_and_the_fix() -> None:
 
 
 @mock_aws
+def test_a_spot_run_refused_by_the_quota_names_the_spot_quota() -> None:
+    # Service Quotas lists spot training apart: "ml.g4dn.xlarge for spot training job usage"
+    # (https://docs.aws.amazon.com/general/latest/gr/sagemaker.html, Service quotas).
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=ARTIFACTS)
+    sm, stub = sagemaker_stub()
+    stub.add_client_error("create_hyper_parameter_tuning_job", "ResourceLimitExceeded", "limit is 0.", 400)
+    with stub, pytest.raises(QuotaExceeded) as refused:
+        start_tuning(
+            sample_run(use_spot=True),
+            sm,
+            s3,
+            role_arn=ROLE,
+            bucket=ARTIFACTS,
+            kms_key_arn=None,
+            region=REGION,
+            execution=EXECUTION,
+        )
+    assert "request an increase of 'ml.g4dn.xlarge for spot training job usage'" in str(refused.value)
+
+
+@mock_aws
 def test_a_start_that_fails_halfway_stops_the_jobs_it_created() -> None:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=ARTIFACTS)

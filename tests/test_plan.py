@@ -163,3 +163,19 @@ def test_a_run_wider_than_the_quota_given_is_refused_by_the_plan(prepared: Path,
     shown = capsys.readouterr().out
     assert "REFUSED (AdmissionRefused)" in shown and "needs 2 ml.g4dn.xlarge instances at once" in shown
     assert "above the quota you gave, 1" in shown
+
+
+def test_the_plan_names_the_deployments_region_and_state_machine(
+    small_prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without --region the plan is for the region the environment deploys to (cdk.json `region`),
+    # and the execution that tags the jobs is one of the state machine `<prefix>-<env>-tuning`.
+    cdk = json.loads((Path(__file__).parents[1] / "cdk.json").read_text())
+    cdk["context"]["environments"]["dev"]["region"] = "eu-west-1"
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk))
+    monkeypatch.setattr("tools.plan.ROOT", tmp_path)
+    (request,) = plan(small_prepared / "manifest.json", "dev", None, None, "123456789012")["requests"]
+    image = request["TrainingJobDefinitions"][0]["AlgorithmSpecification"]["TrainingImage"]
+    assert image.split("/")[0].endswith(".dkr.ecr.eu-west-1.amazonaws.com")
+    (execution,) = [t["Value"] for t in request["Tags"] if t["Key"] == "tuning-pipeline:execution"]
+    assert execution.startswith("arn:aws:states:eu-west-1:123456789012:execution:ic-tuning-dev-tuning:")

@@ -1,6 +1,6 @@
 """What a manifest will do, before it is uploaded: touches nothing, reads only the local folder.
 
-    python -m tools.plan prepared/manifest.json [--env dev] [--name flowers] [--region us-east-1] [--json]
+    python -m tools.plan prepared/manifest.json [--env dev] [--name flowers] [--region REGION] [--json]
 
 The month's budget and the slots are checked as Admit checks them, with the amounts given
 (`--billed`, `--reserved`: what `make runs` shows) and the quota given (`--quota`).
@@ -149,7 +149,7 @@ def plan(
     manifest: Path,
     env: str,
     name: str | None,
-    region: str,
+    region: str | None,
     account: str,
     month: Month | None = None,
     quota: int | None = None,
@@ -162,6 +162,7 @@ def plan(
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     config = load_config(context, env)
+    region = region or config.region or "us-east-1"
     name = name or manifest.resolve().parent.name
     bucket = f"{config.prefix}-{config.env_name}-datasets-{account}-{region}"
     event = {
@@ -196,7 +197,7 @@ def _requests_and_bounds(run: Run, config: Any, account: str, region: str) -> di
         kms_key_arn=f"arn:aws:kms:{region}:{account}:key/00000000-0000-0000-0000-000000000000",
         vpc_config=config.training_vpc,
     )
-    execution = f"arn:aws:states:{region}:{account}:execution:{config.prefix}-{config.env_name}-pipeline:execution-name-at-run-time"
+    execution = f"arn:aws:states:{region}:{account}:execution:{config.state_machine_name}:execution-name-at-run-time"
     requests = build_tuning_requests(
         run.run_id, run.settings, run.data, dest, tags=tags(run.dataset.name, run.run_id, execution)
     )
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("manifest", type=Path, help="the manifest.json, in the folder of the prepared dataset")
     parser.add_argument("--env", default="dev", help="the cdk.json environment whose settings apply")
     parser.add_argument("--name", help="the dataset's name (its S3 prefix); default: the folder's name")
-    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--region", help="the deployment's region; default: the environment's `region` in cdk.json, else us-east-1")
     parser.add_argument("--account", default="123456789012")
     parser.add_argument("--json", action="store_true", help="the plan as JSON")
     parser.add_argument("--billed", type=Decimal, default=Decimal(0), help="this month's billed USD (make runs)")

@@ -85,6 +85,11 @@ def stop_quietly(sm: Any, names: list[str]) -> None:
             logger.warning("could not stop a tuning job of a failed start", extra={"job": name, "error": str(exc)})
 
 
+def quota_usage(run: Run) -> str:
+    """The Service Quotas usage a refusal names: spot training has a quota of its own."""
+    return "spot training" if run.settings.use_spot else "training"
+
+
 def requests_for(run: Run, sm: Any, s3: Any, bucket: str, dest: Destinations, execution: str) -> list[dict[str, Any]]:
     """The run's CreateHyperParameterTuningJob requests, warm-started from its previous run if asked."""
     labels = tags(run.dataset.name, run.run_id, execution)
@@ -92,7 +97,7 @@ def requests_for(run: Run, sm: Any, s3: Any, bucket: str, dest: Destinations, ex
     if not run.settings.warm_start:
         return requests
     parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
-    with classified_aws_errors(run.settings.instance_type):
+    with classified_aws_errors(run.settings.instance_type, quota_usage(run)):
         parents = parents_sagemaker_accepts(sm, parents, requests)
     return build_tuning_requests(run.run_id, run.settings, run.data, dest, warm_start_parents=parents, tags=labels)
 
@@ -127,7 +132,7 @@ def start_tuning(
     started: list[str] = []
     already: list[str] = []
     try:
-        with classified_aws_errors(run.settings.instance_type):
+        with classified_aws_errors(run.settings.instance_type, quota_usage(run)):
             for request in requests:
                 job = request["HyperParameterTuningJobName"]
                 try:

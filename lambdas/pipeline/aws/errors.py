@@ -51,6 +51,8 @@ class EvaluationIncomplete(RuntimeError):
 
 
 def quota_message(detail: str, instance_type: str, usage: str = "training") -> str:
+    """The refusal's message, naming the Service Quotas entry `<type> for <usage> job usage`:
+    `usage` is "training", "spot training" (a run with use_spot) or "transform"."""
     if usage == "transform":  # the tuning is done and registered: only the evaluation is missing
         return (
             f"SageMaker refused to start the test transform: {detail} In the Service Quotas console (service "
@@ -63,7 +65,7 @@ def quota_message(detail: str, instance_type: str, usage: str = "training") -> s
         "capacity and, where it can be read, the account's quota (`make runs` lists the slots held and their "
         "limits): this refusal means something outside this pipeline uses the same quota, or the quota could "
         "not be read and the capacity is above it. In the Service Quotas console (service 'Amazon SageMaker'), "
-        f"request an increase of '{instance_type} for training job usage' (and of 'Maximum number of concurrent "
+        f"request an increase of '{instance_type} for {usage} job usage' (and of 'Maximum number of concurrent "
         "hyperparameter tuning jobs' if that is the quota named above), or lower capacity or "
         "max_parallel_jobs in cdk.json. Then upload the manifest again."
     )
@@ -96,7 +98,7 @@ def is_transient(error: ClientError) -> bool:
 @contextmanager
 def classified_aws_errors(instance_type: str = "", usage: str = "training") -> Iterator[None]:
     """Re-raise AWS errors under the names the workflow's Retry/Catch rules use. `usage`: the
-    quota's kind, "training" (tuning jobs) or "transform"."""
+    quota's kind, "training" (tuning jobs), "spot training" (with use_spot) or "transform"."""
     try:
         yield
     except ClientError as exc:
