@@ -222,6 +222,34 @@ def test_an_evaluation_that_cannot_start_still_registers_the_paid_tuning_and_say
 # ---------------------------------------------------------------------- aborts
 
 
+def test_a_failure_handler_that_fails_too_still_gives_back_the_slots_and_says_so(
+    pipeline, small_images, tmp_path
+) -> None:
+    # PollTuning is refused (AccessDenied is not retried), then so is HandleFailure's look at the
+    # job it would stop: the plain notice is published, the slots given back, and the job is
+    # stopped by StopOrphans when the execution ends, not left training.
+    service = pipeline.sagemaker_service
+    service.inject("DescribeHyperParameterTuningJob", ("AccessDeniedException", 400), ("AccessDeniedException", 400))
+    _, execution = start(pipeline, prepared(small_images, tmp_path, "h"), "handler")
+    result = pipeline.wait(execution, timeout=300)
+    assert result["status"] == "FAILED"
+    (note,) = pipeline.notifications()
+    assert note["subject"] == "Tuning failed (the failure notice could not be composed)"
+    # A ClientError no classifier renamed reaches Step Functions under its Python type's name.
+    assert note["message"].startswith("The run failed with ClientError, and composing its failure notice")
+    assert "failed too, with ClientError. The tuning and transform jobs" in note["message"]
+    items = pipeline.client("dynamodb").scan(TableName=pipeline.deployed.table)["Items"]
+    assert [i["held"]["N"] for i in items if i["sk"]["S"] == "#pool"] == ["0"] * len(
+        [i for i in items if i["sk"]["S"] == "#pool"]
+    )
+    assert not [i for i in items if i["sk"]["S"].startswith("T#")]  # no ticket left in the queue
+    (job,) = service.tuning_jobs.values()
+    deadline = time.time() + 60
+    while job.status not in ("Stopped", "Completed") and time.time() < deadline:
+        time.sleep(0.2)
+    assert job.status == "Stopped"
+
+
 def test_an_aborted_execution_leaves_no_tuning_job_running(pipeline, small_images, tmp_path) -> None:
     tuning = {**SMALL, "max_training_jobs": 8, "max_parallel_jobs": 2, "epochs": 30}
     _, execution = start(pipeline, prepared(small_images, tmp_path, "a", tuning), "aborted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -161,6 +162,11 @@ def test_every_step_of_the_happy_path_is_caught_into_the_failure_path(definition
         catchers = definition["States"][name]["Catch"][-1:]  # AdmitTraining first catches its queue's timeout
         assert catchers == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "HandleFailure"}], name
     assert definition["States"]["HandleFailure"]["Next"] == "ReleaseOnFailure"
+    # HandleFailure failing too still releases and notifies, with its error kept apart from the run's.
+    assert definition["States"]["HandleFailure"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.handle_error", "Next": "PlainFailureNotice"}
+    ]
+    assert definition["States"]["PlainFailureNotice"]["Next"] == "ReleaseOnFailure"
     assert definition["States"]["ReleaseOnFailure"]["Next"] == "NotifyFailure"
     assert definition["States"]["NotifyFailure"]["Next"] == "RunFailed"
     assert definition["States"]["RunFailed"]["Type"] == "Fail"
@@ -211,6 +217,51 @@ def test_tasks_pass_references_not_describe_responses(definition: dict) -> None:
     # Each task gets only the fields it needs; none forwards the whole state downstream.
     assert definition["States"]["PollTuning"]["Parameters"] == {"run_id.$": "$.run.run_id", "tuning.$": "$.tuning"}
     assert definition["States"]["StartTuning"]["Parameters"] == {"run.$": "$.run", "execution.$": "$$.Execution.Id"}
+
+
+def test_every_task_passes_each_field_its_handler_parses(definition: dict) -> None:
+    # The round trip: a step's task state (several, for Admit and Release) passes every required
+    # field of the input class its handler parses, and nothing else; each from where the field's
+    # name says (pipeline/step_inputs.py). A field the payload forgot fails here, not at run time.
+    from pipeline.contract import STATE
+    from stacks.steps import STEPS
+
+    sources = {f"$.{key}" for key in STATE} | {"$.run.run_id", "$.run.cost"}
+    sources |= {"$$.Execution.Id", "$$.Execution.StartTime", "$$.Task.Token"}
+    seen = set()
+    for state_name, state in definition["States"].items():
+        if state["Type"] != "Task" or ":function:" not in json.dumps(state):
+            continue
+        function = json.dumps(state).split(":function:")[1].split('"')[0]
+        (step,) = [s for s in STEPS if function.startswith(f"{s.__name__}Function")]
+        seen.add(step.__name__)
+        if step.inputs is None:  # the whole state input
+            assert "Parameters" not in state, state_name
+            continue
+        payload = state["Parameters"].get("Payload", state["Parameters"])
+        passed = {key.removesuffix(".$") for key in payload}
+        fields = dataclasses.fields(step.inputs)
+        required = {f.name for f in fields if f.default is dataclasses.MISSING}
+        assert required <= passed <= {f.name for f in fields}, state_name
+        for key, value in payload.items():
+            if key.endswith(".$"):
+                assert value in sources, (state_name, key, value)
+    assert seen == {s.__name__ for s in STEPS} - {"StopOrphans"}  # StopOrphans runs from its rule
+
+
+def test_a_task_that_cannot_fill_a_required_field_fails_the_synth() -> None:
+    from stacks.steps.base import payload_of
+
+    @dataclasses.dataclass(frozen=True)
+    class Forgotten:
+        run: dict
+        nowhere: str
+
+    with pytest.raises(TypeError, match=r"Forgotten\.nowhere: required"):
+        payload_of(Forgotten)
+    with pytest.raises(TypeError, match="has no field phse"):
+        payload_of(Forgotten, nowhere="x", phse="training")
+    assert payload_of(Forgotten, nowhere="x") == {"run.$": "$.run", "nowhere": "x"}
 
 
 def test_alarms_notify_the_topic(template: Template) -> None:

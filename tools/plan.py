@@ -238,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("manifest", type=Path, help="the manifest.json, in the folder of the prepared dataset")
     parser.add_argument("--env", default="dev", help="the cdk.json environment whose settings apply")
     parser.add_argument("--name", help="the dataset's name (its S3 prefix); default: the folder's name")
-    parser.add_argument("--region", help="the deployment's region; default: the environment's `region` in cdk.json, else us-east-1")
+    parser.add_argument(
+        "--region", help="the deployment's region; default: the environment's `region` in cdk.json, else us-east-1"
+    )
     parser.add_argument("--account", default="123456789012")
     parser.add_argument("--json", action="store_true", help="the plan as JSON")
     parser.add_argument("--billed", type=Decimal, default=Decimal(0), help="this month's billed USD (make runs)")

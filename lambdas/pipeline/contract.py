@@ -33,7 +33,7 @@ from pipeline.settings.tuning_settings import TuningSettings
 STATE = {
     key: key
     for key in ("run", "admission", "tuning", "poll", "best", "evaluation", "tested", "registered")
-    + ("notification", "error")
+    + ("notification", "error", "handle_error")  # handle_error: HandleFailure's own, if it failed too
 }
 
 
@@ -337,4 +337,5 @@ RESULTS: dict[str, type] = {
     "registered": Registered,
     "notification": Notification,
     "error": ErrorInfo,
+    "handle_error": ErrorInfo,
 }

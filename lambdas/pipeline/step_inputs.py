@@ -24,8 +24,9 @@ from pipeline.governance.admission import Admissions
 
 # Fields that are a field of another step's result: (the state key, the field).
 NESTED = {"run_id": ("run", "run_id"), "cost": ("run", "cost")}
-# Fields the execution itself provides, in its context object.
-EXECUTION_FACTS = ("execution", "started", "token")
+# Fields the execution itself provides: where its context object holds each. (`token`, the task
+# token, is passed as CDK's JsonPath.task_token, which also marks the task as waiting for it.)
+EXECUTION_FACTS = {"execution": "$$.Execution.Id", "started": "$$.Execution.StartTime"}
 
 
 def _read(kind: Any, value: Any) -> Any:

@@ -126,6 +126,26 @@ class TuningWorkflow(Construct):
         )
         release = self.steps["Release"].task("ReleaseOnFailure", on_error=publish_failure, settle=True)
         handle = self.steps["HandleFailure"].task()
+        # HandleFailure failing too (after its retries) must not keep the slots or the notice:
+        # a plain notice instead, then the same release; StopOrphans stops the jobs as the execution ends.
+        plain_notice = sfn.Pass(
+            self,
+            "PlainFailureNotice",
+            parameters={
+                "subject": "Tuning failed (the failure notice could not be composed)",
+                # Only the errors' names: every catch records an Error, not always a Cause, and a
+                # path that is absent would fail this state.
+                "message": sfn.JsonPath.format(
+                    "The run failed with {}, and composing its failure notice failed too, with {}. The tuning "
+                    "and transform jobs this execution started are stopped when it ends. Read the execution "
+                    "history in the Step Functions console for details, then upload the manifest again.",
+                    sfn.JsonPath.string_at(path("error", "Error")),
+                    sfn.JsonPath.string_at(path("handle_error", "Error")),
+                ),
+            },
+            result_path=path("notification"),
+        )
+        handle.add_catch(plain_notice.next(release), errors=["States.ALL"], result_path=path("handle_error"))
         return handle.next(release).next(publish_failure).next(failed)
 
     def queue_wait_expired(self, failure: sfn.IChainable) -> sfn.Pass:

@@ -22,7 +22,7 @@ from constructs import Construct
 
 from pipeline.aws.errors import TransientAwsError
 from pipeline.contract import STATE, path
-from pipeline.step_inputs import NESTED
+from pipeline.step_inputs import EXECUTION_FACTS, NESTED
 from stacks.config import PipelineConfig
 from stacks.constructs.pipeline_function import PipelineFunction
 from stacks.findings import XRAY, acknowledge, sagemaker
@@ -37,8 +37,6 @@ TRANSIENT_ERRORS = [
     "Lambda.TooManyRequestsException",
     "Lambda.ClientExecutionTimeoutException",
 ]
-# What the execution's context object provides (pipeline/step_inputs.py names the fields).
-EXECUTION_FACTS = {"execution": "$$.Execution.Id", "started": "$$.Execution.StartTime"}
 TUNING_JOBS_REASON = "Tuning job names are derived per run (dataset + manifest version) at run time."
 
 
@@ -73,9 +71,15 @@ def training_environment(resources: StepResources) -> dict[str, str]:
 def payload_of(inputs: type, **constants: Any) -> dict[str, Any]:
     """The task payload that fills the fields of a step's input class (pipeline/step_inputs.py), in
     their order: a key of the workflow state, a field of `run`, a fact of the execution, the task
-    token, or one of `constants`; an optional field given none is left out."""
+    token, or one of `constants`; an optional field given none is left out. A required field no
+    source fills, or a constant no field takes, fails the synth: the handler would not get it."""
     payload: dict[str, Any] = {}
-    for name in (f.name for f in dataclasses.fields(inputs)):
+    fields = dataclasses.fields(inputs)
+    unknown = set(constants) - {f.name for f in fields}
+    if unknown:
+        raise TypeError(f"{inputs.__name__} has no field {', '.join(sorted(unknown))}: the task cannot pass it.")
+    for field in fields:
+        name = field.name
         if name in constants:
             payload[name] = constants[name]
         elif name == "token":
@@ -86,6 +90,11 @@ def payload_of(inputs: type, **constants: Any) -> dict[str, Any]:
             payload[f"{name}.$"] = path(*NESTED[name])
         elif name in STATE:
             payload[f"{name}.$"] = path(name)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise TypeError(
+                f"{inputs.__name__}.{name}: required, and neither a state key, a field of run, a fact of the "
+                "execution nor a constant given to the task: add it to contract.STATE or pass it as a constant."
+            )
     return payload
 
 
