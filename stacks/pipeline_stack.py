@@ -64,11 +64,10 @@ class PipelineStack(Stack):
             name=config.state_machine_name,
             queue_timeout=Duration.seconds(config.governance.max_queue_wait_seconds),
             timeout=Duration.seconds(config.workflow_timeout_seconds),
-            logs_key=self.ops_key,
+            ops_key=self.ops_key,
             log_retention=config.log_retention,
         )
         self.state_machine = self.workflow.state_machine
-        self.ops_key.grant(self.state_machine.role, "kms:GenerateDataKey*", "kms:Decrypt")  # the encrypted topic
         self.trigger = manifest_uploaded(self, datasets, self.state_machine)
         self.cleanup = execution_ended(self, self.state_machine, self.functions["StopOrphans"])
         self.reaper = reap_leases(self, self.functions["StopOrphans"])

@@ -12,10 +12,10 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# CI clones the repository beside a copy of shared/ (the developers' guide): ../shared/reference.
-# Mutation testing runs the tests from a copy one level down (mutants/), hence the search upwards.
-_SEED_NAME = Path("shared") / "reference" / "seed-tune-image-classification.es.txt"
-SEED_DOCUMENT = next((p / _SEED_NAME for p in ROOT.parents if (p / _SEED_NAME).exists()), ROOT.parent / _SEED_NAME)
+# The seed, the original page (in Spanish) as the project received it, kept in the repository with
+# its transcription of the algorithm's documented facts (docs/reference/DOMAIN.md).
+REFERENCE = ROOT / "docs" / "reference"
+SEED_DOCUMENT = REFERENCE / "seed-tune-image-classification.es.txt"
 
 _KINDS = {"ContinuousParameterRanges": "Continuous", "IntegerParameterRanges": "Integer"}
 # Numbers as the (machine-translated) page prints them: "1e-6", "0,999" (decimal comma), "1,0".
@@ -46,10 +46,7 @@ def _number(text: str) -> float:
 def seed_table() -> SeedTable:
     """The table of "Tune an image classification model" (the seed), read from the document."""
     if not SEED_DOCUMENT.exists():
-        raise AssertionError(
-            f"{SEED_DOCUMENT} is missing: the seed oracle reads the original page. Clone the repository "
-            "beside the shared/ folder (CI does)."
-        )
+        raise AssertionError(f"{SEED_DOCUMENT} is missing: the seed oracle reads the original page.")
     lines = [line.strip() for line in SEED_DOCUMENT.read_text(encoding="utf-8").splitlines() if line.strip()]
     metric_at = lines.index("validation:accuracy")
     direction = lines[metric_at + 2]  # the description line sits between the name and the direction
@@ -67,7 +64,7 @@ def seed_table() -> SeedTable:
 
 
 # "Image classification hyperparameters" page (SageMaker developer guide), transcribed in
-# ../shared/reference/DOMAIN.md sections 2 and 8.
+# docs/reference/DOMAIN.md sections 2 and 8.
 SOURCE_HYPERPARAMETERS_PAGE = "SageMaker developer guide, 'Image classification hyperparameters'"
 # Valid values: floats in [0, 1] for these; mini_batch_size a positive integer.
 VALID_UNIT_INTERVAL = ("beta_1", "beta_2", "eps", "gamma", "learning_rate", "momentum", "weight_decay")

@@ -21,13 +21,31 @@ def layer_of(module: str) -> str:
     return module.split(".")[1]
 
 
+def imported(node: ast.AST, package: str) -> list[str]:
+    """The pipeline modules an import statement in `package` names, in every spelling:
+    `import pipeline.aws.errors`, `from pipeline.aws import errors`, `from pipeline import aws`,
+    `from ..aws import errors`."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name.startswith("pipeline.")]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:  # relative: from the package this file is in, up level - 1
+        parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*parts, base] if base else parts)
+    if base == "pipeline":  # the layer is the name imported
+        return [f"pipeline.{alias.name}" for alias in node.names]
+    return [base] if base.startswith("pipeline.") else []
+
+
 def imports() -> list[tuple[str, int, str]]:
     """(file, line, imported pipeline module) for every import in the package."""
     found = []
     for path in sorted(PIPELINE.rglob("*.py")):
+        relative = path.relative_to(PIPELINE.parent)
+        package = ".".join(relative.parent.parts)
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipeline."):
-                found.append((str(path.relative_to(PIPELINE.parent)), node.lineno, node.module))
+            found += [(str(relative), node.lineno, module) for module in imported(node, package)]  # type: ignore[attr-defined]
     return found
 
 
@@ -56,3 +74,16 @@ def test_the_layer_check_sees_the_imports() -> None:
     modules = {module for _, _, module in imports()}
     assert "pipeline.aws.errors" in modules and "pipeline.contract" in modules
     assert layer_of("pipeline.dataset.lst") == "dataset"
+
+
+def test_every_spelling_of_an_import_is_seen() -> None:
+    # Which bug this guards: an upward import written another way than `from pipeline.x import y`.
+    def names(source: str, package: str = "pipeline.dataset") -> list[str]:
+        return [m for node in ast.walk(ast.parse(source)) for m in imported(node, package)]
+
+    assert names("import pipeline.tuning.request") == ["pipeline.tuning.request"]
+    assert names("from pipeline import tuning, aws") == ["pipeline.tuning", "pipeline.aws"]
+    assert names("from pipeline.tuning import request") == ["pipeline.tuning"]
+    assert names("from ..tuning import request") == ["pipeline.tuning"]
+    assert names("from . import lst") == ["pipeline.dataset"]
+    assert names("import os\nfrom typing import Any") == []

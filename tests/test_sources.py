@@ -61,3 +61,15 @@ def test_every_preset_stays_inside_the_algorithms_valid_values(preset: str) -> N
             assert 0 <= r.min_value < r.max_value <= 1, r
         else:
             assert r.name == "mini_batch_size" and r.min_value >= 1, r
+
+
+def test_the_kept_seed_is_the_one_the_project_received() -> None:
+    # Where the original is at hand (CI copies the developers' guide beside the clone), the copy
+    # the oracles read must not have drifted from it.
+    from tests.oracles import REFERENCE, ROOT
+
+    received = ROOT.parent / "shared" / "reference"
+    if not received.is_dir():
+        pytest.skip("the developers' guide is not beside this clone")
+    for name in ("seed-tune-image-classification.es.txt", "DOMAIN.md"):
+        assert (REFERENCE / name).read_bytes() == (received / name).read_bytes(), name

@@ -1,9 +1,10 @@
 """What the local SageMaker's parts share: its errors, its account, and the state they work on.
 
 The service (service.py) is one object made of these parts, one per kind of resource: tuning
-and training jobs (tuning.py), the training itself and the search that drives it (training.py),
-the model registry (registry.py), models and batch transforms (transform.py), and the account's
-quotas (quotas.py). Every request reaches them through `LocalSageMaker.call`, which checks it
+and training jobs (tuning.py), each training job's run and the channels it reads (training.py),
+the search that asks for the jobs (search.py), the model registry (registry.py), models and batch
+transforms (transform.py), and the account's quotas (quotas.py). The CPU stand-in for the
+algorithm's container is trainer.py; server.py serves it all over HTTP. Every request reaches them through `LocalSageMaker.call`, which checks it
 against botocore's model first.
 """
 

@@ -46,7 +46,7 @@ class TuningWorkflow(Construct):
         name: str,
         queue_timeout: Duration,
         timeout: Duration,
-        logs_key: kms.IKey,
+        ops_key: kms.IKey,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -74,7 +74,7 @@ class TuningWorkflow(Construct):
         definition = (
             steps["ValidateDataset"].task(on_error=failure).next(admission).next(self.tuning(failure, after_tuning))
         )
-        self.state_machine = self.machine(definition, name, timeout, logs_key, log_retention)
+        self.state_machine = self.machine(definition, name, timeout, ops_key, log_retention)
 
     def tuning(self, failure: sfn.IChainable, completed: sfn.IChainable) -> sfn.IChainable:
         """Start the run's tuning jobs and poll them until they end: on to `completed`, or failed."""
@@ -213,14 +213,14 @@ class TuningWorkflow(Construct):
         definition: sfn.IChainable,
         name: str,
         timeout: Duration,
-        logs_key: kms.IKey,
+        ops_key: kms.IKey,
         log_retention: logs.RetentionDays,
     ) -> sfn.StateMachine:
         self.log_group = logs.LogGroup(
             self,
             "Logs",
             retention=log_retention,
-            encryption_key=logs_key,
+            encryption_key=ops_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
         machine = sfn.StateMachine(
@@ -233,18 +233,23 @@ class TuningWorkflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
-        self.acknowledge_role(machine)
-        return machine
-
-    def acknowledge_role(self, machine: sfn.StateMachine) -> None:
-        """cdk-nag, beside the grants: CDK grants lambda:InvokeFunction on each function and its versions."""
         acknowledge(machine.role, "IAM5[Resource::*]", XRAY + " (state machine tracing).")
+        # The topic is encrypted with the same ops key as the logs: publishing needs a data key.
+        ops_key.grant(machine.role, "kms:GenerateDataKey*", "kms:Decrypt")
         acknowledge(
             machine.role,
             "IAM5[Action::kms:GenerateDataKey*]",
             "Publishing to the KMS-encrypted topic: GenerateDataKey* on the one ops key only.",
         )
+        self.acknowledge_invokes(machine)
+        return machine
+
+    def acknowledge_invokes(self, machine: sfn.StateMachine) -> None:
+        """cdk-nag, beside the grants: CDK grants lambda:InvokeFunction on the function of each step
+        the machine has a task of, and on its versions (StopOrphans runs from its rules, not here)."""
         for step_name, step in self.steps.items():
+            if not step.task_states:
+                continue
             logical_id = Stack.of(self).get_logical_id(step.function.node.default_child)  # type: ignore[arg-type]
             acknowledge(
                 machine.role,

@@ -128,6 +128,7 @@ class Step(PipelineFunction):
             **sizing,
         )
         self.resources = resources
+        self.task_states: list[tasks.LambdaInvoke] = []  # the workflow's states that invoke it
         acknowledge(self.role, "IAM5[Resource::*]", f"{XRAY} ({construct_id}){self.wildcard_reason}.")
         acknowledge(
             self.function,
@@ -157,6 +158,7 @@ class Step(PipelineFunction):
         self, task: tasks.LambdaInvoke, on_error: sfn.IChainable | None, error_path: str | None = None
     ) -> tasks.LambdaInvoke:
         """Every task's retry of transient errors; then everything else caught into `on_error`."""
+        self.task_states.append(task)
         task.add_retry(
             errors=TRANSIENT_ERRORS,
             interval=Duration.seconds(5),

@@ -23,7 +23,7 @@ class InputForm:
 
 
 # How each format's channels reach the algorithm ("Image classification algorithm" page, Input/Output
-# interface; ../shared/reference/DOMAIN.md). A new format is a reader module in dataset/ and one line here.
+# interface; docs/reference/DOMAIN.md). A new format is a reader module in dataset/ and one line here.
 INPUT_FORMS = {
     "image": InputForm("application/x-image"),  # image files under S3 prefixes, with their .lst
     "recordio": InputForm("application/x-recordio"),  # .rec files under S3 prefixes

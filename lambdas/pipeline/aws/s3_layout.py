@@ -3,7 +3,9 @@
 Datasets bucket (written by the people who upload datasets, read by validation and training):
 
     datasets/<name>/manifest.json          written last; its upload starts the run
-    datasets/<name>/<channel>/...          train/, validation/, train_lst/, validation_lst/
+    datasets/<name>/<channel>/...          train/, validation/, train_lst/, validation_lst/, and
+                                           test/, test_lst/ for a held-out split
+    datasets/<name>/<split>.manifest       the augmented-manifest format: train, validation, test
 
 Artifacts bucket (written by the pipeline only):
 

@@ -1,4 +1,5 @@
-"""The uploaded dataset: its layout and manifest, the listing, the `.lst`, RecordIO and
-augmented-manifest readers, leakage between splits, version pinning, and validation, which
-reads them all. Imports `tuning`, the contract, `settings` and `aws`.
+"""The uploaded dataset: its layout and manifest, the listing, the `.lst` and augmented-manifest
+readers (RecordIO `.rec` files are listed and counted, not read), leakage between splits, version
+pinning, and validation, which reads them all. Imports only the layers below it in
+`pipeline.LAYERS` (tests/test_layers.py).
 """

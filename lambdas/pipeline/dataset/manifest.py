@@ -1,4 +1,6 @@
-"""Dataset layout, manifest and `.lst` validation: pure functions, no AWS calls.
+"""The dataset's layout and its `manifest.json`: the formats and their channels, the manifest's
+keys parsed (duplicates refused, the line of each key found for the message), the dataset's name.
+Pure functions, no AWS calls.
 
 A dataset is the prefix `datasets/<name>/` of the dataset bucket:
 
@@ -6,6 +8,8 @@ A dataset is the prefix `datasets/<name>/` of the dataset bucket:
     datasets/<name>/validation/...         validation images (or .rec files)
     datasets/<name>/train_lst/train.lst    image format only
     datasets/<name>/validation_lst/validation.lst
+    datasets/<name>/test/, test_lst/test.lst   the held-out test split, if any
+    datasets/<name>/train.manifest, validation.manifest (test.manifest)   augmented-manifest format instead
     datasets/<name>/manifest.json          written last: creating it starts the pipeline
 
 Every error names the file, the line (or key) and the fix.
