@@ -27,7 +27,7 @@ import boto3
 from moto import mock_aws
 
 from handlers.admit import admit
-from local.harness import governance_table
+from local.deploy import governance_table
 from pipeline.governance.admission import Governance
 from pipeline.governance.slots import QUEUED, Slots
 from tools.synth import ROOT

@@ -10,19 +10,16 @@
   account's quotas (set here, `quotas=`), which it also serves as Service Quotas;
 - DynamoDB is moto's: the synthesized governance table, created under its synthesized name;
 - a scheduled rule runs when the test says so (`tick()`): time in local mode is the test's.
+
+The deploy is local/deploy.py; the Lambda runtime, local/lambda_runtime.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
-import os
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,117 +31,11 @@ from moto.events.models import EventPattern
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from local.assembly import load_template, pseudo_parameters, resolve, resources_of_type, state_machine_definitions
+from local.deploy import ACCOUNT, REGION, Deployed, deploy
+from local.lambda_runtime import LAMBDA_LOGS, invoke, patched_env
 from local.sagemaker.quotas import AccountQuotas
 from local.sagemaker.server import SageMakerServer
 from local.sagemaker.service import LocalSageMaker
-
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-_INVOKE_LOCK = threading.Lock()
-
-
-class _LogSink:
-    """Where the handlers' log lines go (CloudWatch Logs' stand-in): a file, not the console.
-
-    Powertools binds its stream once, at import: this object stays, its target changes."""
-
-    def __init__(self) -> None:
-        self.target: Any = None
-
-    def write(self, text: str) -> int:
-        if self.target is not None and not self.target.closed:
-            self.target.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.target is not None and not self.target.closed:
-            self.target.flush()
-
-
-LAMBDA_LOGS = _LogSink()
-
-
-@dataclass
-class LambdaContext:
-    function_name: str
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = ""
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = ""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def _run_handler(function: Any, payload: bytes | str | None) -> tuple[bytes, bool]:
-    """Invoke the function's real handler in-process.
-
-    The functions' synthesized environments were merged into os.environ at deploy (they agree
-    on every shared key, which deploy checks): os.environ is never resized while other threads
-    read it, which would break them."""
-    event = json.loads(payload) if payload else {}
-    module_name, _, attribute = function.handler.rpartition(".")
-    with _INVOKE_LOCK:
-        os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function.function_name
-        try:
-            with contextlib.redirect_stdout(LAMBDA_LOGS):  # type: ignore[type-var]
-                handler = getattr(importlib.import_module(module_name), attribute)
-                context = LambdaContext(function.function_name, invoked_function_arn=function.function_arn)
-                return json.dumps(handler(event, context)).encode(), False
-        except Exception as exc:  # Lambda reports it as a function error named after the class
-            error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
-            return json.dumps(error).encode(), True
-
-
-def _invoke(
-    self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
-) -> bytes:
-    function = self.get_function(function_name, qualifier)
-    payload, errored = _run_handler(function, body)
-    if errored:
-        response_headers["x-amz-function-error"] = "Unhandled"
-    return payload
-
-
-@dataclass
-class Rule:
-    name: str
-    pattern: dict[str, Any] | None  # None: a scheduled rule
-    targets: list[str]  # ARNs: state machines or Lambda functions
-    schedule: str = ""
-
-
-def governance_table(db: Any, name: str) -> None:
-    """A table of the governance table's keys (pk, sk: stacks/storage_stack.py), for tests and benchmarks
-    that need the table without a synthesized app; the harness creates the real one from the template."""
-    db.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
-@dataclass
-class Deployed:
-    datasets_bucket: str
-    artifacts_bucket: str
-    topic_arn: str
-    queue_url: str
-    state_machine_arn: str
-    rules: list[Rule]
-    model_package_group: str
-    table: str  # the governance table
-
-    @property
-    def rule_pattern(self) -> dict[str, Any]:
-        """The pattern of the rule that starts runs (the one targeting the state machine)."""
-        return next(r.pattern for r in self.rules if self.state_machine_arn in r.targets and r.pattern is not None)
 
 
 class LocalPipeline:
@@ -183,7 +74,7 @@ class LocalPipeline:
             "AWS_REGION": REGION,
             "MOTO_ALLOW_NONEXISTENT_REGION": "true",
         }
-        self._exit.enter_context(_patched_env(env))
+        self._exit.enter_context(patched_env(env))
         log_file = self._exit.enter_context(self.lambda_log.open("a"))
         LAMBDA_LOGS.target = log_file
         self._exit.callback(setattr, LAMBDA_LOGS, "target", None)
@@ -191,18 +82,18 @@ class LocalPipeline:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         )
         original = LambdaSimpleBackend.invoke
-        LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign,assignment]
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
         self._exit.callback(setattr, LambdaSimpleBackend, "invoke", original)
         self.sagemaker_service = LocalSageMaker(
             s3_client=lambda: boto3.client("s3", region_name=REGION), seed=self.seed, quotas=self.quotas
         )
         server = self._exit.enter_context(SageMakerServer(self.sagemaker_service))
         self._exit.enter_context(
-            _patched_env(
+            patched_env(
                 {"AWS_ENDPOINT_URL_SAGEMAKER": server.endpoint, "AWS_ENDPOINT_URL_SERVICE_QUOTAS": server.endpoint}
             )
         )
-        self.deployed = self._deploy()
+        self.deployed = deploy(self.cdk_out, self.stack_prefix, self._exit)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -213,142 +104,6 @@ class LocalPipeline:
         return boto3.client(service, region_name=REGION)
 
     # ------------------------------------------------------------------ deploy
-
-    def _resolver(self, templates: dict[str, dict[str, Any]]) -> Callable[[str, str | None], str]:
-        types = {lid: r["Type"] for t in templates.values() for lid, r in t["Resources"].items()}
-        # Resources named in the template go by that name.
-        names = {
-            lid: r["Properties"].get({"AWS::DynamoDB::Table": "TableName"}.get(r["Type"], "StateMachineName"), lid)
-            for t in templates.values()
-            for lid, r in t["Resources"].items()
-            if r["Type"] in ("AWS::DynamoDB::Table", "AWS::StepFunctions::StateMachine")
-        }
-
-        def resolver(name: str, attribute: str | None) -> str:
-            pseudo = pseudo_parameters(ACCOUNT, REGION)
-            if name in pseudo:
-                return pseudo[name]
-            if name.startswith("Import:"):
-                if "DataKey" in name:
-                    return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
-                raise KeyError(f"local mode cannot resolve export {name}")
-            kind = types.get(name, "")
-            if kind == "AWS::Lambda::Function":
-                return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-            if kind == "AWS::SNS::Topic":
-                return f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"
-            if kind == "AWS::IAM::Role":
-                return f"arn:aws:iam::{ACCOUNT}:role/{name}"
-            if kind == "AWS::StepFunctions::StateMachine":
-                return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{names[name]}"
-            if kind == "AWS::S3::Bucket":
-                return name
-            if kind == "AWS::DynamoDB::Table":
-                return str(names[name])
-            raise KeyError(f"local mode cannot resolve {name} ({kind or 'unknown'}).{attribute}")
-
-        return resolver
-
-    def _deploy(self) -> Deployed:
-        storage = load_template(self.cdk_out, f"{self.stack_prefix}-storage")
-        pipeline = load_template(self.cdk_out, f"{self.stack_prefix}-pipeline")
-        resolver = self._resolver({"storage": storage, "pipeline": pipeline})
-        s3, sns, sqs, lam, sfn = (self.client(s) for s in ("s3", "sns", "sqs", "lambda", "stepfunctions"))
-
-        buckets = {}
-        for logical_id, bucket in resources_of_type(storage, "AWS::S3::Bucket").items():
-            name = resolve(bucket["Properties"].get("BucketName", logical_id.lower()), resolver)
-            s3.create_bucket(Bucket=name)
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-            # Named <prefix>-<env>-<kind>-<account>-<region> (stacks/config.py).
-            kind = next((k for k in ("datasets", "artifacts") if f"-{k}-{ACCOUNT}-" in name), logical_id)
-            buckets[kind] = name
-
-        db = self.client("dynamodb")
-        (table,) = resources_of_type(storage, "AWS::DynamoDB::Table").values()
-        props = table["Properties"]
-        table_name = resolve(props["TableName"], resolver)
-        db.create_table(
-            TableName=table_name,
-            KeySchema=props["KeySchema"],
-            AttributeDefinitions=props["AttributeDefinitions"],
-            BillingMode=props["BillingMode"],
-        )
-
-        (topic_id,) = resources_of_type(pipeline, "AWS::SNS::Topic")
-        topic_arn = sns.create_topic(Name=topic_id)["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"}
-        )
-
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-        environment: dict[str, str] = {"AWS_LAMBDA_FUNCTION_NAME": ""}
-        for logical_id, function in resources_of_type(pipeline, "AWS::Lambda::Function").items():
-            for key, value in resolve(
-                function["Properties"].get("Environment", {}).get("Variables", {}), resolver
-            ).items():
-                if environment.setdefault(key, value) != value:
-                    raise ValueError(
-                        f"local mode needs one value per environment variable; {key} differs in {logical_id}"
-                    )
-        self._exit.enter_context(_patched_env(environment))
-        iam_role = self.client("iam").create_role(RoleName="local-lambda", AssumeRolePolicyDocument=json.dumps(trust))[
-            "Role"
-        ]["Arn"]
-        for logical_id, function in resources_of_type(pipeline, "AWS::Lambda::Function").items():
-            props = function["Properties"]
-            lam.create_function(
-                FunctionName=logical_id,
-                Runtime=props["Runtime"],
-                Role=iam_role,
-                Handler=props["Handler"],
-                Code={"ZipFile": b"local mode runs the handler from lambdas/ in-process"},
-                Environment={"Variables": resolve(props.get("Environment", {}).get("Variables", {}), resolver)},
-                Timeout=props.get("Timeout", 60),
-                MemorySize=props.get("MemorySize", 512),
-            )
-
-        ((machine_id, definition),) = state_machine_definitions(pipeline, resolver).items()
-        machine_name = resources_of_type(pipeline, "AWS::StepFunctions::StateMachine")[machine_id]["Properties"].get(
-            "StateMachineName", machine_id
-        )
-        machine_arn = sfn.create_state_machine(
-            name=machine_name, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-states"
-        )["stateMachineArn"]
-
-        rules = [
-            Rule(
-                name=logical_id,
-                pattern=resolve(rule["Properties"]["EventPattern"], resolver)
-                if "EventPattern" in rule["Properties"]
-                else None,
-                targets=[resolve(t["Arn"], resolver) for t in rule["Properties"]["Targets"]],
-                schedule=rule["Properties"].get("ScheduleExpression", ""),
-            )
-            for logical_id, rule in resources_of_type(pipeline, "AWS::Events::Rule").items()
-        ]
-
-        (group,) = resources_of_type(pipeline, "AWS::SageMaker::ModelPackageGroup").values()
-        group_name = group["Properties"]["ModelPackageGroupName"]
-        self.client("sagemaker").create_model_package_group(ModelPackageGroupName=group_name)
-
-        return Deployed(
-            datasets_bucket=buckets["datasets"],
-            artifacts_bucket=buckets["artifacts"],
-            topic_arn=topic_arn,
-            queue_url=queue_url,
-            state_machine_arn=machine_arn,
-            rules=rules,
-            model_package_group=group_name,
-            table=table_name,
-        )
 
     # ------------------------------------------------------------------ runs
 
@@ -495,17 +250,3 @@ def _event(detail_type: str, source: str, resources: list[str], detail: dict[str
         "resources": resources,
         "detail": detail,
     }
-
-
-@contextlib.contextmanager
-def _patched_env(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -115,7 +115,7 @@ def db() -> Iterator[object]:
     import boto3
     from moto import mock_aws
 
-    from local.harness import governance_table
+    from local.deploy import governance_table
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
