@@ -28,7 +28,7 @@ import local  # noqa: F401  (puts lambdas/ on the path)
 from bench.datasets import DATASETS, PREVIOUS_VERSION, Data
 from local.sagemaker import search, trainer
 from pipeline import contract
-from pipeline.aws.input_forms import INPUT_FORMS, Channel
+from pipeline.aws.input_forms import INPUT_FORMATS, Channel
 from pipeline.settings.tuning_settings import TuningSettings
 from pipeline.tuning.request import Destinations, build_tuning_requests
 
@@ -108,7 +108,7 @@ def requests_for(
         num_training_samples=len(data.train[0]),
         num_validation_samples=len(data.validation[0]),
         channels=tuple(
-            Channel(name, uri, INPUT_FORMS["image"])
+            Channel(name, uri, INPUT_FORMATS["image"].form)
             for name, uri in (("train", "s3://b/t/"), ("validation", "s3://b/v/"))
         ),
     )

@@ -14,7 +14,13 @@ import json
 import sys
 from typing import Any
 
-from pipeline.dataset.manifest import DEFAULT_LABEL_ATTRIBUTE, FORMATS, LABEL_ATTRIBUTE_MAX
+from pipeline.dataset.manifest import (
+    COUNTED_BY_MANIFEST,
+    DEFAULT_LABEL_ATTRIBUTE,
+    FORMATS,
+    LABEL_ATTRIBUTE_MAX,
+    LABELLED_FORMATS,
+)
 from pipeline.settings.keys import KEYS
 from pipeline.settings.search_space import DEFAULT_PRESET, PRESETS
 from pipeline.settings.trust import ALLOW_LIST, DEPLOYMENT, OWNERSHIP, TIGHTEN
@@ -56,14 +62,14 @@ def manifest_schema() -> dict[str, Any]:
                 "minLength": 1,
                 "maxLength": LABEL_ATTRIBUTE_MAX,
                 "not": {"const": "source-ref"},
-                "description": f"augmented_manifest only: the attribute holding the class (default "
+                "description": f"{' and '.join(LABELLED_FORMATS)} only: the attribute holding the class (default "
                 f"{DEFAULT_LABEL_ATTRIBUTE!r}).",
             },
             "tuning": tuning_schema(),
         },
         "required": ["format"],
         "additionalProperties": False,
-        "if": {"properties": {"format": {"const": "recordio"}}},
+        "if": {"properties": {"format": {"enum": list(COUNTED_BY_MANIFEST)}}},
         "then": {"required": ["num_classes", "num_training_samples"]},
     }
 

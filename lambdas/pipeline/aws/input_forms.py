@@ -11,7 +11,7 @@ from typing import Any, Literal
 @dataclass(frozen=True)
 class InputForm:
     """How a channel's data reaches the algorithm, in the words of CreateTrainingJob's `Channel` (as
-    the SageMaker SDK's `TrainingInput` carries them). Each format has one (`INPUT_FORMS`), which
+    the SageMaker SDK's `TrainingInput` carries them). Each format has one (`INPUT_FORMATS`), which
     validation gives each channel; the request builder writes it out and decides nothing."""
 
     content_type: str
@@ -22,13 +22,32 @@ class InputForm:
     input_mode: Literal["File", "Pipe"] | None = None  # "Pipe": streamed; None: the job's (File)
 
 
-# How each format's channels reach the algorithm ("Image classification algorithm" page, Input/Output
-# interface; docs/reference/DOMAIN.md). A new format is a reader module in dataset/ and one line here.
-INPUT_FORMS = {
-    "image": InputForm("application/x-image"),  # image files under S3 prefixes, with their .lst
-    "recordio": InputForm("application/x-recordio"),  # .rec files under S3 prefixes
-    # The manifest file itself, each record wrapped in RecordIO, streamed (Pipe).
-    "augmented_manifest": InputForm("application/x-recordio", "AugmentedManifestFile", "RecordIO", "Pipe"),
+@dataclass(frozen=True)
+class InputFormat:
+    """One input format: how its channels reach the algorithm, and what else the pipeline decides by
+    the format, said here once (the manifest's parser and schema, validation and the request read it)."""
+
+    title: str  # as a message names it
+    form: InputForm
+    raw_images: bool  # the algorithm decodes images (files or a manifest's records): `resize` is required
+    counts_stated: bool = False  # its records are not read: the manifest must state the counts
+    label_attribute: bool = False  # the manifest may name the attribute holding the class
+
+
+# The algorithm's input formats ("Image classification algorithm" page, Input/Output interface;
+# docs/reference/DOMAIN.md). A new format is one entry here and a reader in dataset/ (validation.READERS).
+INPUT_FORMATS = {
+    # image files under S3 prefixes, with their .lst
+    "image": InputFormat("image-file", InputForm("application/x-image"), raw_images=True),
+    # .rec files under S3 prefixes, already decoded and resized when packed
+    "recordio": InputFormat("RecordIO", InputForm("application/x-recordio"), raw_images=False, counts_stated=True),
+    # the manifest file itself, each record wrapped in RecordIO, streamed (Pipe)
+    "augmented_manifest": InputFormat(
+        "augmented-manifest",
+        InputForm("application/x-recordio", "AugmentedManifestFile", "RecordIO", "Pipe"),
+        raw_images=True,
+        label_attribute=True,
+    ),
 }
 
 
@@ -57,5 +76,5 @@ def channels_from_dict(d: dict[str, Any]) -> tuple[Channel, ...]:
     the augmented manifest's attribute names sat beside them)."""
     if not isinstance(d["channels"], dict):
         return tuple(Channel.from_dict(c) for c in d["channels"])
-    form, names = INPUT_FORMS[d["format"]], tuple(d.get("attribute_names", ()))
+    form, names = INPUT_FORMATS[d["format"]].form, tuple(d.get("attribute_names", ()))
     return tuple(Channel(name, uri, form, names) for name, uri in d["channels"].items())

@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.aws import s3_layout
 from pipeline.aws.errors import DatasetError, SettingsError
-from pipeline.aws.input_forms import INPUT_FORMS
+from pipeline.aws.input_forms import INPUT_FORMATS
 from pipeline.contract import DatasetRef
 from pipeline.settings.tuning_settings import TuningSettings
 
@@ -33,7 +33,9 @@ from pipeline.settings.tuning_settings import TuningSettings
 TEST_CHANNEL, TEST_LST_CHANNEL, TEST_MANIFEST = "test", "test_lst", "test.manifest"
 DATASET_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$")
 # Image files with .lst, RecordIO, or augmented manifests (JSON Lines, as Ground Truth writes them).
-FORMATS = tuple(INPUT_FORMS)  # the formats and their channels' form: pipeline/aws/input_forms.py
+FORMATS = tuple(INPUT_FORMATS)  # the formats and what each implies: pipeline/aws/input_forms.py
+LABELLED_FORMATS = tuple(f for f, facts in INPUT_FORMATS.items() if facts.label_attribute)
+COUNTED_BY_MANIFEST = tuple(f for f, facts in INPUT_FORMATS.items() if facts.counts_stated)
 IMAGE_CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 RECORDIO_CHANNELS = ("train", "validation")
 # "$schema": where an editor finds schema/manifest.schema.json; validation ignores its value.
@@ -137,9 +139,10 @@ def parse_manifest(text: str, where: str, defaults: TuningSettings) -> tuple[Man
                 f"{where}, line {_line_of(text, key)}: key {key!r} must be a positive integer, got {value!r}"
             )
         counts[key] = value
-    if fmt == "recordio" and (counts["num_classes"] is None or counts["num_training_samples"] is None):
+    stated = INPUT_FORMATS[fmt].counts_stated
+    if stated and (counts["num_classes"] is None or counts["num_training_samples"] is None):
         raise DatasetError(
-            f"{where}: RecordIO datasets must state 'num_classes' and 'num_training_samples' "
+            f"{where}: {INPUT_FORMATS[fmt].title} datasets must state 'num_classes' and 'num_training_samples' "
             "(the pipeline cannot count records without reading them). Add both keys."
         )
     label_attribute = _label_attribute(data, fmt, where, text)
@@ -164,10 +167,9 @@ def _label_attribute(data: dict[str, Any], fmt: str, where: str, text: str) -> s
     if "label_attribute" not in data:
         return DEFAULT_LABEL_ATTRIBUTE
     value, line = data["label_attribute"], _line_of(text, "label_attribute")
-    if fmt != "augmented_manifest":
-        raise DatasetError(
-            f"{where}, line {line}: 'label_attribute' only applies to format 'augmented_manifest'. Remove it."
-        )
+    if not INPUT_FORMATS[fmt].label_attribute:
+        named = " or ".join(repr(f) for f in LABELLED_FORMATS)
+        raise DatasetError(f"{where}, line {line}: 'label_attribute' only applies to format {named}. Remove it.")
     if not isinstance(value, str) or not value or len(value) > LABEL_ATTRIBUTE_MAX or value == "source-ref":
         raise DatasetError(
             f"{where}, line {line}: 'label_attribute' must name the attribute of the manifest lines that holds "

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 from botocore.exceptions import ClientError
 
 from pipeline.aws.errors import DatasetError, SettingsError, error_code
-from pipeline.aws.input_forms import INPUT_FORMS, Channel
+from pipeline.aws.input_forms import INPUT_FORMATS, Channel
 from pipeline.contract import Cost, Data, DatasetRef, Run, Schedule, TestSplit
 from pipeline.dataset.augmented import MANIFEST_FILES, SOURCE_REF, scan_augmented
 from pipeline.dataset.leakage import TRAIN, Images, Leakage, checked_leakage
@@ -242,7 +242,7 @@ def _augmented_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: 
     warnings = checked_leakage(leakage, settings)
     data = _data(ref, manifest.format, train.classes, train.images, validation.images, ())
     attributes = (SOURCE_REF, manifest.label_attribute)
-    form = INPUT_FORMS[manifest.format]
+    form = INPUT_FORMATS[manifest.format].form
     channels = tuple(Channel(split, ref.uri + name, form, attributes) for split, name in MANIFEST_FILES.items())
     return dataclasses.replace(data, channels=channels, test=test, warnings=warnings)
 
@@ -272,7 +272,7 @@ def _check_counts(
         )
 
 
-def _recordio_data(s3: Any, ref: DatasetRef, manifest: Manifest) -> Data:
+def _recordio_data(s3: Any, ref: DatasetRef, manifest: Manifest, manifest_uri: str, settings: TuningSettings) -> Data:
     """A RecordIO dataset's counts are the manifest's (parse_manifest); no channel file may be empty."""
     for split in RECORDIO_CHANNELS:
         for key, item in sorted(_check_channel(s3, ref, split).items()):
@@ -298,7 +298,7 @@ def _data(ref: DatasetRef, fmt: str, classes: int, train: int, validation: int, 
         num_classes=classes,
         num_training_samples=train,
         num_validation_samples=validation,
-        channels=tuple(Channel(c, f"{ref.uri}{c}/", INPUT_FORMS[fmt]) for c in channels),
+        channels=tuple(Channel(c, f"{ref.uri}{c}/", INPUT_FORMATS[fmt].form) for c in channels),
     )
 
 
@@ -311,6 +311,15 @@ def _check_batch_fits(settings: TuningSettings, data: Data, manifest_uri: str) -
             "images must be bigger or equal to the mini_batch_size'. Add images, or lower "
             "tuning.ranges.mini_batch_size.min in the manifest."
         )
+
+
+# Each input format's reader (pipeline/aws/input_forms.py INPUT_FORMATS): the dataset's counts and
+# channels, every file it reads checked, each error naming the file, the line and the fix.
+READERS: dict[str, Callable[[Any, DatasetRef, Manifest, str, TuningSettings], Data]] = {
+    "image": _image_data,
+    "recordio": _recordio_data,
+    "augmented_manifest": _augmented_data,
+}
 
 
 def validate_dataset(
@@ -330,12 +339,7 @@ def validate_dataset(
         raise DatasetError(str(exc)) from None
     manifest_uri = f"s3://{ref.bucket}/{ref.manifest_key}"
     manifest, settings = parse_manifest(_read(s3, ref.bucket, ref.manifest_key, ref.version_id), manifest_uri, base)
-    if manifest.format == "image":
-        data = _image_data(s3, ref, manifest, manifest_uri, settings)
-    elif manifest.format == "augmented_manifest":
-        data = _augmented_data(s3, ref, manifest, manifest_uri, settings)
-    else:
-        data = _recordio_data(s3, ref, manifest)
+    data = READERS[manifest.format](s3, ref, manifest, manifest_uri, settings)
     _check_batch_fits(settings, data, manifest_uri)
     data = dataclasses.replace(data, pinned={uri: v for uri, v in s3.versions.items() if uri != manifest_uri})
     evaluation = data.test is not None

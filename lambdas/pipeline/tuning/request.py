@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pipeline.aws.input_forms import Channel
+from pipeline.aws.input_forms import INPUT_FORMATS, Channel
 from pipeline.contract import Data
 from pipeline.settings.search_space import (
     DOCUMENTED_RANGES,
@@ -108,8 +108,9 @@ def static_hyperparameters(settings: TuningSettings, data: Data, optimizer: str 
         "use_pretrained_model": "1" if settings.use_pretrained_model else "0",
         "precision_dtype": settings.precision_dtype,
     }
-    if data.format != "recordio":
-        # Raw images (files, or records of an augmented manifest). The shorter side after resizing, required when training from image files. The
+    if INPUT_FORMATS[data.format].raw_images:
+        # Raw images (files, or records of an augmented manifest): the shorter side after resizing,
+        # required when training from image files. The
         # hyperparameters page asks for it to be larger than both sides of image_shape, so the
         # crop fits whatever the aspect ratio: 8/7 of the longer side, the ImageNet convention
         # of resizing to 256 to crop 224.
