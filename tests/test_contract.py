@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from pipeline.aws.input_forms import Channel, InputForm
 from pipeline.contract import (
     BestJob,
@@ -103,3 +105,46 @@ def test_a_state_written_before_channels_carried_their_form_still_reads() -> Non
         }
     )
     assert images.channels == (Channel("train", "s3://ds/datasets/d/train/", InputForm("application/x-image")),)
+
+
+def test_a_failed_evaluation_reads_the_error_the_catch_recorded() -> None:
+    from pipeline.contract import Tested
+
+    # A Lambda's error: Cause is the function's JSON (errorType, errorMessage); in plain words.
+    cause = json.dumps({"errorType": "QuotaExceeded", "errorMessage": "no transform quota", "stackTrace": []})
+    tested = Tested.from_dict({"status": "Failed", "error": {"Error": "QuotaExceeded", "Cause": cause}})
+    assert tested == Tested(status="Failed", failure_reason="QuotaExceeded: no transform quota")
+    # The state machine's own error (a task timeout): Cause is text, kept as it is.
+    timeout = Tested.from_dict({"status": "Failed", "error": {"Error": "States.Timeout", "Cause": "took too long"}})
+    assert timeout.failure_reason == "States.Timeout: took too long"
+    assert Tested.from_dict({"status": "Failed", "error": {"Error": "States.Timeout"}}).failure_reason == (
+        "States.Timeout: "
+    )
+    # CheckEvaluation's own result carries no `error`: its fields as written.
+    done = {"status": "Completed", "accuracy": 0.93, "samples": 120, "evaluation_uri": "s3://a/e.json"}
+    assert Tested.from_dict(done) == Tested("Completed", "", 0.93, 120, "s3://a/e.json")
+
+
+def test_each_step_reads_its_input_as_the_contracts_types() -> None:
+    from pipeline.step_inputs import ChooseBestInput, ComposeSuccessInput, ReleaseInput
+
+    tuning = {"job_names": ["j"], "started": ["j"], "already_started": [], "output_uri": "s3://a/t/"}
+    event = {"run_id": "r", "tuning": tuning, "cost": dataclasses.asdict(RUN.cost)}
+    parsed = ChooseBestInput.parse({**event, "ignored": 1})
+    assert parsed.run_id == "r" and parsed.tuning.job_names == ("j",) and parsed.cost == RUN.cost
+    # An optional field absent, null or empty is None; a required one absent fails loudly.
+    assert ChooseBestInput.parse({"run_id": "r", "tuning": tuning}).cost is None
+    assert ChooseBestInput.parse({"run_id": "r", "tuning": tuning, "cost": None}).cost is None
+    assert ChooseBestInput.parse({"run_id": "r", "tuning": tuning, "cost": {}}).cost is None
+    with pytest.raises(TypeError, match="run_id"):
+        ChooseBestInput.parse({"tuning": tuning})
+    # A plain value passes as it is; a default stays when the key is absent.
+    assert ReleaseInput.parse({"execution": "e", "started": "s"}) == ReleaseInput(execution="e", started="s")
+    assert ReleaseInput.parse({"execution": "e", "started": "s", "phase": "training", "settle": True}).settle is True
+    # A nested dataclass without from_dict is built from its fields.
+    registered = {"model_package_arn": "arn:p", "approval_status": "PendingManualApproval", "metrics_uri": "s3://m"}
+    composed = ComposeSuccessInput.parse(
+        {"run": RUN.to_dict(), "best": BEST.to_dict(), "registered": registered, "admission": None}
+    )
+    assert composed.registered.model_package_arn == "arn:p" and composed.admission is None
+    assert composed.run == RUN and composed.best == BEST and composed.tested is None

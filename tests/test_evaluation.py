@@ -81,6 +81,44 @@ def test_an_answer_is_the_class_of_highest_probability_or_a_clear_error() -> Non
         predicted_class(b"[]", "a.out")
 
 
+def test_the_edges_of_scoring_and_reading_answers() -> None:
+    # No test image: accuracy 0, no class scored; an answer below 0 is wrong and counted nowhere.
+    assert score([], [], num_classes=2) == {
+        "test_accuracy": 0.0,
+        "test_samples": 0,
+        "per_class_accuracy": [None, None],
+        "confusion_matrix": [[0, 0], [0, 0]],
+    }
+    assert score([1, 1], [-1, 1], num_classes=2)["confusion_matrix"] == [[0, 0], [0, 1]]
+    with pytest.raises(ValueError):  # as many answers as images, or the scores would lie
+        score([0, 1], [0], num_classes=2)
+    # Both spellings some container versions use; a tie goes to the lower class, as argmax does.
+    assert predicted_class(b'{"predictions": [0.2, 0.8]}', "a.out") == 1
+    assert predicted_class(b"[0.5, 0.5, 0.1]", "a.out") == 0
+    assert predicted_class(b'["0.1", "0.9"]', "a.out") == 1
+    with pytest.raises(ValueError, match=r"^b.out: not a JSON list of class probabilities"):
+        predicted_class(b'{"other": 1}', "b.out")
+
+
+def test_each_test_image_has_its_answer_found_by_listing_or_the_gap_is_named() -> None:
+    from pipeline.evaluation.transform import answer_keys
+
+    out = "evaluation/d/r/out/"
+    listed = [f"{out}a/1.png.out", f"{out}b/2.png.out", "evaluation/d/r/other/c/3.png.out", f"{out}_SUCCESS"]
+    assert answer_keys(listed, out, ["a/1.png", "b/2.png"], "s3://art/" + out) == {
+        "a/1.png": f"{out}a/1.png.out",
+        "b/2.png": f"{out}b/2.png.out",
+    }
+    with pytest.raises(EvaluationIncomplete) as incomplete:
+        answer_keys(listed, out, ["a/1.png", "c/3.png", "d/4.png"], "s3://art/" + out)
+    assert str(incomplete.value) == (
+        "2 of 3 test images have no answer under s3://art/evaluation/d/r/out/ (expected c/3.png.out); the "
+        "transform wrote 3 object(s): _SUCCESS, a/1.png.out, b/2.png.out. Was the test index changed during the run?"
+    )
+    with pytest.raises(EvaluationIncomplete, match=r"wrote 0 object\(s\): nothing\."):
+        answer_keys([], out, ["a/1.png"], "s3://art/" + out)
+
+
 TRANSFORM_ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/digits-0123456789-test"
 
 

@@ -411,3 +411,83 @@ def test_a_ticket_given_a_new_token_by_a_retried_admission_is_not_given_back_for
     assert slots.give_back(first) is False  # tok1 timed out: that is not this run's end
     assert [t.token for t in slots.tickets(GPU)] == ["tok1-retry"]
     assert slots.give_back(retried) is True and slots.tickets(GPU) == []
+
+
+# ---------------------------------------------------------------------- the notice's words and the wire
+
+
+def test_an_admission_reads_in_the_notice_as_waited_and_held() -> None:
+    from pipeline.governance.admission import Admitted
+
+    def admitted(slots: int, waited: float, note: str = "") -> Admitted:
+        return Admitted(GPU, slots, 4, 1000.0, 1000.0 + waited, waited, note)
+
+    assert admitted(2, 0.4).line("Training slots") == "Training slots: admitted at once (2 ml.g4dn.xlarge slots of 4)."
+    assert (
+        admitted(1, 95).line("Training slots")
+        == "Training slots: queued 95 s until 1 ml.g4dn.xlarge slot of 4 was free."
+    )
+    # From two minutes on, minutes with one decimal: 150 s is 2.5 min.
+    assert admitted(2, 150, "Quota read.").line("Test slots") == (
+        "Test slots: queued 2.5 min until 2 ml.g4dn.xlarge slots of 4 were free. Quota read."
+    )
+    assert admitted(2, 1).line("T") == "T: queued 1 s until 2 ml.g4dn.xlarge slots of 4 were free."
+    assert admitted(1, 119.6).line("T") == "T: queued 120 s until 1 ml.g4dn.xlarge slot of 4 was free."
+
+
+def test_the_leases_survive_the_wire_and_the_wait_is_counted_from_the_queue() -> None:
+    from pipeline.governance.admission import Admissions, admission_output
+
+    ticket = Ticket(GPU, 2, "exec", "training", "2026-12-07T00:00:00Z", enqueued_at=100.0, admitted_at=195.25, note="n")
+    training = admission_output(ticket, 4)
+    assert training == {
+        "instance_type": GPU,
+        "slots": 2,
+        "limit": 4,
+        "enqueued_at": 100.0,
+        "admitted_at": 195.25,
+        "waited_seconds": 95.2,  # rounded to a tenth
+        "note": "n",
+    }
+    early = dataclasses.replace(ticket, admitted_at=99.0)  # clocks of two Lambdas: never a negative wait
+    assert admission_output(early, 4)["waited_seconds"] == 0.0
+    both = Admissions.from_dict({"training": training, "evaluation": {**training, "instance_type": "ml.m5.xlarge"}})
+    assert (both.training.slots, both.training.waited_seconds) == (2, 95.2)
+    assert both.evaluation is not None and both.evaluation.instance_type == "ml.m5.xlarge"
+    assert Admissions.from_dict({"training": training}).evaluation is None
+    assert Admissions.from_dict({"training": training, "evaluation": None}).evaluation is None
+
+
+def test_the_deployment_reaches_the_functions_through_their_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.governance.admission import Governance
+
+    monkeypatch.setenv("GOVERNANCE_TABLE", "ic-tuning-dev-governance")
+    monkeypatch.setenv("CAPACITY", '{"ml.g4dn.xlarge": 4, "ml.m5.xlarge": 2}')
+    monkeypatch.setenv("MONTHLY_BUDGET_USD", "1000.50")
+    governance = Governance.from_environment()
+    assert governance == Governance("ic-tuning-dev-governance", {GPU: 4, "ml.m5.xlarge": 2}, Decimal("1000.50"))
+    monkeypatch.setenv("MONTHLY_BUDGET_USD", "")  # null in cdk.json: recorded, not capped
+    assert Governance.from_environment().monthly_budget_usd is None
+    monkeypatch.delenv("MONTHLY_BUDGET_USD")
+    assert Governance.from_environment().monthly_budget_usd is None
+
+
+def test_a_refusal_by_the_month_gives_every_amount_and_what_would_fit() -> None:
+    from pipeline.governance.ledger import Month, refusal
+
+    month = Month("2026-12", Decimal("1000"), Decimal("600.5"), Decimal("349.5"))  # $50.00 left
+    assert refusal(month, Decimal("80"), per_job=Decimal("20")) == (
+        "the month's budget is spent or promised: monthly_budget_usd $1,000.00 for 2026-12, $600.50 billed by "
+        "ended runs, $349.50 reserved by running and queued runs; this run's worst case is $80.00 and only $50.00 "
+        "would fit (at this instance type and max_runtime_seconds: max_training_jobs 2 or fewer). Lower the run's "
+        "worst case, wait for running runs to end (their reservations settle to what they billed), or raise "
+        "monthly_budget_usd in cdk.json. Nothing was started."
+    )
+    # Less left than one job: no hint; more promised than the budget: $0.00 fits, never a negative amount.
+    assert "would fit. Lower" in refusal(month, Decimal("80"), per_job=Decimal("60"))
+    assert "would fit. Lower" in refusal(month, Decimal("80"))
+    over = Month("2026-12", Decimal("100"), Decimal("90"), Decimal("20"))
+    assert "only $0.00 would fit. Lower" in refusal(over, Decimal("5"), per_job=Decimal("1"))
+    assert "would fit (at this instance type and max_runtime_seconds: max_training_jobs 50 or fewer)" in refusal(
+        month, Decimal("80"), per_job=Decimal("1")
+    )
