@@ -171,6 +171,24 @@ def test_the_first_run_is_sent_on_at_once_the_second_waits_and_both_are_reserved
     assert facts["dataset"] == "s3://ds-bucket/datasets/digits/"
 
 
+def test_each_admission_is_logged_with_the_fields_an_operator_searches_by(db, caplog) -> None:
+    # The admission log line (CloudWatch Logs Insights: `filter message = "admission"`) says where
+    # the run stands: its phase, instance type, slots and limit, its place in the queue, who went on.
+    sfn = StepFunctions()
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
+    caplog.clear()
+    admit(event(2), GOVERNANCE, db, sfn, NO_QUOTAS)
+    (record,) = [r for r in caplog.records if r.getMessage() == "admission"]
+    logged = {k: getattr(record, k) for k in ("phase", "instance_type", "slots", "limit", "queued_at_position")}
+    assert logged == {"phase": "training", "instance_type": GPU, "slots": 2, "limit": 2, "queued_at_position": 1}
+    assert record.admitted == []  # run 1 holds both slots: nobody went on
+    assert record.note == (
+        f"The quota '{GPU} for training job usage' was not read (Service Quotas lists no such quota): "
+        "admitted against the capacity, 2."
+    )
+    assert record.levelname == "INFO"
+
+
 def test_a_retried_admission_of_a_run_already_granted_sends_its_token_again(db) -> None:
     sfn = StepFunctions()
     admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
@@ -256,6 +274,62 @@ def test_a_phase_release_gives_back_that_phase_only_and_settles_nothing(db) -> N
     assert result["kept"] == [{"instance_type": CPU, "slots": 1, "phase": "evaluation"}]
     assert result["billed_usd"] is None
     assert Ledger(db, TABLE, None).month(MONTH).reserved == Decimal("10.00")
+
+
+class NotFound(SageMaker):
+    """An account whose DescribeTransformJob answers `code` for every name."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__({})
+        self.code = code
+
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        raise client_error(self.code)
+
+
+@pytest.mark.parametrize(
+    ("status", "owner", "kept"),
+    [
+        ("InProgress", 1, True),  # this execution's transform runs: its instance is not free
+        ("Stopping", 1, True),
+        ("Completed", 1, False),
+        ("Stopped", 1, False),
+        ("InProgress", 2, False),  # the same name started by another execution of the upload: not ours
+    ],
+)
+def test_an_evaluation_slot_is_kept_while_this_executions_transform_runs(
+    db, status: str, owner: int, kept: bool
+) -> None:
+    sfn = StepFunctions()
+    admit(event(1, "evaluation"), GOVERNANCE, db, sfn, NO_QUOTAS)
+    transform = {"name": f"{rid(1)}-test", "status": status, "owner": execution(owner), "start": 1000}
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": SageMaker({}, transform)}
+    result = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, phase="evaluation")
+    lease = [{"instance_type": CPU, "slots": 1, "phase": "evaluation"}]
+    assert (result["kept"], result["released"]) == ((lease, []) if kept else ([], lease))
+
+
+@pytest.mark.parametrize("code", ["ValidationException", "ResourceNotFound"])
+def test_an_evaluation_slot_whose_transform_never_started_is_given_back(db, code: str) -> None:
+    # DescribeTransformJob of a name never created: ValidationException (what SageMaker answers),
+    # or ResourceNotFound (what some SDK versions model); the slot is free either way.
+    sfn = StepFunctions()
+    admit(event(1, "evaluation"), GOVERNANCE, db, sfn, NO_QUOTAS)
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": NotFound(code)}
+    result = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, phase="evaluation")
+    assert result["released"] == [{"instance_type": CPU, "slots": 1, "phase": "evaluation"}]
+
+
+def test_an_evaluation_slot_is_not_given_back_on_a_guess(db) -> None:
+    # Throttled while asking whether the transform runs: the release fails to be retried, the slot kept.
+    from pipeline.aws.errors import TransientAwsError
+
+    sfn = StepFunctions()
+    admit(event(1, "evaluation"), GOVERNANCE, db, sfn, NO_QUOTAS)
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": NotFound("ThrottlingException")}
+    with pytest.raises(TransientAwsError):
+        release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients, phase="evaluation")
+    assert [t.execution for t in Slots(db, TABLE, time.time).tickets(CPU)] == [execution(1)]
 
 
 def test_a_transform_bills_from_its_start_to_its_end_or_to_now_and_only_its_owners() -> None:

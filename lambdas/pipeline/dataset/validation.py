@@ -313,13 +313,9 @@ def _check_batch_fits(settings: TuningSettings, data: Data, manifest_uri: str) -
         )
 
 
-# Each input format's reader (pipeline/aws/input_forms.py INPUT_FORMATS): the dataset's counts and
-# channels, every file it reads checked, each error naming the file, the line and the fix.
-READERS: dict[str, Callable[[Any, DatasetRef, Manifest, str, TuningSettings], Data]] = {
-    "image": _image_data,
-    "recordio": _recordio_data,
-    "augmented_manifest": _augmented_data,
-}
+# Each input format's reader (aws/input_forms.py INPUT_FORMATS): its counts and channels, every file checked.
+Reader = Callable[[Any, DatasetRef, Manifest, str, TuningSettings], Data]
+READERS: dict[str, Reader] = {"image": _image_data, "recordio": _recordio_data, "augmented_manifest": _augmented_data}
 
 
 def validate_dataset(
