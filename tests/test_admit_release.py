@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from handlers.admit import admit
@@ -340,6 +341,65 @@ def test_a_transform_bills_from_its_start_to_its_end_or_to_now_and_only_its_owne
     assert transform_seconds(running, rid(1), owner, now=1250.0) == 250.0
     assert transform_seconds(running, rid(1), execution(2), now=1250.0) == 0.0  # another's
     assert transform_seconds(SageMaker({}), rid(1), owner, now=1250.0) == 0.0  # never started
+
+
+def test_a_run_bills_its_training_and_transform_at_the_prices_its_reservation_recorded() -> None:
+    from handlers.release import run_billed
+
+    # 100 h of training at $0.736/h = $73.60; 100 h of ml.m5.xlarge transform at $0.23/h = $23.00.
+    facts = {"run_id": rid(1), "price_per_hour_usd": "0.736", "evaluation_instance_type": CPU}
+    transform = {"name": f"{rid(1)}-test", "status": "Completed", "owner": execution(1), "start": 1000, "end": 361_000}
+    sm = SageMaker({f"{rid(1)}-sgd": ("Completed", execution(1), [300_000, 60_000])}, transform)
+    assert run_billed(sm, facts, execution(1), now=999_999.0) == Decimal("96.60")
+    # A transform still running (or ended without an end time) bills up to now.
+    transform.pop("end")
+    assert run_billed(sm, facts, execution(1), now=37_000.0) == Decimal("75.90")  # $73.60 + 10 h x $0.23
+
+
+class NotStarted(SageMaker):
+    """A transform created but not started yet: DescribeTransformJob gives no TransformStartTime."""
+
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:  # noqa: N803
+        described = super().describe_transform_job(TransformJobName)
+        return {k: v for k, v in described.items() if k != "TransformStartTime"}
+
+
+def test_a_transform_not_started_bills_from_its_creation_and_one_never_created_nothing() -> None:
+    transform = {"name": f"{rid(1)}-test", "status": "InProgress", "owner": execution(1), "start": 1000}
+    assert transform_seconds(NotStarted({}, transform), rid(1), execution(1), now=1250.0) == 280.0  # created at 970
+    assert transform_seconds(NotFound("ResourceNotFound"), rid(1), execution(1), now=1250.0) == 0.0
+    with pytest.raises(botocore.exceptions.ClientError):
+        transform_seconds(NotFound("AccessDeniedException"), rid(1), execution(1), now=1250.0)
+
+
+def test_only_this_executions_running_jobs_count_whatever_the_listing_order() -> None:
+    from handlers.release import owned_tuning_jobs
+
+    jobs = {
+        f"{rid(1)}-sgd": ("Completed", execution(1), [60]),  # listed first, no longer running
+        f"{rid(1)}-adam": ("InProgress", execution(1), [60]),
+        f"{rid(1)}-nag": ("Stopping", execution(1), [60]),
+        f"{rid(1)}-rmsprop": ("InProgress", execution(2), [60]),  # a duplicate delivery's
+        f"{rid(1)}0-sgd": ("InProgress", execution(1), [60]),  # another run whose id starts the same
+    }
+    sm = SageMaker(jobs)
+    assert owned_tuning_jobs(sm, rid(1), execution(1), running=True) == [f"{rid(1)}-adam", f"{rid(1)}-nag"]
+    assert owned_tuning_jobs(sm, rid(1), execution(1)) == [f"{rid(1)}-sgd", f"{rid(1)}-adam", f"{rid(1)}-nag"]
+
+
+def test_a_release_settles_only_when_asked_and_only_a_run_that_reserved(db) -> None:
+    sfn = StepFunctions()
+    admit(event(1), GOVERNANCE, db, sfn, NO_QUOTAS)
+    clients = {"dynamodb": db, "stepfunctions": sfn, "sagemaker": SageMaker({})}
+    result = release_execution(execution(1), "2026-12-07T10:00:01.000Z", GOVERNANCE, clients)
+    assert (result["released"], result["billed_usd"]) == (
+        [{"instance_type": GPU, "slots": 2, "phase": "training"}],
+        None,
+    )
+    assert Ledger(db, TABLE, None).facts(MONTH, execution(1))["state"] == "reserved"  # not settled: not asked
+    # An execution that never reserved (refused before admission): nothing to settle, no error.
+    never = release_execution(execution(7), "2026-12-07T10:00:07.000Z", GOVERNANCE, clients, settle=True)
+    assert never == {"released": [], "billed_usd": None, "admitted": [], "kept": []}
 
 
 # ---------------------------------------------------------------------- the cleanup and the reaper

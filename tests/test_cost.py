@@ -115,3 +115,8 @@ def test_a_worst_case_exactly_at_the_cap_is_allowed_and_a_cent_below_is_not() ->
     below = TuningSettings.from_mapping({**base, "max_cost_usd": 19.99}, where="t")
     with pytest.raises(BudgetExceeded, match=r"\$20.00 .* above max_cost_usd \$19.99"):
         check_budget(below, "us-east-1", "m")
+
+
+def test_the_basis_of_a_run_with_a_test_split_names_the_price_and_the_transform() -> None:
+    basis = worst_case(TuningSettings(), "us-east-1", evaluation=True).basis
+    assert basis == "us-east-1 list price of 2026-11-28; with the test split's batch transform (ml.m5.xlarge)"

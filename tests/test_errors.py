@@ -69,3 +69,12 @@ def test_an_error_code_and_message_are_read_even_when_the_response_lacks_them() 
     assert (error_code(ClientError({}, "Op")), error_message(ClientError({}, "Op"))) == ("", "")
     assert error_code(ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")) == "404"
     assert error_message(ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")) == "Not Found"
+
+
+def test_a_transform_refused_by_its_quota_says_the_tuning_is_kept_and_what_to_do() -> None:
+    assert quota_message("limit is 0.", "ml.m5.xlarge", usage="transform") == (
+        "SageMaker refused to start the test transform: limit is 0. In the Service Quotas console (service "
+        "'Amazon SageMaker'), request an increase of 'ml.m5.xlarge for transform job usage', or set another "
+        "evaluation_instance_type in cdk.json. The model is registered without its test accuracy: approve it by "
+        "hand, or upload the manifest again once the quota allows (a new run)."
+    )

@@ -492,6 +492,25 @@ def test_a_completed_check_scores_the_answers_and_deletes_the_model_a_running_on
     assert failed.deleted == [EVALUATION.model_name]
 
 
+@mock_aws
+def test_a_completed_transform_without_answers_or_with_a_bad_one_is_named() -> None:
+    from handlers.check_evaluation import check_evaluation
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in ("ds-b", "art"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="ds-b", Key="datasets/digits/test_lst/test.lst", Body=b"0\t1\tb/1.png\n")
+    split = TestSplit("s3://ds-b/datasets/digits/test_lst/test.lst", "s3://ds-b/datasets/digits/test/", 1)
+    run = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2, test=split))
+    evaluation = dataclasses.replace(EVALUATION, output_uri="s3://art/evaluation/digits/r/output/")
+    # The output prefix is empty (S3 lists no Contents at all): a clear gap, not a crash.
+    with pytest.raises(EvaluationIncomplete, match=r"1 of 1 test images have no answer .* wrote 0 object\(s\)"):
+        check_evaluation(run, evaluation, Transforms("Completed"), s3, bucket="art", now=1001.0)
+    s3.put_object(Bucket="art", Key="evaluation/digits/r/output/b/1.png.out", Body=b"not json")
+    with pytest.raises(ValueError, match=r"^s3://art/evaluation/digits/r/output/b/1.png.out: not a JSON list"):
+        check_evaluation(run, evaluation, Transforms("Completed"), s3, bucket="art", now=1001.0)
+
+
 def test_deleting_a_model_already_deleted_is_not_an_error_anything_else_is() -> None:
     from handlers.start_evaluation import delete_model
 

@@ -9,6 +9,7 @@ slots on, a worst case that fits exactly is accepted and one cent more is refuse
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from decimal import Decimal
 from typing import Any
@@ -491,3 +492,108 @@ def test_a_refusal_by_the_month_gives_every_amount_and_what_would_fit() -> None:
     assert "would fit (at this instance type and max_runtime_seconds: max_training_jobs 50 or fewer)" in refusal(
         month, Decimal("80"), per_job=Decimal("1")
     )
+
+
+class SendTaskSuccess:
+    """Step Functions' SendTaskSuccess: records each output; answers `code` for every token if given."""
+
+    def __init__(self, code: str = "") -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.code = code
+
+    def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:  # noqa: N803
+        if self.code:
+            raise ClientError({"Error": {"Code": self.code, "Message": "m"}}, "SendTaskSuccess")
+        self.sent.append({"token": taskToken, **json.loads(output)})
+        return {}
+
+
+@pytest.mark.parametrize("code", ["InvalidToken", "TaskTimedOut", "TaskDoesNotExist"])
+def test_a_run_that_no_longer_waits_is_not_woken_and_anything_else_is_an_error(db, code: str) -> None:
+    # The token's execution ended (aborted, timed out): the waker says so, and the queue moves on.
+    from pipeline.governance.admission import waker
+
+    slots = Slots(db, "gov", Clock())
+    assert waker(SendTaskSuccess(code), slots)(ticket(1)) is False
+    with pytest.raises(ClientError):
+        waker(SendTaskSuccess("AccessDeniedException"), slots)(ticket(1))
+    # A ticket without a token (a retried admission sends its own): nothing to send, counted as woken.
+    silent = SendTaskSuccess()
+    assert waker(silent, slots)(dataclasses.replace(ticket(2), token="")) is True and silent.sent == []
+
+
+def test_the_woken_run_is_told_the_limit_recorded_for_its_pool(db) -> None:
+    from pipeline.governance.admission import waker
+
+    slots, sfn = Slots(db, "gov", Clock()), SendTaskSuccess()
+    assert waker(sfn, slots)(ticket(1)) is True
+    assert (sfn.sent[0]["token"], sfn.sent[0]["limit"]) == ("tok1", 0)  # no limit recorded yet: 0, not a guess
+    slots.record_limit(GPU, 3)
+    waker(sfn, slots)(ticket(2))
+    assert sfn.sent[1]["limit"] == 3
+
+
+def test_queued_runs_are_admitted_against_the_recorded_limit_else_the_capacity(db) -> None:
+    slots, tokens = Slots(db, "gov", Clock()), Tokens()
+    for n in (1, 2, 3):
+        slots.enqueue(ticket(n))  # 2 slots each
+    assert [t.execution for t in pump_all(slots, {GPU: 4}, {GPU}, tokens)] == ["arn:exec:1", "arn:exec:2"]
+    slots.give_back(dataclasses.replace(ticket(1), state=HELD))
+    slots.record_limit(GPU, 2)  # the quota read since: 2 at once, below the capacity
+    assert pump_all(slots, {GPU: 4}, {GPU}, tokens) == []  # run 2 holds 2 of 2
+    assert pump_all(slots, {}, {"ml.p3.2xlarge"}, tokens) == []  # an unknown type: no capacity, no admission
+
+
+def test_a_reservation_of_exactly_the_budget_fits_and_a_cent_more_does_not(db) -> None:
+    ledger = Ledger(db, "gov", Decimal("10.00"))
+    ledger.reserve("2026-12", "arn:exec:1", Decimal("10.00"), {"run_id": "run1"})
+    assert ledger.month("2026-12").reserved == Decimal("10.00")
+    with pytest.raises(MonthlyBudgetExceeded, match=r"monthly_budget_usd \$10.00 for 2026-12"):
+        Ledger(db, "gov", Decimal("10.00")).reserve("2026-12", "arn:exec:2", Decimal("0.01"), {"run_id": "run2"})
+    with pytest.raises(MonthlyBudgetExceeded, match=r"for 2026-11, \$0.00 billed"):  # a run alone above it
+        Ledger(db, "gov", Decimal("10.00")).reserve("2026-11", "arn:exec:3", Decimal("10.01"), {"run_id": "run3"})
+
+
+def test_settling_a_run_that_never_reserved_changes_nothing(db) -> None:
+    ledger = Ledger(db, "gov", None)
+    assert ledger.settle("2026-12", "arn:exec:9", Decimal("1.00")) is False
+    month = ledger.month("2026-12")
+    assert (month.billed, month.reserved, ledger.entries("2026-12")) == (Decimal(0), Decimal(0), [])
+
+
+def test_amounts_are_rounded_half_up_to_the_cent() -> None:
+    from pipeline.governance.ledger import usd
+
+    # Half up, as a price is rounded, not half to even: $0.125 is $0.13, $0.135 is $0.14.
+    assert (usd("0.125"), usd("0.135"), usd(0.004), usd("2.675")) == (
+        Decimal("0.13"),
+        Decimal("0.14"),
+        Decimal("0.00"),
+        Decimal("2.68"),
+    )
+
+
+def test_a_quota_read_refused_says_by_what_and_one_found_says_nothing() -> None:
+    from pipeline.governance.admission import applied_quota
+
+    class Refused:
+        def __init__(self, response: dict[str, Any]) -> None:
+            self.response = response
+
+        def get_paginator(self, operation: str) -> Refused:
+            return self
+
+        def paginate(self, ServiceCode: str) -> Any:  # noqa: N803
+            raise ClientError(self.response, "ListServiceQuotas")  # type: ignore[arg-type]
+
+    denied = {"Error": {"Code": "AccessDeniedException", "Message": "m"}}
+    assert applied_quota(Refused(denied), "q") == (None, "Service Quotas could not be read (AccessDeniedException)")
+    assert applied_quota(Refused({}), "q") == (None, "Service Quotas could not be read (error)")
+    assert applied_quota(Refused({"Error": {}}), "q") == (None, "Service Quotas could not be read (error)")
+
+    class Listed(Refused):
+        def paginate(self, ServiceCode: str) -> Any:  # noqa: N803
+            return [{"Quotas": [{"QuotaName": "other", "Value": 9.0}]}, {"Quotas": [{"QuotaName": "q", "Value": 4.0}]}]
+
+    assert applied_quota(Listed({}), "q") == (4, "")
+    assert applied_quota(Listed({}), "absent") == (None, "Service Quotas lists no such quota")

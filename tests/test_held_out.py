@@ -192,7 +192,10 @@ def recordio(files: dict[str, bytes]) -> dict[str, bytes]:
 
 def test_a_recordio_dataset_refuses_an_empty_rec_file_and_a_test_split_it_cannot_run(s3) -> None:
     empty = recordio({"validation/c.rec": b""})
-    assert f"{URI}validation/c.rec: empty (0 bytes)" in refused(s3, empty)
+    assert refused(s3, empty) == (
+        f"{URI}validation/c.rec: empty (0 bytes). The algorithm reads every file under validation/ and a RecordIO "
+        "file holds at least one record: upload it again, or remove it."
+    )
     s3.delete_object(Bucket=BUCKET, Key=f"{PREFIX}validation/c.rec")
     with_split = recordio({"test/c.rec": b"rec"})
     message = refused(s3, with_split)
@@ -217,3 +220,22 @@ def test_a_held_out_label_beyond_training_is_refused_without_advice_to_renumber(
     message = refused(s3, files)
     assert message.startswith(f"{URI}test_lst/test.lst: the test split has labels up to 3 but training only 2")
     assert "do not renumber it on its own" in message and "Renumber the classes" not in message
+
+
+def test_a_leak_message_shows_three_examples_and_counts_them_all() -> None:
+    from pipeline.dataset.leakage import SHOWN, Matches, Sighting, _others
+
+    assert SHOWN == 3
+    matches = Matches()
+    for n in range(1, 6):
+        matches.add(
+            Sighting("train", "train.lst", n, f"s3://b/{n}"), Sighting("test", "test.lst", n + 10, f"s3://b/{n}")
+        )
+    assert (matches.count, len(matches.shown)) == (5, 3)
+    # The first pair is the message's subject; the others shown follow it, the count says the rest.
+    assert (
+        _others(matches) == " (also test.lst, line 12 and train.lst, line 2; test.lst, line 13 and train.lst, line 3)"
+    )
+    single = Matches()
+    single.add(Sighting("train", "train.lst", 1, "u"), Sighting("test", "test.lst", 2, "u"))
+    assert _others(single) == ""

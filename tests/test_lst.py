@@ -40,3 +40,33 @@ def test_the_duplicate_index_names_its_first_line_even_far_apart() -> None:
         DatasetError, match=r"^x.lst, line 8: index 3 already used on line 4\. Indexes must be unique\.$"
     ):
         parse_lst(text, "x.lst")
+
+
+def test_a_crlf_says_why_it_matters_for_an_index_and_not_for_a_manifest() -> None:
+    from pipeline.aws.errors import DatasetError
+    from pipeline.dataset.lst import text_lines
+
+    with pytest.raises(DatasetError) as lst:
+        list(text_lines("a\r\nb", "s3://b/d/train_lst/train.lst"))
+    assert str(lst.value) == (
+        "s3://b/d/train_lst/train.lst, line 1: Windows (CRLF) line ending. The algorithm reads the path with the "
+        "'\\r' attached; Convert the file to LF line endings (e.g. dos2unix)."
+    )
+    with pytest.raises(DatasetError) as manifest:
+        list(text_lines("a\r\nb", "s3://b/d/train.manifest"))
+    assert str(manifest.value) == (
+        "s3://b/d/train.manifest, line 1: Windows (CRLF) line ending. Convert the file to LF line endings (e.g. dos2unix)."
+    )
+
+
+def test_a_duplicate_index_whose_first_use_cannot_be_found_again_says_so() -> None:
+    # Without a second read of the file (a streamed index), the first use is "an earlier line".
+    from pipeline.aws.errors import DatasetError
+    from pipeline.dataset.lst import scan_lst, text_lines
+
+    lines = text_lines("3\t0\tc/a.png\n3\t1\tc/b.png", "s3://b/d/x.lst")
+    with pytest.raises(DatasetError) as duplicate:
+        scan_lst(lines, "s3://b/d/x.lst")
+    assert str(duplicate.value) == (
+        "s3://b/d/x.lst, line 2: index 3 already used on an earlier line. Indexes must be unique."
+    )

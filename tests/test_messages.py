@@ -174,3 +174,16 @@ def test_a_subject_left_empty_by_its_text_still_says_what_sent_it() -> None:
     # SNS refuses an empty Subject; a dataset named with spaces only must not lose the notice.
     assert subject_safe(" \t\n ") == "Tuning pipeline"
     assert subject_safe("Tuning failed: données") == "Tuning failed: donnees"
+
+
+def test_the_notice_says_why_a_version_is_approved_or_left_and_only_a_scored_test_counts() -> None:
+    reasoned = dataclasses.replace(REGISTERED, approval_reason="test accuracy 0.95 >= threshold 0.9")
+    assert "Why: test accuracy 0.95 >= threshold 0.9\n" in success_message(RUN, BEST, reasoned, "x").message
+    assert "Why:" not in success_message(RUN, BEST, dataclasses.replace(REGISTERED, approval_reason=""), "x").message
+    # Completed but without an accuracy (no answer scored): no test accuracy is claimed.
+    unscored = Tested(status="Completed", accuracy=None, samples=0)
+    assert "Test accuracy: no test split" in success_message(RUN, BEST, REGISTERED, "x", unscored).message
+    scored = Tested(status="Completed", accuracy=0.91234, samples=120, evaluation_uri="s3://a/e.json")
+    assert "Test accuracy: 0.9123 on 120 held-out images (s3://a/e.json)\n" in (
+        success_message(RUN, BEST, REGISTERED, "x", scored).message
+    )

@@ -17,3 +17,28 @@ def test_max_wait_is_optional_and_at_least_two_minutes(value: int | None, expect
 def test_a_bad_max_wait_names_the_key(value: object, message: str) -> None:
     with pytest.raises(SettingsError, match=f"t: key 'max_wait_seconds' {message}"):
         TuningSettings.from_mapping({"max_wait_seconds": value}, where="t")
+
+
+def test_the_algorithm_rules_across_keys_say_which_rule_and_what_to_do() -> None:
+    import dataclasses
+
+    def refusal(**keys: object) -> str:
+        with pytest.raises(SettingsError) as refused:
+            dataclasses.replace(TuningSettings(), **keys).check("m")
+        return str(refused.value)
+
+    # CreateHyperParameterTuningJob: Auto early stopping is not allowed with TrainingJobDefinitions.
+    assert refusal(layout="definitions", early_stopping="Auto") == (
+        "m: key 'early_stopping' must be 'Off' with layout 'definitions': SageMaker does not allow "
+        "TrainingJobEarlyStoppingType=Auto with TrainingJobDefinitions. Use layout 'job_per_optimizer' to keep "
+        "early stopping."
+    )
+    # Hyperband stops jobs itself: early stopping must be Off, whatever the layout.
+    assert refusal(layout="flat", strategy="Hyperband", early_stopping="Auto") == (
+        "m: key 'early_stopping' must be 'Off' with strategy 'Hyperband' (Hyperband stops jobs itself)."
+    )
+    assert refusal(price_per_hour_usd=1.0, allowed_instance_types=("ml.g4dn.xlarge", "ml.g5.xlarge")) == (
+        "m: key 'price_per_hour_usd' prices one instance type, but allowed_instance_types lists 2: a manifest "
+        "could pick a dearer one at this price. Remove price_per_hour_usd (the price table covers every known "
+        "type) or allow one instance type."
+    )

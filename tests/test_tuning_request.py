@@ -151,6 +151,7 @@ def test_static_hyperparameters_come_from_the_data() -> None:
     assert static["resize"] == "147"
     assert static["image_shape"] == "3,128,96"
     assert static["epochs"] == "12"
+    assert static["use_pretrained_model"] == "0"  # the hyperparameters page: 0 or 1
     (square,) = requests_for(layout="flat", image_shape="3,224,224")
     assert square["TrainingJobDefinition"]["StaticHyperParameters"]["resize"] == "256"
 

@@ -37,6 +37,7 @@ def ticket_of(run: Run, phase: str, execution: str, started: str, token: str) ->
 def admit(event: dict[str, Any], governance: Governance, db: Any, sfn: Any, quotas: Any) -> dict[str, Any]:
     inputs = AdmitInput.parse(event)
     run, phase = inputs.run, inputs.phase
+    logger.append_keys(run_id=run.run_id)
     if phase not in (TRAINING, EVALUATION):
         raise ValueError(f"Admit: phase must be {TRAINING} or {EVALUATION}, got {phase!r}")
     ticket = ticket_of(run, phase, inputs.execution, inputs.started, inputs.token)
@@ -86,7 +87,6 @@ def admit(event: dict[str, Any], governance: Governance, db: Any, sfn: Any, quot
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(run_id=event["run"]["run_id"])
     return admit(
         event,
         Governance.from_environment(),

@@ -154,7 +154,7 @@ def scan_lst(
         if entry.index in seen:
             first = _first_use(rescan() if rescan else (), entry.index, where)
             raise DatasetError(
-                f"{where}, line {number}: index {entry.index} already used on line {first}. Indexes must be unique."
+                f"{where}, line {number}: index {entry.index} already used on {first}. Indexes must be unique."
             )
         seen.add(entry.index)
         if exists is not None and not exists(entry.path):
@@ -171,11 +171,12 @@ def scan_lst(
     return LstSummary(images=sum(labels.values()), classes=classes_of(labels, where, training=training))
 
 
-def _first_use(lines: Lines, index: int, where: str) -> int | str:
+def _first_use(lines: Lines, index: int, where: str) -> str:
+    """Where `index` is first used ("line 4"), or "an earlier line" when the file is not read again."""
     for number, line in lines:
         entry = parse_line(number, line, where)
         if entry is not None and entry.index == index:
-            return number
+            return f"line {number}"
     return "an earlier line"
 
 
