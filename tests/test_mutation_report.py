@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mutation_report import draw, wilson
+from tests import mutation_report
+from tests.mutation_report import draw, estimate, wilson
 
 
 def test_the_wilson_interval_is_the_textbook_one() -> None:
@@ -27,3 +28,21 @@ def test_the_draw_takes_only_mutants_not_run_and_is_the_same_every_time() -> Non
     assert all(status[name] == "not checked" and ".validation." in name for name in sample)
     assert draw(10, "pipeline.dataset.validation.*", status) == sample
     assert len(draw(500, "pipeline.dataset.validation.*", status)) == 50  # no more than there are
+
+
+def test_mutants_run_on_purpose_are_measured_and_left_out_of_the_samples_rate(tmp_path, monkeypatch) -> None:
+    # 10 mutants: 2 targeted survivors (measured), a sample of 4 others, all killed, and 4 not run.
+    # Measured: 0 of 2 targeted + 4 of 4 sampled killed; the 4 not run at the sample's rate 4/4:
+    # (4 + 1.0 x 4) / 10 = 80.0%. Counting the targeted in the rate (4/6) would give 66.7%.
+    names = [f"p.x__mutmut_{i}" for i in range(10)]
+    status = {n: "not checked" for n in names}
+    status.update({names[0]: "survived", names[1]: "survived"})
+    status.update({n: "killed" for n in names[2:6]})
+    sample = tmp_path / "sample.txt"
+    sample.write_text("\n".join(names[:6]))
+    monkeypatch.setattr(mutation_report, "SAMPLE", sample)
+    low = 4 / (4 + 1.6449**2)  # Wilson's lower bound for 4 of 4
+    assert estimate(names, status, {}, frozenset(names[:2])) == (
+        f"80.0% (90%: {(4 + low * 4) / 10:.1%}–80.0%; 4 not run, sample 4/4 killed)"
+    )
+    assert estimate(names, status, {}).startswith("66.7%")
