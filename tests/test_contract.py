@@ -118,7 +118,7 @@ def test_a_failed_evaluation_reads_the_error_the_catch_recorded() -> None:
     timeout = Tested.from_dict({"status": "Failed", "error": {"Error": "States.Timeout", "Cause": "took too long"}})
     assert timeout.failure_reason == "States.Timeout: took too long"
     assert Tested.from_dict({"status": "Failed", "error": {"Error": "States.Timeout"}}).failure_reason == (
-        "States.Timeout: "
+        "States.Timeout"  # no Cause: no dangling separator
     )
     # CheckEvaluation's own result carries no `error`: its fields as written.
     done = {"status": "Completed", "accuracy": 0.93, "samples": 120, "evaluation_uri": "s3://a/e.json"}

@@ -439,21 +439,21 @@ def test_an_admission_reads_in_the_notice_as_waited_and_held() -> None:
 def test_the_leases_survive_the_wire_and_the_wait_is_counted_from_the_queue() -> None:
     from pipeline.governance.admission import Admissions, admission_output
 
-    ticket = Ticket(GPU, 2, "exec", "training", "2026-12-07T00:00:00Z", enqueued_at=100.0, admitted_at=195.25, note="n")
+    ticket = Ticket(GPU, 2, "exec", "training", "2026-12-07T00:00:00Z", enqueued_at=100.0, admitted_at=195.34, note="n")
     training = admission_output(ticket, 4)
     assert training == {
         "instance_type": GPU,
         "slots": 2,
         "limit": 4,
         "enqueued_at": 100.0,
-        "admitted_at": 195.25,
-        "waited_seconds": 95.2,  # rounded to a tenth
+        "admitted_at": 195.34,
+        "waited_seconds": 95.3,  # rounded to a tenth
         "note": "n",
     }
     early = dataclasses.replace(ticket, admitted_at=99.0)  # clocks of two Lambdas: never a negative wait
     assert admission_output(early, 4)["waited_seconds"] == 0.0
     both = Admissions.from_dict({"training": training, "evaluation": {**training, "instance_type": "ml.m5.xlarge"}})
-    assert (both.training.slots, both.training.waited_seconds) == (2, 95.2)
+    assert (both.training.slots, both.training.waited_seconds) == (2, 95.3)
     assert both.evaluation is not None and both.evaluation.instance_type == "ml.m5.xlarge"
     assert Admissions.from_dict({"training": training}).evaluation is None
     assert Admissions.from_dict({"training": training, "evaluation": None}).evaluation is None

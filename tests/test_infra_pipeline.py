@@ -241,7 +241,9 @@ def test_every_task_passes_each_field_its_handler_parses(definition: dict) -> No
         payload = state["Parameters"].get("Payload", state["Parameters"])
         passed = {key.removesuffix(".$") for key in payload}
         fields = dataclasses.fields(step.inputs)
-        required = {f.name for f in fields if f.default is dataclasses.MISSING}
+        required = {
+            f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
         assert required <= passed <= {f.name for f in fields}, state_name
         for key, value in payload.items():
             if key.endswith(".$"):

@@ -50,7 +50,7 @@ def test_a_crlf_says_why_it_matters_for_an_index_and_not_for_a_manifest() -> Non
         list(text_lines("a\r\nb", "s3://b/d/train_lst/train.lst"))
     assert str(lst.value) == (
         "s3://b/d/train_lst/train.lst, line 1: Windows (CRLF) line ending. The algorithm reads the path with the "
-        "'\\r' attached; Convert the file to LF line endings (e.g. dos2unix)."
+        "'\\r' attached: Convert the file to LF line endings (e.g. dos2unix)."
     )
     with pytest.raises(DatasetError) as manifest:
         list(text_lines("a\r\nb", "s3://b/d/train.manifest"))

@@ -22,6 +22,15 @@ from tools.plan import main, plan
 BUCKET = "ic-tuning-dev-datasets-123456789012-us-east-1"  # tools.plan's name for dev, default account
 
 
+@pytest.fixture(autouse=True)
+def aws_region_us_east_1(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Without --region the plan takes the AWS configuration's region, as `cdk deploy` would: pin it."""
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path_factory.getbasetemp() / "no-aws-config"))
+
+
 @pytest.fixture(scope="module")
 def prepared(sample_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("plan") / "digits"
@@ -179,3 +188,13 @@ def test_the_plan_names_the_deployments_region_and_state_machine(
     assert image.split("/")[0].endswith(".dkr.ecr.eu-west-1.amazonaws.com")
     (execution,) = [t["Value"] for t in request["Tags"] if t["Key"] == "tuning-pipeline:execution"]
     assert execution.startswith("arn:aws:states:eu-west-1:123456789012:execution:ic-tuning-dev-tuning:")
+
+
+def test_without_a_region_in_cdk_json_the_plan_is_for_the_region_aws_is_configured_for(
+    small_prepared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shipped environments name no region: `cdk deploy` deploys to the CLI's, and so plans the plan.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    (request,) = plan(small_prepared / "manifest.json", "dev", None, None, "123456789012")["requests"]
+    image = request["TrainingJobDefinitions"][0]["AlgorithmSpecification"]["TrainingImage"]
+    assert image.split("/")[0].endswith(".dkr.ecr.eu-central-1.amazonaws.com")

@@ -32,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from pipeline.aws import s3_layout
@@ -162,7 +163,8 @@ def plan(
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     config = load_config(context, env)
-    region = region or config.region or "us-east-1"
+    # As `cdk deploy` would: the environment's region, else the one the AWS CLI and SDK are set to.
+    region = region or config.region or boto3.session.Session().region_name or "us-east-1"
     name = name or manifest.resolve().parent.name
     bucket = f"{config.prefix}-{config.env_name}-datasets-{account}-{region}"
     event = {
@@ -239,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="dev", help="the cdk.json environment whose settings apply")
     parser.add_argument("--name", help="the dataset's name (its S3 prefix); default: the folder's name")
     parser.add_argument(
-        "--region", help="the deployment's region; default: the environment's `region` in cdk.json, else us-east-1"
+        "--region",
+        help="the deployment's region; default: the environment's `region` in cdk.json, else your AWS configuration's (AWS_REGION, ~/.aws/config), else us-east-1",
     )
     parser.add_argument("--account", default="123456789012")
     parser.add_argument("--json", action="store_true", help="the plan as JSON")

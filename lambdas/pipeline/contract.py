@@ -279,7 +279,8 @@ class Tested:
         """CheckEvaluation's result, or the EvaluationFailed state's (a caught `error`, in plain words)."""
         fields, error = {k: v for k, v in d.items() if k != "error"}, d.get("error")
         if isinstance(error, dict):  # {"Error": ..., "Cause": ...}, as the Catch recorded it
-            fields["failure_reason"] = ": ".join(caught(str(error.get("Error", "")), str(error.get("Cause", ""))))
+            parts = caught(str(error.get("Error", "")), str(error.get("Cause", "")))
+            fields["failure_reason"] = ": ".join(part for part in parts if part)
         return cls(**fields)
 
 

@@ -44,7 +44,7 @@ def _is_manifest(where: str) -> bool:
 
 
 def _crlf(where: str, number: int) -> DatasetError:
-    why = "" if _is_manifest(where) else "The algorithm reads the path with the '\\r' attached; "
+    why = "" if _is_manifest(where) else "The algorithm reads the path with the '\\r' attached: "
     return DatasetError(
         f"{where}, line {number}: Windows (CRLF) line ending. {why}Convert the file to LF line endings (e.g. dos2unix)."
     )
