@@ -467,19 +467,27 @@ def test_the_cleanup_deletes_the_evaluation_model_only_of_the_execution_that_end
     assert delete_run_model(RUN.run_id, gone, "e1") == []
 
 
+def s3_with_test_split(lst: bytes) -> tuple[Any, Any, Evaluation]:
+    """Inside mock_aws: the dataset and artifacts buckets, a two-class run whose test index is `lst`,
+    and its evaluation writing answers under s3://art/evaluation/digits/r/output/."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in ("ds-b", "art"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="ds-b", Key="datasets/digits/test_lst/test.lst", Body=lst)
+    split = TestSplit(
+        "s3://ds-b/datasets/digits/test_lst/test.lst", "s3://ds-b/datasets/digits/test/", lst.count(b"\n")
+    )
+    run = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2, test=split))
+    return s3, run, dataclasses.replace(EVALUATION, output_uri="s3://art/evaluation/digits/r/output/")
+
+
 @mock_aws
 def test_a_completed_check_scores_the_answers_and_deletes_the_model_a_running_one_waits() -> None:
     from handlers.check_evaluation import check_evaluation
 
-    s3 = boto3.client("s3", region_name="us-east-1")
-    for bucket in ("ds-b", "art"):
-        s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket="ds-b", Key="datasets/digits/test_lst/test.lst", Body=b"0\t1\tb/1.png\n1\t0\ta/2.png\n")
+    s3, run, evaluation = s3_with_test_split(b"0\t1\tb/1.png\n1\t0\ta/2.png\n")
     for key, answer in (("b/1.png", [0.1, 0.9]), ("a/2.png", [0.2, 0.8])):  # the second is wrong
         s3.put_object(Bucket="art", Key=f"evaluation/digits/r/output/{key}.out", Body=json.dumps(answer).encode())
-    split = TestSplit("s3://ds-b/datasets/digits/test_lst/test.lst", "s3://ds-b/datasets/digits/test/", 2)
-    run = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2, test=split))
-    evaluation = dataclasses.replace(EVALUATION, output_uri="s3://art/evaluation/digits/r/output/")
     running = Transforms("InProgress")
     assert check_evaluation(run, evaluation, running, s3, bucket="art", now=1001.0) == Tested(status="InProgress")
     assert not hasattr(running, "deleted")  # the transform still needs its model
@@ -496,13 +504,7 @@ def test_a_completed_check_scores_the_answers_and_deletes_the_model_a_running_on
 def test_a_completed_transform_without_answers_or_with_a_bad_one_is_named() -> None:
     from handlers.check_evaluation import check_evaluation
 
-    s3 = boto3.client("s3", region_name="us-east-1")
-    for bucket in ("ds-b", "art"):
-        s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket="ds-b", Key="datasets/digits/test_lst/test.lst", Body=b"0\t1\tb/1.png\n")
-    split = TestSplit("s3://ds-b/datasets/digits/test_lst/test.lst", "s3://ds-b/datasets/digits/test/", 1)
-    run = dataclasses.replace(TESTED_RUN, data=dataclasses.replace(TESTED_RUN.data, num_classes=2, test=split))
-    evaluation = dataclasses.replace(EVALUATION, output_uri="s3://art/evaluation/digits/r/output/")
+    s3, run, evaluation = s3_with_test_split(b"0\t1\tb/1.png\n")
     # The output prefix is empty (S3 lists no Contents at all): a clear gap, not a crash.
     with pytest.raises(EvaluationIncomplete, match=r"1 of 1 test images have no answer .* wrote 0 object\(s\)"):
         check_evaluation(run, evaluation, Transforms("Completed"), s3, bucket="art", now=1001.0)

@@ -494,8 +494,11 @@ def test_a_refusal_by_the_month_gives_every_amount_and_what_would_fit() -> None:
     )
 
 
-class SendTaskSuccess:
-    """Step Functions' SendTaskSuccess: records each output; answers `code` for every token if given."""
+class SendTaskSuccess(Fake):
+    """Step Functions' SendTaskSuccess, held to its API model: records each output; answers `code`
+    for every token if given."""
+
+    SERVICE = "stepfunctions"
 
     def __init__(self, code: str = "") -> None:
         self.sent: list[dict[str, Any]] = []
