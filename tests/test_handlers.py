@@ -239,7 +239,7 @@ def test_warm_start_uses_the_previous_run_of_the_same_dataset_and_layout() -> No
         "tuning_jobs": [f"digits-aaaaaaaaaa-{c}" for c in ("sgd", "adam", "rms", "nag")],
     }
     s3.put_object(Bucket=ARTIFACTS, Key=previous_run_key("digits"), Body=json.dumps(previous).encode())
-    run = sample_run(layout="job_per_optimizer", warm_start=True)
+    run = sample_run(layout="job_per_optimizer", warm_start="previous")
     parents = {f"digits-0123456789-{c}": [f"digits-aaaaaaaaaa-{c}"] for c in ("sgd", "adam", "rms", "nag")}
     sm, stub = sagemaker_stub()
     for c in ("sgd", "adam", "rms", "nag"):
@@ -261,7 +261,7 @@ def test_warm_start_uses_the_previous_run_of_the_same_dataset_and_layout() -> No
 def parent_description(name: str, status: str, launched: int, run: Run | None = None) -> dict[str, Any]:
     """Last week's job of the same optimizer, as DescribeHyperParameterTuningJob tells it: the same
     search space, trained on the previous version of the dataset (another num_training_samples)."""
-    run = run or sample_run(layout="job_per_optimizer", warm_start=True)
+    run = run or sample_run(layout="job_per_optimizer", warm_start="previous")
     (request,) = [r for r in expected_requests(run) if r["HyperParameterTuningJobName"].endswith(name[-4:])]
     definition = request["TrainingJobDefinition"]
     # SageMaker's Describe also shows the objective among the static hyperparameters.
@@ -291,7 +291,7 @@ def test_warm_start_leaves_out_unfinished_parents_and_parents_over_the_training_
     previous = {"run_id": "digits-aaaaaaaaaa", "layout": "job_per_optimizer", "tuning_jobs": []}
     previous["tuning_jobs"] = [f"digits-aaaaaaaaaa-{c}" for c in codes]
     s3.put_object(Bucket=ARTIFACTS, Key=previous_run_key("digits"), Body=json.dumps(previous).encode())
-    run = sample_run(layout="job_per_optimizer", warm_start=True, max_training_jobs=400)
+    run = sample_run(layout="job_per_optimizer", warm_start="previous", max_training_jobs=400)
     cold = expected_requests(run)
     room = {
         r["HyperParameterTuningJobName"].rsplit("-", 1)[1]: TRAINING_JOBS_PER_TUNING_JOB
@@ -582,7 +582,18 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
     assert document["hyperparameters"] == BEST.hyperparameters
     assert captured["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == result.metrics_uri
     latest = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=previous_run_key("digits"))["Body"].read())
-    assert latest == {"run_id": "digits-0123456789", "layout": "definitions", "tuning_jobs": ["digits-0123456789"]}
+    # the run's record, for this dataset's next run and similar datasets' (tuning/history.py)
+    assert latest == {
+        "dataset": "digits",
+        "run_id": "digits-0123456789",
+        "layout": "definitions",
+        "tuning_jobs": ["digits-0123456789"],
+        "num_classes": 10,
+        "num_training_samples": 1437,
+        "image_shape": "3,224,224",
+    }
+    indexed = s3.get_object(Bucket=ARTIFACTS, Key="runs/_classes/10/digits.json")["Body"].read()
+    assert json.loads(indexed) == latest
 
 
 # ---------------------------------------------------------------------- failure path

@@ -30,6 +30,7 @@ def test_the_metrics_document_is_sagemakers_model_quality_shape_plus_provenance(
         "dataset_uri": "s3://ds/datasets/digits/",
         "dataset_version": "v7",
         "validation_warnings": [],  # what a `warn` setting let through, kept with the version
+        "warm_start": {"setting": "off", "parents": []},  # a cold start: none weighed
     }
 
 

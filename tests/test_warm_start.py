@@ -6,7 +6,6 @@ count against the 750 training jobs of a tuning job, SageMaker endpoints and quo
 from __future__ import annotations
 
 import copy
-import dataclasses
 import io
 import json
 from typing import Any
@@ -14,12 +13,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.start_tuning import parents_sagemaker_accepts, warm_start_parents
-from pipeline.settings.tuning_settings import TuningSettings
+from handlers.start_tuning import parents_sagemaker_accepts, read_record
+from pipeline.tuning.history import Candidate, RunRecord
 from pipeline.tuning.warm_start import refusal
 from tests.fakes import Fake
 from tests.sample_request import client_error
-from tests.sample_run import RUN
 
 
 def job(max_jobs: int = 30, **static: str) -> dict[str, Any]:
@@ -111,13 +109,28 @@ class Parents(Fake):
         return self.described[HyperParameterTuningJobName]
 
 
+def offered(*parents: str) -> list[Candidate]:
+    """Earlier runs of other datasets, one tuning job each (a flat layout), in this order."""
+    return [
+        Candidate(RunRecord(f"data{i}", name, "flat", (name,)), f"similar {name}", False)
+        for i, name in enumerate(parents)
+    ]
+
+
 def test_the_parents_of_one_job_share_its_750_jobs_and_a_deleted_parent_is_left_out() -> None:
     request = {**job(max_jobs=50), "HyperParameterTuningJobName": "new"}
     sm = Parents(first=parent(launched=400), second=parent(launched=300), third=parent(launched=301))
     # 50 + 400 + 300 = 750: both taken; the third would make 1,051 with them
-    chosen = parents_sagemaker_accepts(sm, {"new": ["first", "gone", "second", "third"]}, [request])
+    chosen, weighed = parents_sagemaker_accepts(sm, offered("first", "gone", "second", "third"), [request], "new")
     assert chosen == {"new": ["first", "second"]}
-    assert parents_sagemaker_accepts(sm, {"new": ["gone"]}, [request]) == {}
+    assert [(p.parent, p.taken) for p in weighed] == [
+        ("first", True),
+        ("gone", False),
+        ("second", True),
+        ("third", False),
+    ]
+    assert weighed[1].why == "it does not exist any more"
+    assert parents_sagemaker_accepts(sm, offered("gone"), [request], "new")[0] == {}
 
 
 def test_an_error_other_than_not_found_is_not_taken_for_a_missing_parent() -> None:
@@ -126,7 +139,7 @@ def test_an_error_other_than_not_found_is_not_taken_for_a_missing_parent() -> No
             raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Describe")
 
     with pytest.raises(ClientError):
-        parents_sagemaker_accepts(Denied(), {"new": ["first"]}, [{**job(), "HyperParameterTuningJobName": "new"}])
+        parents_sagemaker_accepts(Denied(), offered("first"), [{**job(), "HyperParameterTuningJobName": "new"}], "new")
 
 
 def test_a_parent_described_with_fewer_members_is_judged_not_crashed_on() -> None:
@@ -142,10 +155,14 @@ def test_a_parent_described_with_fewer_members_is_judged_not_crashed_on() -> Non
     assert refusal(several, job(), launched=0) == "the hyperparameters (static plus tunable) are not the same"
     unstarted = {k: v for k, v in parent().items() if k != "TrainingJobStatusCounters"}
     assert refusal(unstarted, job(max_jobs=750), launched=0) is None  # none of its jobs counts against 750
-    named = {"new": ["first"]}
     request = {**job(), "HyperParameterTuningJobName": "new"}
-    assert parents_sagemaker_accepts(Parents(first=unstarted), named, [request]) == {"new": ["first"]}
-    assert parents_sagemaker_accepts(Parents(), {}, [{**job(), "HyperParameterTuningJobName": "new"}]) == {}
+    assert parents_sagemaker_accepts(Parents(first=unstarted), offered("first"), [request], "new")[0] == {
+        "new": ["first"]
+    }
+    assert parents_sagemaker_accepts(Parents(), [], [{**job(), "HyperParameterTuningJobName": "new"}], "new") == (
+        {},
+        [],
+    )
 
 
 class Objects(Fake):
@@ -161,32 +178,13 @@ class Objects(Fake):
         return {"Body": io.BytesIO(self.body)}
 
 
-WARM_RUN = dataclasses.replace(
-    RUN, run_id="digits-bbbbbbbbbb", settings=TuningSettings(layout="job_per_optimizer", max_parallel_jobs=4)
-)
-
-
-JOBS = ["digits-bbbbbbbbbb-sgd", "digits-bbbbbbbbbb-adam"]
-
-
-def test_warm_start_maps_each_job_to_the_same_optimizers_job_of_the_previous_run() -> None:
-    previous = {"run_id": "digits-aaaaaaaaaa", "layout": "job_per_optimizer", "tuning_jobs": ["digits-aaaaaaaaaa-adam"]}
-    parents = warm_start_parents(Objects(json.dumps(previous).encode()), "art", WARM_RUN, JOBS)
-    assert parents == {"digits-bbbbbbbbbb-adam": ["digits-aaaaaaaaaa-adam"]}
-
-
-@pytest.mark.parametrize(
-    "previous",
-    [
-        {"run_id": "digits-aaaaaaaaaa", "layout": "flat", "tuning_jobs": ["digits-aaaaaaaaaa"]},  # other layout
-        {"run_id": "digits-bbbbbbbbbb", "layout": "job_per_optimizer", "tuning_jobs": JOBS},  # this very run
-    ],
-)
-def test_warm_start_needs_an_earlier_run_of_the_same_layout(previous: dict[str, Any]) -> None:
-    assert warm_start_parents(Objects(json.dumps(previous).encode()), "art", WARM_RUN, JOBS) == {}
-
-
-def test_warm_start_without_a_previous_run_is_a_cold_start_and_other_errors_are_raised() -> None:
-    assert warm_start_parents(Objects(None, "NoSuchKey"), "art", WARM_RUN, JOBS) == {}
+def test_a_record_never_written_is_none_and_other_errors_are_raised() -> None:
+    assert read_record(Objects(None, "NoSuchKey"), "art", "runs/digits/latest.json", "digits") is None
     with pytest.raises(ClientError):
-        warm_start_parents(Objects(None, "AccessDenied"), "art", WARM_RUN, JOBS)
+        read_record(Objects(None, "AccessDenied"), "art", "runs/digits/latest.json", "digits")
+
+
+def test_a_record_written_before_the_datas_facts_were_recorded_is_read_without_them() -> None:
+    old = {"run_id": "digits-aaaaaaaaaa", "layout": "flat", "tuning_jobs": ["digits-aaaaaaaaaa"]}
+    record = read_record(Objects(json.dumps(old).encode()), "art", "runs/digits/latest.json", "digits")
+    assert record == RunRecord("digits", "digits-aaaaaaaaaa", "flat", ("digits-aaaaaaaaaa",))

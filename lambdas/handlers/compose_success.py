@@ -19,6 +19,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     inputs = ComposeSuccessInput.parse(event)
     logger.append_keys(run_id=inputs.run.run_id)
     notice = success_message(
-        inputs.run, inputs.best, inputs.registered, os.environ["AWS_REGION"], inputs.tested, inputs.admission
+        inputs.run,
+        inputs.best,
+        inputs.registered,
+        os.environ["AWS_REGION"],
+        inputs.tested,
+        inputs.admission,
+        inputs.tuning,
     )
     return dataclasses.asdict(notice)

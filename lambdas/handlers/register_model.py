@@ -23,6 +23,7 @@ from pipeline.evaluation.registry import (
     model_package_request,
 )
 from pipeline.step_inputs import RegisterModelInput
+from pipeline.tuning import history
 
 
 def champion(sm: Any, group: str, dataset_uri: str, run_id: str) -> Champion:
@@ -69,7 +70,7 @@ def register(
         s3.put_object(
             Bucket=bucket,
             Key=metrics_key,
-            Body=json.dumps(metrics_document(best, run, tested), indent=2).encode(),
+            Body=json.dumps(metrics_document(best, run, tested, tuning), indent=2).encode(),
             ContentType="application/json",
         )
         auto = run.settings.approval.mode == "auto"
@@ -82,13 +83,10 @@ def register(
         )
         # The same run retried registers once: the run id is the idempotency token.
         arn = sm.create_model_package(ClientToken=rid, **request)["ModelPackageArn"]
-        latest = {"run_id": rid, "layout": run.settings.layout, "tuning_jobs": list(tuning.job_names)}
-        s3.put_object(
-            Bucket=bucket,
-            Key=s3_layout.previous_run_key(name),
-            Body=json.dumps(latest).encode(),
-            ContentType="application/json",
-        )
+        # The run's record, for the warm start of this dataset's next run and of similar datasets'.
+        record = json.dumps(history.RunRecord.of(run, tuning.job_names).to_dict()).encode()
+        for key in (s3_layout.previous_run_key(name), s3_layout.similar_run_key(run.data.num_classes, name)):
+            s3.put_object(Bucket=bucket, Key=key, Body=record, ContentType="application/json")
     return Registered(
         model_package_arn=arn, approval_status=status, metrics_uri=metrics_uri, approval_reason=decision.reason
     )

@@ -15,64 +15,102 @@ from pipeline.aws.errors import TransientAwsError, classified_aws_errors, error_
 from pipeline.aws.image_uri import training_image_uri
 from pipeline.aws.observe import logger, tracer
 from pipeline.aws.tags import owned_by, tags
-from pipeline.contract import Run, Tuning
+from pipeline.contract import ParentChoice, Run, Tuning
 from pipeline.dataset.pinning import pinned_channels
 from pipeline.step_inputs import StartTuningInput
-from pipeline.tuning import warm_start
+from pipeline.tuning import history, warm_start
 from pipeline.tuning.request import Destinations, build_tuning_requests
 
 if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
     from mypy_boto3_sagemaker.type_defs import VpcConfigTypeDef
 
 
-def warm_start_parents(s3: Any, bucket: str, run: Run, job_names: list[str]) -> dict[str, list[str]]:
-    """Map this run's tuning jobs to the same layout's jobs of the dataset's previous run."""
+def read_record(s3: Any, bucket: str, key: str, dataset: str) -> history.RunRecord | None:
+    """A registered run's record, or None if there is none (never written, or deleted since)."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=s3_layout.previous_run_key(run.dataset.name))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         if error_code(exc) in ("NoSuchKey", "404"):
-            return {}
+            return None
         raise
-    previous = json.loads(body)
-    if previous.get("layout") != run.settings.layout or previous.get("run_id") == run.run_id:
-        return {}
-    parents: dict[str, list[str]] = {}
-    for name in job_names:
-        suffix = name[len(run.run_id) :]  # "" (one job) or "-<optimizer code>"
-        for old in previous.get("tuning_jobs", []):
-            if old[len(previous["run_id"]) :] == suffix:
-                parents[name] = [old]
-    return parents
+    return history.RunRecord.from_dict(json.loads(body), dataset)
+
+
+def similar_records(s3: Any, bucket: str, num_classes: int) -> list[history.RunRecord]:
+    """The latest registered runs of the datasets with `num_classes` classes, newest first, at
+    most history.MAX_RECORDS_READ of them (one GetObject each)."""
+    prefix = s3_layout.similar_runs_prefix(num_classes)
+    listed = [
+        obj
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+        if obj["Key"].endswith(".json")
+    ]
+    listed.sort(key=lambda obj: obj["LastModified"], reverse=True)
+    records = []
+    for obj in listed[: history.MAX_RECORDS_READ]:
+        dataset = obj["Key"][len(prefix) : -len(".json")]
+        record = read_record(s3, bucket, obj["Key"], dataset)
+        if record:
+            records.append(record)
+    return records
+
+
+def candidates_for(s3: Any, bucket: str, run: Run) -> list[history.Candidate]:
+    """The earlier runs this run may warm-start from, best first (`pipeline.tuning.history`)."""
+    if run.settings.warm_start == "off" or run.settings.layout == "definitions":
+        return []
+    previous = read_record(s3, bucket, s3_layout.previous_run_key(run.dataset.name), run.dataset.name)
+    others = similar_records(s3, bucket, run.data.num_classes) if run.settings.warm_start == "auto" else []
+    return history.candidates(run, previous, others)
 
 
 def parents_sagemaker_accepts(
-    sm: Any, parents: dict[str, list[str]], requests: list[dict[str, Any]]
-) -> dict[str, list[str]]:
-    """Keep the parents SageMaker would take (`pipeline.tuning.warm_start`); a job whose parent it would
-    refuse starts cold, with a warning in the log, rather than the run failing."""
+    sm: Any, candidates: list[history.Candidate], requests: list[dict[str, Any]], run_id: str
+) -> tuple[dict[str, list[str]], list[ParentChoice]]:
+    """Each job's parents, best candidate first, that SageMaker would take (`pipeline.tuning.
+    warm_start`): up to history.MAX_PARENTS, or the dataset's previous run alone. A parent it would
+    refuse, or that no longer exists, is left out with its reason and the next candidate is tried;
+    a job with none starts cold rather than the run failing."""
     accepted: dict[str, list[str]] = {}
+    weighed: list[ParentChoice] = []
+    described: dict[str, dict[str, Any] | None] = {}
     for request in requests:
         name = request["HyperParameterTuningJobName"]
         kept: list[str] = []
         launched = 0
-        for parent in parents.get(name, []):
-            try:
-                described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=parent)
-            except ClientError as exc:
-                if error_code(exc) != "ResourceNotFound":
-                    raise
-                described = None  # deleted since, or recorded in another account or region
-            reason = warm_start.refusal(described, request, launched) if described else "it does not exist"
-            if reason:
+        for candidate in candidates:
+            parent = history.jobs_for(candidate.record, [name], run_id).get(name)
+            if parent is None:
+                continue
+            if parent not in described:
+                described[parent] = describe_parent(sm, parent)
+            answer = described[parent]
+            reason = warm_start.refusal(answer, request, launched) if answer else "it does not exist any more"
+            if answer is None or reason:
                 logger.warning(
                     "warm start leaves a parent out", extra={"job": name, "parent": parent, "reason": reason}
                 )
+                weighed.append(ParentChoice(name, parent, taken=False, why=reason or "it does not exist any more"))
                 continue
             kept.append(parent)
-            launched += sum(described.get("TrainingJobStatusCounters", {}).values())
+            weighed.append(ParentChoice(name, parent, taken=True, why=candidate.why))
+            launched += sum(answer.get("TrainingJobStatusCounters", {}).values())
+            if candidate.previous or len(kept) == history.MAX_PARENTS:
+                break
         if kept:
             accepted[name] = kept
-    return accepted
+    return accepted, weighed
+
+
+def describe_parent(sm: Any, name: str) -> dict[str, Any] | None:
+    try:
+        answer: dict[str, Any] = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFound":
+            raise
+        return None  # deleted since, or recorded in another account or region
+    return answer
 
 
 def stop_quietly(sm: Any, names: list[str]) -> None:
@@ -90,16 +128,20 @@ def quota_usage(run: Run) -> str:
     return "spot training" if run.settings.use_spot else "training"
 
 
-def requests_for(run: Run, sm: Any, s3: Any, bucket: str, dest: Destinations, execution: str) -> list[dict[str, Any]]:
-    """The run's CreateHyperParameterTuningJob requests, warm-started from its previous run if asked."""
+def requests_for(
+    run: Run, sm: Any, s3: Any, bucket: str, dest: Destinations, execution: str
+) -> tuple[list[dict[str, Any]], list[ParentChoice]]:
+    """The run's CreateHyperParameterTuningJob requests, warm-started from the platform's history
+    as its settings allow; and the parents weighed."""
     labels = tags(run.dataset.name, run.run_id, execution)
     requests = build_tuning_requests(run.run_id, run.settings, run.data, dest, tags=labels)
-    if not run.settings.warm_start:
-        return requests
-    parents = warm_start_parents(s3, bucket, run, [r["HyperParameterTuningJobName"] for r in requests])
+    candidates = candidates_for(s3, bucket, run)
+    if not candidates:
+        return requests, []
     with classified_aws_errors(run.settings.instance_type, quota_usage(run)):
-        parents = parents_sagemaker_accepts(sm, parents, requests)
-    return build_tuning_requests(run.run_id, run.settings, run.data, dest, warm_start_parents=parents, tags=labels)
+        parents, weighed = parents_sagemaker_accepts(sm, candidates, requests, run.run_id)
+    warm = build_tuning_requests(run.run_id, run.settings, run.data, dest, warm_start_parents=parents, tags=labels)
+    return warm, weighed
 
 
 def start_tuning(
@@ -128,7 +170,7 @@ def start_tuning(
     )
     with classified_aws_errors():  # the jobs read the indexes as validated, copied where uploaders cannot write
         run = dataclasses.replace(run, data=pinned_channels(run.data, run.dataset, run.run_id, s3, bucket))
-    requests = requests_for(run, sm, s3, bucket, dest, execution)
+    requests, weighed = requests_for(run, sm, s3, bucket, dest, execution)
     started: list[str] = []
     already: list[str] = []
     try:
@@ -150,7 +192,13 @@ def start_tuning(
         stop_quietly(sm, started)
         raise
     names = tuple(r["HyperParameterTuningJobName"] for r in requests)
-    return Tuning(job_names=names, started=tuple(started), already_started=tuple(already), output_uri=dest.output_uri)
+    return Tuning(
+        job_names=names,
+        started=tuple(started),
+        already_started=tuple(already),
+        output_uri=dest.output_uri,
+        warm_start=tuple(weighed),
+    )
 
 
 @logger.inject_lambda_context

@@ -174,14 +174,25 @@ class Run:
 
 
 @dataclass(frozen=True)
+class ParentChoice:
+    """A warm-start parent weighed for one tuning job (tuning/history.py): taken or not, and why."""
+
+    job: str
+    parent: str
+    taken: bool
+    why: str
+
+
+@dataclass(frozen=True)
 class Tuning:
-    """The run's tuning jobs. `started`: created by this execution (it may stop them);
-    `already_started`: created by another delivery of the same upload (never touched)."""
+    """The run's tuning jobs. `started`: created by this execution (it may stop them); `already_started`:
+    by another delivery of the same upload (never touched); `warm_start`: the parents weighed."""
 
     job_names: tuple[str, ...]
     started: tuple[str, ...]
     already_started: tuple[str, ...]
     output_uri: str
+    warm_start: tuple[ParentChoice, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -193,6 +204,7 @@ class Tuning:
             started=tuple(d.get("started", ())),
             already_started=tuple(d.get("already_started", ())),
             output_uri=d.get("output_uri", ""),
+            warm_start=tuple(ParentChoice(**p) for p in d.get("warm_start", ())),
         )
 
 
@@ -239,11 +251,8 @@ class BestJob:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BestJob:
-        bill = None
-        if "run_billable_seconds" in d:
-            bill = Bill(
-                d["run_billable_seconds"], d["run_estimated_cost_usd"], d["run_billed_jobs"], d["run_training_jobs"]
-            )
+        keys = ("run_billable_seconds", "run_estimated_cost_usd", "run_billed_jobs", "run_training_jobs")
+        bill = Bill(*(d[k] for k in keys)) if keys[0] in d else None
         names = {f.name for f in dataclasses.fields(cls)} - {"bill"}
         return cls(**{k: v for k, v in d.items() if k in names}, bill=bill)
 
@@ -256,8 +265,7 @@ class Evaluation:
     transform_job_name: str
     output_uri: str
     started_at: float  # epoch seconds: CheckEvaluation stops the transform after evaluation_max_seconds
-    # False: another delivery of the same upload started it; this execution only follows it.
-    owned: bool = True
+    owned: bool = True  # False: another delivery of the same upload started it; this one only follows it
 
 
 @dataclass(frozen=True)

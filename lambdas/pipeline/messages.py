@@ -18,7 +18,7 @@ from pipeline.aws.errors import (
     TuningFailed,
     caught,
 )
-from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run, Tested
+from pipeline.contract import BestJob, Bill, Cost, Notification, Registered, Run, Tested, Tuning
 from pipeline.governance.admission import Admissions
 
 SUBJECT_MAX = 99  # SNS: subjects up to 100 ASCII characters, no line breaks or control characters
@@ -113,6 +113,21 @@ def _admission_block(admission: Admissions | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _warm_start_block(run: Run, tuning: Tuning | None) -> str:
+    """Which earlier runs the search started from, and why; or why it started cold."""
+    weighed = tuning.warm_start if tuning else ()
+    if not weighed:
+        if run.settings.warm_start == "off":
+            return ""
+        if run.settings.layout == "definitions":
+            return "Warm start: none, a cold start (layout definitions: SageMaker warm-starts one training definition only)\n"
+        return "Warm start: none, a cold start (no earlier run of this dataset or a similar one was registered)\n"
+    taken = sum(p.taken for p in weighed)
+    lines = "\n".join(f"- {p.job} {'from' if p.taken else 'not from'} {p.parent}: {p.why}" for p in weighed)
+    head = f"Warm start: {taken} parent(s) taken" if taken else "Warm start: none taken, a cold start"
+    return f"{head} ({run.settings.warm_start}):\n{lines}\n"
+
+
 def success_message(
     run: Run,
     best: BestJob,
@@ -120,6 +135,7 @@ def success_message(
     region: str,
     tested: Tested | None = None,
     admission: Admissions | None = None,
+    tuning: Tuning | None = None,
 ) -> Notification:
     base = console_base(region)
     hps = "\n".join(f"  {k} = {v}" for k, v in sorted(best.hyperparameters.items()))
@@ -132,6 +148,7 @@ def success_message(
         f"Optimizer: {best.optimizer}\n"
         f"Training job: {best.training_job_name} (tuning job {best.tuning_job_name})\n"
         f"Hyperparameters:\n{hps}\n"
+        f"{_warm_start_block(run, tuning)}"
         f"{_cost_line(run.cost, best.bill)}\n"
         f"{_admission_block(admission)}"
         f"Model package: {registered.model_package_arn} ({registered.approval_status})\n"

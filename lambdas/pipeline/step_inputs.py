@@ -104,6 +104,7 @@ class RegisterModelInput(StepInput):
 @dataclass(frozen=True, kw_only=True)
 class ComposeSuccessInput(StepInput):
     run: Run
+    tuning: Tuning | None = None
     admission: Admissions | None = None
     best: BestJob
     registered: Registered

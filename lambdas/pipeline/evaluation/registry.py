@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from pipeline.contract import BestJob, Run, Tested
+from pipeline.contract import BestJob, Run, Tested, Tuning
 
 if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
     from mypy_boto3_sagemaker.literals import ModelApprovalStatusType
@@ -39,9 +40,11 @@ def approval_accuracy(best: BestJob, tested: Tested | None) -> float:
     return held_out.accuracy if held_out is not None and held_out.accuracy is not None else best.accuracy
 
 
-def metrics_document(best: BestJob, run: Run, tested: Tested | None = None) -> dict[str, Any]:
+def metrics_document(
+    best: BestJob, run: Run, tested: Tested | None = None, tuning: Tuning | None = None
+) -> dict[str, Any]:
     """SageMaker model-quality JSON (read by Studio: the test accuracy when there is one) plus
-    where the model came from."""
+    where the model came from, and which earlier runs its search started from."""
     held_out = test_metrics(tested)
     document: dict[str, Any] = {
         "multiclass_classification_metrics": {
@@ -55,6 +58,10 @@ def metrics_document(best: BestJob, run: Run, tested: Tested | None = None) -> d
         "dataset_uri": run.dataset.uri,
         "dataset_version": run.dataset.version_id,
         "validation_warnings": list(run.data.warnings),
+        "warm_start": {
+            "setting": run.settings.warm_start,
+            "parents": [dataclasses.asdict(p) for p in (tuning.warm_start if tuning else ())],
+        },
     }
     if held_out is not None:
         document |= {

@@ -45,6 +45,17 @@ class Completion:
     complete_on_convergence: bool = False
 
 
+# Where a run's warm start may find its parents (tuning/history.py): the dataset's previous run,
+# else the most similar earlier runs ("auto"); only the dataset's previous run ("previous"); none.
+WARM_START = ("auto", "previous", "off")
+
+
+def _warm_start(value: Any, key: str, _: Base) -> str:
+    if isinstance(value, bool):  # before "auto" existed: true was "previous"
+        return "previous" if value else "off"
+    return str(choose(value, key, WARM_START))
+
+
 # A test split smaller than this does not gate auto-approval: accuracy on n images has a standard
 # error of sqrt(p(1-p)/n), up to 0.05 at n = 100 (0.16 at n = 10), too coarse to trust alone.
 MIN_TEST_IMAGES = 100
@@ -306,7 +317,7 @@ KEYS: dict[str, Key] = {
             "additionalProperties": False,
         },
     ),
-    "warm_start": _flag(),
+    "warm_start": Key(_warm_start, {"anyOf": [{"enum": list(WARM_START)}, {"type": "boolean"}]}),
     "approval": Key(
         _approval,
         {

@@ -47,7 +47,7 @@ class TuningSettings:
     # Ranges of one optimizer's definition (layouts definitions and job_per_optimizer), over `ranges`.
     optimizer_ranges: tuple[tuple[str, tuple[NumericRange, ...]], ...] = ()
     completion: Completion = field(default_factory=Completion)
-    warm_start: bool = False
+    warm_start: str = "off"
     approval: Approval = field(default_factory=Approval)
     poll_seconds: int = 60
     # Instance types a manifest may choose; empty means only `instance_type`.
@@ -141,11 +141,11 @@ class TuningSettings:
                     "SageMaker does not allow TrainingJobEarlyStoppingType=Auto with "
                     "TrainingJobDefinitions. Use layout 'job_per_optimizer' to keep early stopping."
                 )
-            if self.warm_start:
+            if self.warm_start == "previous":
                 raise SettingsError(
-                    f"{where}: key 'warm_start' must be false with layout 'definitions': "
+                    f"{where}: key 'warm_start' must be 'auto' or 'off' with layout 'definitions': "
                     "SageMaker does not allow WarmStartConfig with TrainingJobDefinitions. "
-                    "Use layout 'job_per_optimizer' or 'flat' to warm start."
+                    "Use layout 'flat' or 'job_per_optimizer' to warm start."
                 )
         if self.strategy == "Hyperband" and self.early_stopping != "Off":
             raise SettingsError(

@@ -227,7 +227,7 @@ def _request(
     tags: list[TagTypeDef] | None,
 ) -> dict[str, Any]:
     request = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobConfig": config, **body}
-    if parents and settings.warm_start and settings.layout != "definitions":
+    if parents and settings.warm_start != "off" and settings.layout != "definitions":
         request["WarmStartConfig"] = {
             "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents[:5]],
             # A new version of the dataset is new data: transfer what was learnt.
