@@ -43,7 +43,7 @@ def _split(x: np.ndarray, y: np.ndarray, name: str, classes: int, seed: int, val
     )
 
 
-def digits() -> Data:
+def digits(n: int = 0) -> Data:  # n: unused, the bundled set has 1,797 images
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -128,9 +128,9 @@ def textures(n: int = 2400, size: int = 16, seed: int = 11) -> Data:
     return _split(images, labels, "textures", 8, seed=seed)
 
 
-def shapes_v2() -> Data:
+def shapes_v2(n: int = 2400) -> Data:
     """A new version of `shapes`: the same classes and drawing, new images (what a retrain sees)."""
-    data = shapes(seed=8)
+    data = shapes(n, seed=8)
     return Data("shapes-v2", data.train, data.validation, data.num_classes)
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import local  # noqa: F401  (puts lambdas/ on the path)
+from bench import cost as cost_model
+from bench.cost import CostModel
 from bench.datasets import DATASETS, PREVIOUS_VERSION, Data
 from local.sagemaker import search, trainer
 from pipeline import contract
@@ -48,6 +50,11 @@ PER_OPTIMIZER = {
 # the documented table, literally (tests/test_bench.py holds it to the seed document).
 REFERENCE = "documented (flat, Bayesian)"
 WARM = "documented (flat, Bayesian), warm start"
+LOG_BATCH = "flat, documented + log mini_batch_size"
+HYPERBAND = "flat, documented, Hyperband, equal GPU time"
+# Configurations that may launch this many times --jobs: bench.analyze stops them at the
+# reference's median GPU time (an equal budget, not an equal job count).
+BUDGETED = {HYPERBAND: 4}
 CONFIGS: dict[str, dict[str, Any]] = {
     REFERENCE: {"preset": "documented", "layout": "flat"},
     "default (definitions, measured)": {"preset": "measured", "layout": "definitions"},
@@ -83,19 +90,22 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # Warm start from the previous run on the previous version of the dataset (`--parents`).
     # SageMaker forbids warm start with layout `definitions`: the reference's layout carries it.
     WARM: {"preset": "documented", "layout": "flat", "warm_start": True},
+    # Issue 21's levers, side by side with the reference in one run.
+    LOG_BATCH: {"preset": "documented", "layout": "flat", "ranges": {"mini_batch_size": {"scaling": "Logarithmic"}}},
+    HYPERBAND: {"preset": "documented", "layout": "flat", "strategy": "Hyperband"},
 }
 # a warm-started configuration -> the configuration of the previous run it starts from
 WARM_PARENT = {WARM: REFERENCE}
 
 
 def requests_for(
-    config: dict[str, Any], data: Data, jobs: int, epochs: int, parents: bool = False
+    config: dict[str, Any], data: Data, jobs: int, epochs: int, parents: bool = False, parallel: int = 1
 ) -> list[dict[str, Any]]:
     settings = TuningSettings.from_mapping(
         {
             **config,
             "max_training_jobs": jobs,
-            "max_parallel_jobs": 4 if config.get("layout") == "job_per_optimizer" else 1,
+            "max_parallel_jobs": max(parallel, 4) if config.get("layout") == "job_per_optimizer" else parallel,
             "epochs": epochs,
             "image_shape": data.image_shape,
             "use_pretrained_model": False,
@@ -123,9 +133,15 @@ def run_tuning_job(
     data: Data,
     seed: int,
     parents: Sequence[search.Observation] = (),
+    parallel: int = 1,
+    cost: CostModel | None = None,
 ) -> list[dict[str, Any]]:
-    """One tuning job, sequentially: what the local SageMaker does, without S3 or threads."""
+    """One tuning job, as the local SageMaker runs it but without S3 or threads: `parallel` jobs
+    at a time on a modelled clock. A job is trained when it is launched (its outcome does not
+    depend on what runs beside it), lasts what `cost` says SageMaker would bill it, and the search
+    learns its result only when it ends; the next job starts in the slot it frees."""
     config = request["HyperParameterTuningJobConfig"]
+    cost = cost or cost_model.load(len(data.train[0]))
     study = search.make_study(request, seed)
     definitions = search.definitions_of(request)
     if "WarmStartConfig" in request:
@@ -135,54 +151,59 @@ def run_tuning_job(
         .get("BestObjectiveNotImproving", {})
         .get("MaxNumberOfTrainingJobsNotImproving")
     )
+    limit = config["ResourceLimits"]["MaxNumberOfTrainingJobs"]
     trials: list[dict[str, Any]] = []
-    best, since = -1.0, 0
-    for index in range(config["ResourceLimits"]["MaxNumberOfTrainingJobs"]):
-        trial = study.ask()
-        definition, tuned = search.sample(trial, definitions)
-        hp = trainer.Hyperparameters.parse({**definition.static, **tuned, "resize": "0"})
-        history: list[float] = []
-
-        def on_epoch(epoch: int, accuracy: float, trial: Any = trial, history: list[float] = history) -> bool:
-            history.append(accuracy)
-            trial.report(accuracy, epoch + 1)
-            return not trial.should_prune()
-
-        try:
-            trainer.train(
-                hp,
-                data.train,
-                data.validation,
-                seed=seed * 1000 + index,
-                on_epoch=on_epoch,
-                stop=threading.Event(),
-                log=lambda _: None,
-            )
-        except trainer.AlgorithmError:
-            pass
-        final = history[-1] if history else 0.0
-        pruned = len(history) < hp.epochs
-        if pruned:
+    running: list[tuple[float, int, Any, dict[str, Any]]] = []  # (ends at, launch index, trial, record)
+    best, since, clock, stopped = -1.0, 0, 0.0, False
+    while running or (len(trials) < limit and not stopped):
+        while len(running) < parallel and len(trials) < limit and not stopped:
+            trial = study.ask()
+            record = _train(trial, definitions, data, seed * 1000 + len(trials))
+            record["start"] = clock
+            record["end"] = clock + cost.job_seconds(record["epochs"], record["mini_batch_size"])
+            running.append((record["end"], len(trials), trial, record))
+            trials.append(record)
+        running.sort(key=lambda job: (job[0], job[1]))
+        clock, _, trial, record = running.pop(0)
+        if record["pruned"]:
             study.tell(trial, state=search.optuna.trial.TrialState.PRUNED)
         else:
-            study.tell(trial, final)
-        trials.append(
-            {
-                "accuracy": final,
-                "epochs": len(history),
-                "pruned": pruned,
-                "optimizer": tuned.get("optimizer") or definition.static.get("optimizer"),
-                "hyperparameters": tuned,
-            }
-        )
+            study.tell(trial, record["accuracy"])
         # SageMaker's best counts completed jobs only; an early-stopped job still cost its epochs.
-        if not pruned and final > best:
-            best, since = final, 0
+        if not record["pruned"] and record["accuracy"] > best:
+            best, since = record["accuracy"], 0
         else:
             since += 1
         if patience and since >= patience:
-            break
+            stopped = True  # the jobs still running finish; no new one starts
     return trials
+
+
+def _train(trial: Any, definitions: list[search.Definition], data: Data, seed: int) -> dict[str, Any]:
+    definition, tuned = search.sample(trial, definitions)
+    hp = trainer.Hyperparameters.parse({**definition.static, **tuned, "resize": "0"})
+    history: list[float] = []
+
+    def on_epoch(epoch: int, accuracy: float) -> bool:
+        history.append(accuracy)
+        trial.report(accuracy, epoch + 1)
+        return not trial.should_prune()
+
+    try:
+        trainer.train(
+            hp, data.train, data.validation, seed=seed, on_epoch=on_epoch, stop=threading.Event(), log=lambda _: None
+        )
+    except trainer.AlgorithmError:
+        pass
+    return {
+        "accuracy": history[-1] if history else 0.0,
+        "epochs": len(history),
+        "pruned": len(history) < hp.epochs,
+        "optimizer": tuned.get("optimizer") or definition.static.get("optimizer"),
+        "mini_batch_size": hp.mini_batch_size,
+        "hyperparameters": tuned,
+        "history": history,  # validation accuracy after each epoch
+    }
 
 
 def parent_trials(raw: Path | None, dataset: str, config: str, seed: int, epochs: int) -> list[search.Observation]:
@@ -208,16 +229,50 @@ def parent_trials(raw: Path | None, dataset: str, config: str, seed: int, epochs
     return [search.Observation(None, t["hyperparameters"], t["accuracy"]) for t in finished]
 
 
-def run_one(task: tuple[str, str, int, int, int, str | None]) -> dict[str, Any]:
+Task = tuple[str, str, int, int, int, "str | None", int, int]
+
+
+def run_one(task: Task) -> list[dict[str, Any]]:
+    """One configuration on one dataset and seed. A warm-started configuration without `--parents`
+    first runs its parent configuration on the previous version of the dataset, same seed, and
+    returns both runs (the retrain's lineage, in one task)."""
     import torch
 
     torch.set_num_threads(1)
-    dataset, config_name, seed, jobs, epochs, parents_raw = task
-    data = DATASETS[dataset]()
-    parents = parent_trials(Path(parents_raw) if parents_raw else None, dataset, config_name, seed, epochs)
+    dataset, config_name, seed, jobs, epochs, parents_raw, parallel, images = task
+    out: list[dict[str, Any]] = []
+    parents: list[search.Observation] = []
+    if config_name in WARM_PARENT:
+        if parents_raw:
+            parents = parent_trials(Path(parents_raw), dataset, config_name, seed, epochs)
+        else:
+            parent = _run(PREVIOUS_VERSION[dataset], WARM_PARENT[config_name], seed, jobs, epochs, [], parallel, images)
+            out.append(parent)
+            parents = [
+                search.Observation(None, t["hyperparameters"], t["accuracy"])
+                for t in parent["trials"]
+                if not t["pruned"]
+            ]
+    out.append(_run(dataset, config_name, seed, jobs, epochs, parents, parallel, images))
+    return out
+
+
+def _run(
+    dataset: str,
+    config_name: str,
+    seed: int,
+    jobs: int,
+    epochs: int,
+    parents: list[search.Observation],
+    parallel: int,
+    images: int,
+) -> dict[str, Any]:
+    data = DATASETS[dataset](images) if images else DATASETS[dataset]()
     started = time.time()
-    requests = requests_for(CONFIGS[config_name], data, jobs, epochs, parents=bool(parents))
-    per_job = [run_tuning_job(r, data, seed * 31 + i, parents) for i, r in enumerate(requests)]
+    limit = jobs * BUDGETED.get(config_name, 1)
+    requests = requests_for(CONFIGS[config_name], data, limit, epochs, parents=bool(parents), parallel=parallel)
+    cost = cost_model.load(len(data.train[0]))
+    per_job = [run_tuning_job(r, data, seed * 31 + i, parents, parallel, cost) for i, r in enumerate(requests)]
     # Tuning jobs of one run go side by side: interleave their training jobs in launch order.
     trials = [t for group in _round_robin(per_job) for t in group]
     return {
@@ -227,6 +282,9 @@ def run_one(task: tuple[str, str, int, int, int, str | None]) -> dict[str, Any]:
         "trials": trials,
         "seconds": time.time() - started,
         "num_classes": data.num_classes,
+        "training_images": len(data.train[0]),
+        "parallel": parallel,
+        "parents": len(parents),
     }
 
 
@@ -329,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--parallel", type=int, default=1, help="training jobs at a time in each tuning job (deployed: 2)"
+    )
+    parser.add_argument("--images", type=int, default=0, help="images per generated dataset (default: its own)")
     parser.add_argument("--datasets", default="digits,shapes")
     parser.add_argument(
         "--configs", default="", help="semicolon-separated subset of configuration names (default: all)"
@@ -343,25 +405,35 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(markdown(summarize(raw, args.jobs), args.jobs, args.epochs))
         return 0
     configs = [c for c in CONFIGS if not args.configs or c in [n.strip() for n in args.configs.split(";")]]
-    tasks = [
-        (d, c, s, args.jobs, args.epochs, str(args.parents) if args.parents else None)
-        for s in range(args.first_seed, args.first_seed + args.seeds)
-        for d in args.datasets.split(",")
+    datasets = args.datasets.split(",")
+    # A warm-started configuration without --parents runs its parent in the same task (run_one).
+    lineage = {
+        (PREVIOUS_VERSION[d], WARM_PARENT[c])
+        for d in datasets
         for c in configs
-        # a warm-started configuration needs a previous version of the dataset and its run
-        if c not in WARM_PARENT or (d in PREVIOUS_VERSION and args.parents)
+        if c in WARM_PARENT and d in PREVIOUS_VERSION and not args.parents
+    }
+    tasks: list[Task] = [
+        (d, c, s, args.jobs, args.epochs, str(args.parents) if args.parents else None, args.parallel, args.images)
+        for s in range(args.first_seed, args.first_seed + args.seeds)
+        for d in datasets
+        for c in configs
+        # a warm-started configuration needs a previous version of the dataset
+        if (c not in WARM_PARENT or d in PREVIOUS_VERSION) and (d, c) not in lineage
     ]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     started = time.time()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for i, result in enumerate(pool.map(run_one, tasks), start=1):
-            results.append(result)
-            sys.stdout.write(
-                f"[{time.time() - started:7.0f}s] {i}/{len(tasks)} {result['dataset']:<7} seed {result['seed']} "
-                f"{result['config']}: best {best_after(result['trials'], args.jobs):.4f} in {result['seconds']:.0f}s\n"
-            )
+        for i, done in enumerate(pool.map(run_one, tasks), start=1):
+            for result in done:
+                results.append(result)
+                sys.stdout.write(
+                    f"[{time.time() - started:7.0f}s] {i}/{len(tasks)} {result['dataset']:<9} seed {result['seed']} "
+                    f"{result['config']}: best {best_after(result['trials'], args.jobs):.4f} "
+                    f"in {result['seconds']:.0f}s\n"
+                )
             sys.stdout.flush()
             (out / "raw.json").write_text(json.dumps(results))
     summary = summarize(results, args.jobs)
