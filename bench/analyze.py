@@ -34,7 +34,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench.run import best_after, epochs_to_reach  # noqa: E402
+from bench import gpu  # noqa: E402
+from bench.cost import START_UP, START_UPS, CostModel, load  # noqa: E402
+from bench.run import BUDGETED, best_after, epochs_to_reach  # noqa: E402
 
 NEAR_CHANCE = 1.5  # a job at most 1.5x chance accuracy learned nothing
 SWEEP = (0.95, 0.97, 0.98, 0.99, 0.995)  # shares of the reference's median best@N (issue 21)
@@ -155,6 +157,95 @@ def sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) -> l
     return lines
 
 
+_TRAINING_IMAGES: dict[str, int] = {}
+
+
+def model_for(run: dict[str, Any], start_up: float = START_UP) -> CostModel:
+    """The cost model of a run's dataset (raw files before --images do not record its size)."""
+    images = run.get("training_images")
+    if not images:
+        if run["dataset"] not in _TRAINING_IMAGES:
+            from bench.datasets import DATASETS
+
+            _TRAINING_IMAGES[run["dataset"]] = len(DATASETS[run["dataset"]]().train[0])
+        images = _TRAINING_IMAGES[run["dataset"]]
+    return load(images).with_start_up(start_up)
+
+
+def in_budget(runs: dict[str, list[dict[str, Any]]], reference: str) -> dict[str, list[dict[str, Any]]]:
+    """Each configuration's runs; those that may launch more jobs (run.BUDGETED) cut at the
+    reference's median GPU time: an equal budget."""
+    budget = statistics.median(gpu.gpu_seconds_total(r, model_for(r)) for r in runs[reference])
+    return {
+        config: [gpu.within_budget(r, budget, model_for(r)) for r in rows] if config in BUDGETED else rows
+        for config, rows in runs.items()
+    }
+
+
+def gpu_headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int, share: float = 0.99) -> list[str]:
+    """The claim in modelled GPU time: to reach `share` of the reference's median best@jobs."""
+    runs = in_budget(runs, reference)
+    target = share * statistics.median(best_after(r["trials"], jobs) for r in runs[reference])
+
+    def reach(rows: list[dict[str, Any]], start_up: float = START_UP, unit: str = "gpu") -> list[float]:
+        to = gpu.gpu_seconds_to_reach if unit == "gpu" else gpu.epochs_to_reach
+        return [to(r, target, model_for(r, start_up)) for r in rows]
+
+    lines = [
+        f"GPU time to reach {share:.0%} of the reference's median best@{jobs} ({target:.4f}), modelled "
+        f"(bench/cost.py: the stand-in's measured step cost by batch size, {START_UP:g} s billed start-up per "
+        "job): the median over seeds, the ratio to the reference with its seed-bootstrap 90% interval and "
+        f"P(ratio < 1) over {DRAWS:,} resamples, the same ratio in epochs, and at {START_UPS[0]:g} s and "
+        f"{START_UPS[-1]:g} s of start-up.\n",
+        f"| configuration | seeds | jobs at a time | GPU hours to the target (median; reached in) | ratio in GPU "
+        f"time (90% interval; P < 1) | ratio in epochs (90% interval) | ratio at {START_UPS[0]:g} s start-up | "
+        f"ratio at {START_UPS[-1]:g} s | median best@{jobs} | worst seed's best@{jobs} | GPU hours spent (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    ref = {(s, u): reach(runs[reference], s, u) for s in START_UPS for u in ("gpu", "epochs")}
+    for config, rows in runs.items():
+        mine = reach(rows)
+        low, high, below = bootstrap(mine, ref[(START_UP, "gpu")])
+        epochs = reach(rows, unit="epochs")
+        e_low, e_high, _ = bootstrap(epochs, ref[(START_UP, "epochs")])
+        extremes = [ratio(reach(rows, s), ref[(s, "gpu")]) for s in (START_UPS[0], START_UPS[-1])]
+        bests = [best_after(r["trials"], len(r["trials"])) for r in rows]
+        spent = statistics.median(gpu.gpu_seconds_total(r, model_for(r)) for r in rows) / 3600
+        median = statistics.median(mine)
+        lines.append(
+            f"| {config} | {len(rows)} | {rows[0].get('parallel', 1)} | {median / 3600:.2f} "
+            f"({sum(math.isfinite(x) for x in mine)}/{len(rows)}) | **{ratio(mine, ref[(START_UP, 'gpu')]):.2f}** "
+            f"({low:.2f}–{high:.2f}; {below:.0%}) | {ratio(epochs, ref[(START_UP, 'epochs')]):.2f} "
+            f"({e_low:.2f}–{e_high:.2f}) | {extremes[0]:.2f} | {extremes[1]:.2f} | {statistics.median(bests):.4f} | "
+            f"{min(bests):.4f} | {spent:.2f} |"
+        )
+    lines.append(
+        "\nA configuration marked as budgeted (bench.run.BUDGETED) may launch more jobs; it is cut at the "
+        "reference's median GPU time, and its best is the best within that budget."
+    )
+    return lines
+
+
+def gpu_sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) -> list[str]:
+    runs = in_budget(runs, reference)
+    best = statistics.median(best_after(r["trials"], jobs) for r in runs[reference])
+    lines = [
+        f"\nRatio of modelled GPU time to reach a share of the reference's median best@{jobs} ({best:.4f}): the "
+        "point value, then the seed-bootstrap 90% interval and P(ratio < 1).\n",
+        "| configuration | " + " | ".join(f"{share:.1%} of the target" for share in SWEEP) + " |",
+        "|---|" + "---|" * len(SWEEP),
+    ]
+    ref = {share: [gpu.gpu_seconds_to_reach(r, share * best, model_for(r)) for r in runs[reference]] for share in SWEEP}
+    for config, rows in runs.items():
+        cells = []
+        for share in SWEEP:
+            mine = [gpu.gpu_seconds_to_reach(r, share * best, model_for(r)) for r in rows]
+            low, high, below = bootstrap(mine, ref[share])
+            cells.append(f"{ratio(mine, ref[share]):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def plot(runs: dict[str, list[dict[str, Any]]], dataset: str, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     for config, rows in runs.items():
@@ -228,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     f"# Anytime performance: {dataset}\n",
                     source,
+                    "## In modelled GPU time\n",
+                    *gpu_headline(runs, reference, args.jobs),
+                    *gpu_sweep(runs, reference, args.jobs),
+                    "\n## In epochs, one after another (launch order)\n",
                     *headline(runs, reference, args.jobs, chance),
                     *sweep(runs, reference, args.jobs),
                 ]
