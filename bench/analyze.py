@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in mine:
             runs.setdefault(r["config"], []).append(r)
         reference = args.reference or mine[0]["config"]
+        runs = {reference: runs[reference], **runs}  # the reference's row first
         chance = 1.0 / mine[0]["num_classes"]
         name = f"{stem}.{dataset}" if len({r["dataset"] for r in results}) > 1 else stem
         plot(runs, dataset, args.out / f"{name}.anytime.png")

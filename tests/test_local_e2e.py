@@ -324,3 +324,34 @@ def test_local_mode_trains_from_an_augmented_manifest(capsys) -> None:
     assert "Registered model version" in out
     # Its test split is test.manifest: evaluated the same way.
     assert re.search(r"test split: \d+ held-out images answered by the best model", out)
+
+
+def test_a_new_version_of_a_dataset_warm_starts_from_its_previous_run_and_both_notices_say_so(
+    local_app, sample_images: Path, tmp_path: Path
+) -> None:
+    """Automatic warm start, end to end: the first run starts cold (no history), RegisterModel
+    records it, and the next upload of the dataset starts from it (tuning/history.py)."""
+    outdir, prefix = local_app
+    tiny = {**TINY, "max_training_jobs": 2, "epochs": 1, "layout": "flat", "warm_start": "auto"}
+    prepared = prepare(sample_images, tmp_path / "digits", tuning=tiny, progress=False)
+    with LocalPipeline(outdir, prefix, lambda_log=tmp_path / "lambda.jsonl") as pipeline:
+        for _ in range(2):  # the same folder uploaded twice: a new manifest version each time
+            put = upload(
+                prepared.root, pipeline.client("s3"), pipeline.deployed.datasets_bucket, "digits", progress=False
+            )
+            execution = pipeline.deliver(pipeline.object_created_event("datasets/digits/manifest.json", put))
+            assert execution is not None
+            assert pipeline.wait(execution, timeout=900)["status"] == "SUCCEEDED"
+        created = [p for op, p in pipeline.sagemaker_service.requests if op == "CreateHyperParameterTuningJob"]
+        first, second = created
+        assert "WarmStartConfig" not in first
+        assert second["WarmStartConfig"] == {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": first["HyperParameterTuningJobName"]}],
+            "WarmStartType": "TransferLearning",
+        }
+        cold, warm = (n["message"] for n in pipeline.notifications())
+    assert "Warm start: none, a cold start (no earlier run of this dataset or a similar one was registered)" in cold
+    assert (
+        f"Warm start: 1 parent(s) taken (auto):\n- {second['HyperParameterTuningJobName']} from "
+        f"{first['HyperParameterTuningJobName']}: the previous run of this dataset" in warm
+    )
