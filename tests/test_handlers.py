@@ -592,8 +592,8 @@ def test_register_creates_a_versioned_package_that_satisfies_the_api_model(
         "num_training_samples": 1437,
         "image_shape": "3,224,224",
     }
-    indexed = s3.get_object(Bucket=ARTIFACTS, Key="runs/_classes/10/digits.json")["Body"].read()
-    assert json.loads(indexed) == latest
+    # a definitions run can be no run's warm-start parent: it is not indexed for similar datasets
+    assert s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="runs/_classes/")["KeyCount"] == 0
 
 
 # ---------------------------------------------------------------------- failure path

@@ -17,9 +17,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handlers.start_tuning import candidates_for, parents_sagemaker_accepts
+from handlers.start_tuning import candidates_for, parents_sagemaker_accepts, read_record
 from pipeline.aws.s3_layout import previous_run_key, similar_run_key
-from pipeline.contract import Run
+from pipeline.contract import ParentChoice, Run, Tuning
 from pipeline.evaluation.registry import metrics_document
 from pipeline.messages import success_message
 from pipeline.settings.tuning_settings import TuningSettings
@@ -45,25 +45,34 @@ def chosen(run: Run, previous: RunRecord | None, others: list[RunRecord]) -> lis
 
 
 def test_a_similar_run_has_the_same_classes_shape_and_layout_and_half_to_twice_the_images() -> None:
+    run = dataclasses.replace(NEW, data=dataclasses.replace(NEW.data, num_training_samples=1400))
     others = [
-        record("half", images=719),  # 1437 / 719 = 1.9986: within 2x
-        record("twice", images=2874),  # exactly 2x
-        record("too-few", images=718),  # 1437 / 718 = 2.0014
-        record("too-many", images=2875),
-        record("classes", classes=9),
-        record("shape", shape="3,128,128"),
-        record("layout", layout="job_per_optimizer"),
-        record("digits"),  # this dataset's own run is the previous run, not a similar one
+        record("half", images=700),  # exactly half
+        record("twice", images=2800),  # exactly twice
+        record("too-few", images=699),
+        record("too-many", images=2801),
+        record("classes", classes=9, images=1400),
+        record("shape", shape="3,128,128", images=1400),
+        record("layout", layout="job_per_optimizer", images=1400),
+        record("digits", images=1400),  # this dataset's own run is the previous run, not a similar one
         dataclasses.replace(record("unknown"), num_training_samples=None),  # an old record
     ]
-    assert sorted(chosen(NEW, None, others)) == ["half", "twice"]
+    assert sorted(chosen(run, None, others)) == ["half", "twice"]
 
 
 def test_the_closest_in_size_comes_first_and_a_tie_goes_to_the_most_recent() -> None:
     # `others` come newest first (StartTuning sorts the listing by LastModified)
-    others = [record("newer-far", 2800), record("near-newer", 1500), record("near-older", 1374), record("exact", 1437)]
-    # |log(1500/1437)| = 0.0429 and |log(1374/1437)| = 0.0448: the newer of the near ones first
-    assert chosen(NEW, None, others) == ["exact", "near-newer", "near-older", "newer-far"]
+    others = [record("far", 2800), record("tie-newer", 1500), record("tie-older", 1500), record("exact", 1437)]
+    assert chosen(NEW, None, others) == ["exact", "tie-newer", "tie-older", "far"]
+    # |log(1500/1437)| = 0.0429 < |log(1374/1437)| = 0.0448, whichever is newer
+    assert chosen(NEW, None, [record("lower", 1374), record("higher", 1500)]) == ["higher", "lower"]
+
+
+def test_the_previous_run_of_another_layout_is_no_parent() -> None:
+    # a definitions run's one tuning job would map onto a flat job of the same name suffix ("")
+    previous = record("digits", layout="definitions")
+    assert chosen(NEW, previous, []) == []
+    assert chosen(NEW, previous, [record("other")]) == ["other"]
 
 
 def test_the_previous_run_of_the_dataset_comes_first_whatever_its_size() -> None:
@@ -92,12 +101,20 @@ def request_for(run: Run, parents: dict[str, list[str]] | None = None) -> dict[s
     return request
 
 
-def described_like(run: Run) -> dict[str, Any]:
-    """A finished earlier job with this run's search space (as DescribeHyperParameterTuningJob tells it)."""
+def described_like(run: Run, images: int = 1437) -> dict[str, Any]:
+    """A finished earlier job with this run's search space, trained on another dataset of `images`
+    training images, as DescribeHyperParameterTuningJob tells it (with SageMaker's own objective)."""
     request = request_for(run)
+    definition = request["TrainingJobDefinition"]
+    static = {
+        **definition["StaticHyperParameters"],
+        "num_training_samples": str(images),
+        "_tuning_objective_metric": "validation:accuracy",
+    }
     return {
         **parent(launched=30),
-        **{k: request[k] for k in ("HyperParameterTuningJobConfig", "TrainingJobDefinition")},
+        "HyperParameterTuningJobConfig": request["HyperParameterTuningJobConfig"],
+        "TrainingJobDefinition": {**definition, "StaticHyperParameters": static},
     }
 
 
@@ -114,7 +131,7 @@ class Counting(Parents):
 def test_at_most_five_parents_the_closest_five_and_the_request_carries_them() -> None:
     sizes = [1437, 1400, 1500, 1300, 1600, 1200, 1700]  # seven similar runs
     others = [record(f"data{i}", n) for i, n in enumerate(sizes)]
-    sm = Counting(**{r.run_id: described_like(NEW) for r in others})
+    sm = Counting(**{r.run_id: described_like(NEW, r.num_training_samples or 0) for r in others})
     offered = candidates(NEW, None, others)
     parents, weighed = parents_sagemaker_accepts(sm, offered, [request_for(NEW)], NEW.run_id)
     assert parents == {NEW.run_id: [f"data{i}-aaaaaaaaaa" for i in (0, 1, 2, 3, 4)]}  # 1437, 1400, 1500, 1300, 1600
@@ -173,18 +190,20 @@ def test_start_tuning_reads_the_records_register_model_leaves_and_the_notice_say
         group="g",
         bucket="art",
     )
-    stored = json.loads(s3.get_object(Bucket="art", Key=similar_run_key(10, "cifar"))["Body"].read())
+    stored = json.loads(s3.get_object(Bucket="art", Key=similar_run_key(10, "flat", "cifar"))["Body"].read())
     assert stored == json.loads(s3.get_object(Bucket="art", Key=previous_run_key("cifar"))["Body"].read())
     assert (stored["num_classes"], stored["num_training_samples"], stored["layout"]) == (10, 2000, "flat")
     # a 10-class dataset too far in size, and a 9-class one, are listed or kept apart
     far = record("far", images=9000)
-    s3.put_object(Bucket="art", Key=similar_run_key(10, "far"), Body=json.dumps(far.to_dict()).encode())
+    s3.put_object(Bucket="art", Key=similar_run_key(10, "flat", "far"), Body=json.dumps(far.to_dict()).encode())
     s3.put_object(
-        Bucket="art", Key=similar_run_key(9, "nine"), Body=json.dumps(record("nine", classes=9).to_dict()).encode()
+        Bucket="art",
+        Key=similar_run_key(9, "flat", "nine"),
+        Body=json.dumps(record("nine", classes=9).to_dict()).encode(),
     )
     assert [c.record.dataset for c in candidates_for(s3, "art", NEW)] == ["cifar"]
 
-    sm = Parents(**{"cifar-aaaaaaaaaa": described_like(NEW)})
+    sm = Parents(**{"cifar-aaaaaaaaaa": described_like(NEW, 2000)})
     dest = Destinations("arn:aws:iam::123456789012:role/r", "image:1", "s3://art/out/", "s3://art/ckpt/")
     (request,), weighed = requests_for(NEW, sm, s3, "art", dest, "arn:aws:states:us-east-1:123456789012:execution:m:e")
     assert request["WarmStartConfig"]["ParentHyperParameterTuningJobs"] == [
@@ -208,7 +227,7 @@ def test_start_tuning_reads_the_records_register_model_leaves_and_the_notice_say
     ("settings", "line"),
     [
         (dataclasses.replace(FLAT, layout="definitions"), "Warm start: none, a cold start (layout definitions"),
-        (FLAT, "Warm start: none, a cold start (no earlier run of this dataset or a similar one"),
+        (FLAT, "Warm start: none, a cold start (no earlier run of this dataset or a similar one that SageMaker would"),
     ],
 )
 def test_a_cold_start_says_why(settings: TuningSettings, line: str) -> None:
@@ -223,7 +242,7 @@ def test_listing_sorts_newest_first_before_reading_at_most_fifty() -> None:
     from pipeline.tuning.history import MAX_RECORDS_READ
 
     now = datetime(2026, 12, 1, tzinfo=UTC)
-    keys = [(f"runs/_classes/10/d{i:02}.json", now + timedelta(minutes=i)) for i in range(60)]
+    keys = [(f"runs/_classes/10/flat/d{i:02}.json", now + timedelta(minutes=i)) for i in range(60)]
 
     class Listing:
         def __init__(self) -> None:
@@ -240,7 +259,7 @@ def test_listing_sorts_newest_first_before_reading_at_most_fifty() -> None:
                 (),
                 {
                     "paginate": lambda self, **kw: (
-                        pages if kw == {"Bucket": "art", "Prefix": "runs/_classes/10/"} else []
+                        pages if kw == {"Bucket": "art", "Prefix": "runs/_classes/10/flat/"} else []
                     )
                 },
             )()
@@ -253,7 +272,42 @@ def test_listing_sorts_newest_first_before_reading_at_most_fifty() -> None:
             return {"Body": io.BytesIO(json.dumps(record(name).to_dict()).encode())}
 
     s3 = Listing()
-    records = similar_records(s3, "art", 10)
+    records = similar_records(s3, "art", 10, "flat")
     assert MAX_RECORDS_READ == 50
     assert [r.dataset for r in records] == [f"d{i:02}" for i in range(59, 9, -1)]  # the 50 newest, newest first
     assert len(s3.read) == 50
+
+
+def test_at_most_ten_candidates_are_described_per_job_before_it_starts_cold() -> None:
+    # twelve similar runs whose jobs searched other hyperparameters: SageMaker would refuse them all
+    others = [record(f"data{i:02}", 1437 + i) for i in range(12)]
+    other_space = {**described_like(NEW), "TrainingJobDefinition": {"StaticHyperParameters": {"epochs": "5"}}}
+    sm = Counting(**{r.run_id: other_space for r in others})
+    parents, weighed = parents_sagemaker_accepts(sm, candidates(NEW, None, others), [request_for(NEW)], NEW.run_id)
+    assert parents == {}
+    assert sm.asked == [f"data{i:02}-aaaaaaaaaa" for i in range(10)]
+    assert {p.why for p in weighed} == {"the hyperparameters (static plus tunable) are not the same"}
+
+
+def test_a_record_that_is_not_one_is_skipped_not_fatal() -> None:
+    from tests.test_warm_start import Objects
+
+    for body in (b"not json", b'{"layout": "flat"}', b"[1, 2]"):
+        assert read_record(Objects(body), "art", "runs/digits/latest.json", "digits") is None
+
+
+def test_the_notice_lists_the_parents_taken_and_the_first_three_left_out() -> None:
+    weighed = [ParentChoice(NEW.run_id, "a", True, "the previous run of this dataset (a)")] + [
+        ParentChoice(NEW.run_id, f"gone{i}", False, "it does not exist any more") for i in range(5)
+    ]
+    tuning = Tuning((NEW.run_id,), (NEW.run_id,), (), "s3://art/t/", tuple(weighed))
+    notice = success_message(NEW, BEST, REGISTERED, "us-east-1", tuning=tuning).message
+    assert (
+        "Warm start: 1 parent(s) taken (auto):\n"
+        f"- {NEW.run_id} from a: the previous run of this dataset (a)\n"
+        f"- {NEW.run_id} not from gone0: it does not exist any more\n"
+        f"- {NEW.run_id} not from gone1: it does not exist any more\n"
+        f"- {NEW.run_id} not from gone2: it does not exist any more\n"
+        "- and 2 more left out (the metrics document lists them)\n"
+    ) in notice
+    assert len(metrics_document(BEST, NEW, None, tuning)["warm_start"]["parents"]) == 6

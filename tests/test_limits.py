@@ -64,6 +64,7 @@ LOOSER = {
     "evaluation_instance_type": "ml.p3.2xlarge",
     "evaluation_max_seconds": 86_400,
     "copies_across_splits": "warn",  # DEV: refuse
+    "warm_start": "auto",  # DEV: off (learning from other datasets' runs is wider still)
 }
 
 
@@ -138,6 +139,24 @@ def test_a_manifest_may_tighten_a_deployment_limit(tuning: dict, key: str, value
 def test_turning_spot_on_tightens_a_deployment_without_spot() -> None:
     assert PROD.tuning.use_spot is False
     assert manifest({"use_spot": True}, PROD.tuning).use_spot is True
+
+
+def test_a_manifest_may_narrow_warm_start_and_never_widen_it() -> None:
+    # off < previous (this dataset's own runs) < auto (similar datasets' runs too)
+    auto = dataclasses.replace(DEV.tuning, layout="flat", warm_start="auto")
+    assert [manifest({"warm_start": w}, auto).warm_start for w in ("auto", "previous", "off")] == [
+        "auto",
+        "previous",
+        "off",
+    ]
+    assert manifest({"warm_start": False}, auto).warm_start == "off"  # the boolean of before
+    previous = dataclasses.replace(auto, warm_start="previous")
+    assert "key 'warm_start' ('auto') is wider than the deployment's 'previous'" in refused(
+        {"warm_start": "auto"}, previous
+    )
+    assert "key 'warm_start' ('previous') is wider than the deployment's 'off'" in refused(
+        {"warm_start": True, "layout": "flat"}
+    )
 
 
 def test_without_a_deployed_cap_a_manifest_may_set_one() -> None:

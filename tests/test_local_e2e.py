@@ -350,7 +350,10 @@ def test_a_new_version_of_a_dataset_warm_starts_from_its_previous_run_and_both_n
             "WarmStartType": "TransferLearning",
         }
         cold, warm = (n["message"] for n in pipeline.notifications())
-    assert "Warm start: none, a cold start (no earlier run of this dataset or a similar one was registered)" in cold
+    assert (
+        "Warm start: none, a cold start (no earlier run of this dataset or a similar one that SageMaker would take)\n"
+        in cold
+    )
     assert (
         f"Warm start: 1 parent(s) taken (auto):\n- {second['HyperParameterTuningJobName']} from "
         f"{first['HyperParameterTuningJobName']}: the previous run of this dataset" in warm

@@ -143,7 +143,7 @@ VALID = {
     "ranges": {"learning_rate": {"max": 0.1, "scaling": "Logarithmic"}},
     "optimizer_ranges": {"sgd": {"weight_decay": {"max": 0.01}}, "rmsprop": {"eps": {"min": 0.01}}},
     "completion": {"target_accuracy": 0.95, "max_jobs_not_improving": None},
-    "warm_start": {"warm_start": True, "layout": "flat"},
+    "warm_start": {"warm_start": "off", "layout": "flat"},  # a manifest may only narrow it
     "max_training_jobs": {"max_training_jobs": 10, "max_parallel_jobs": 2},
     "max_parallel_jobs": 2,
     "max_runtime_seconds": 600,

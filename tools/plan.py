@@ -15,7 +15,8 @@ workflow's own words. Exit status 0: the run would start; 1: it would be refused
 Placeholders: the account (123456789012 unless --account), the execution's ARN, the training
 role (the pipeline stack's SageMakerRoleArn output), the data key's id, and the run id (it is
 derived from the manifest's S3 version id, unknown before the upload; here "plan"). Warm
-start's parents are found at run time, from the dataset's previous run in the artifacts bucket.
+start's parents are found at run time, from the platform's history in the artifacts bucket (the
+dataset's previous run, or similar datasets' runs: pipeline/tuning/history.py).
 """
 
 from __future__ import annotations

@@ -85,7 +85,10 @@ def register(
         arn = sm.create_model_package(ClientToken=rid, **request)["ModelPackageArn"]
         # The run's record, for the warm start of this dataset's next run and of similar datasets'.
         record = json.dumps(history.RunRecord.of(run, tuning.job_names).to_dict()).encode()
-        for key in (s3_layout.previous_run_key(name), s3_layout.similar_run_key(run.data.num_classes, name)):
+        keys = [s3_layout.previous_run_key(name)]
+        if run.settings.layout in history.WARM_LAYOUTS:  # a definitions run can be no one's parent
+            keys.append(s3_layout.similar_run_key(run.data.num_classes, run.settings.layout, name))
+        for key in keys:
             s3.put_object(Bucket=bucket, Key=key, Body=record, ContentType="application/json")
     return Registered(
         model_package_arn=arn, approval_status=status, metrics_uri=metrics_uri, approval_reason=decision.reason

@@ -26,20 +26,25 @@ if TYPE_CHECKING:  # typing only: the stubs are not in the Lambda bundle
 
 
 def read_record(s3: Any, bucket: str, key: str, dataset: str) -> history.RunRecord | None:
-    """A registered run's record, or None if there is none (never written, or deleted since)."""
+    """A registered run's record; None if there is none (never written, or deleted since) or it
+    cannot be read as one (logged): a run with no usable history starts cold, it does not fail."""
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         if error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise
-    return history.RunRecord.from_dict(json.loads(body), dataset)
+    try:
+        return history.RunRecord.from_dict(json.loads(body), dataset)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.warning("warm start skips an unreadable run record", extra={"key": key, "error": repr(exc)})
+        return None
 
 
-def similar_records(s3: Any, bucket: str, num_classes: int) -> list[history.RunRecord]:
-    """The latest registered runs of the datasets with `num_classes` classes, newest first, at
-    most history.MAX_RECORDS_READ of them (one GetObject each)."""
-    prefix = s3_layout.similar_runs_prefix(num_classes)
+def similar_records(s3: Any, bucket: str, num_classes: int, layout: str) -> list[history.RunRecord]:
+    """The latest registered runs of the datasets with `num_classes` classes and this layout,
+    newest first, at most history.MAX_RECORDS_READ of them (one GetObject each)."""
+    prefix = s3_layout.similar_runs_prefix(num_classes, layout)
     listed = [
         obj
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -58,10 +63,12 @@ def similar_records(s3: Any, bucket: str, num_classes: int) -> list[history.RunR
 
 def candidates_for(s3: Any, bucket: str, run: Run) -> list[history.Candidate]:
     """The earlier runs this run may warm-start from, best first (`pipeline.tuning.history`)."""
-    if run.settings.warm_start == "off" or run.settings.layout == "definitions":
+    if run.settings.warm_start == "off" or run.settings.layout not in history.WARM_LAYOUTS:
         return []
-    previous = read_record(s3, bucket, s3_layout.previous_run_key(run.dataset.name), run.dataset.name)
-    others = similar_records(s3, bucket, run.data.num_classes) if run.settings.warm_start == "auto" else []
+    with classified_aws_errors():  # S3 throttling or a 5xx: the workflow retries the step
+        previous = read_record(s3, bucket, s3_layout.previous_run_key(run.dataset.name), run.dataset.name)
+        auto = run.settings.warm_start == "auto"
+        others = similar_records(s3, bucket, run.data.num_classes, run.settings.layout) if auto else []
     return history.candidates(run, previous, others)
 
 
@@ -70,19 +77,22 @@ def parents_sagemaker_accepts(
 ) -> tuple[dict[str, list[str]], list[ParentChoice]]:
     """Each job's parents, best candidate first, that SageMaker would take (`pipeline.tuning.
     warm_start`): up to history.MAX_PARENTS, or the dataset's previous run alone. A parent it would
-    refuse, or that no longer exists, is left out with its reason and the next candidate is tried;
-    a job with none starts cold rather than the run failing."""
+    refuse, or that no longer exists, is left out with its reason and the next candidate is tried,
+    up to history.MAX_DESCRIBED per job; a job with none starts cold rather than the run failing."""
     accepted: dict[str, list[str]] = {}
     weighed: list[ParentChoice] = []
     described: dict[str, dict[str, Any] | None] = {}
     for request in requests:
         name = request["HyperParameterTuningJobName"]
         kept: list[str] = []
-        launched = 0
+        launched = tried = 0
         for candidate in candidates:
             parent = history.jobs_for(candidate.record, [name], run_id).get(name)
             if parent is None:
                 continue
+            if tried == history.MAX_DESCRIBED:
+                break
+            tried += 1
             if parent not in described:
                 described[parent] = describe_parent(sm, parent)
             answer = described[parent]

@@ -113,19 +113,30 @@ def _admission_block(admission: Admissions | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+SHOWN_REFUSALS = 3  # parents left out that a notice lists; the rest are counted (all in the metrics document)
+
+
 def _warm_start_block(run: Run, tuning: Tuning | None) -> str:
     """Which earlier runs the search started from, and why; or why it started cold."""
     weighed = tuning.warm_start if tuning else ()
-    if not weighed:
-        if run.settings.warm_start == "off":
-            return ""
-        if run.settings.layout == "definitions":
-            return "Warm start: none, a cold start (layout definitions: SageMaker warm-starts one training definition only)\n"
-        return "Warm start: none, a cold start (no earlier run of this dataset or a similar one was registered)\n"
-    taken = sum(p.taken for p in weighed)
-    lines = "\n".join(f"- {p.job} {'from' if p.taken else 'not from'} {p.parent}: {p.why}" for p in weighed)
-    head = f"Warm start: {taken} parent(s) taken" if taken else "Warm start: none taken, a cold start"
-    return f"{head} ({run.settings.warm_start}):\n{lines}\n"
+    if run.settings.warm_start == "off" and not weighed:
+        return ""
+    if run.settings.layout == "definitions":
+        return (
+            "Warm start: none, a cold start (layout definitions: SageMaker warm-starts one training definition only)\n"
+        )
+    taken = [p for p in weighed if p.taken]
+    left = [p for p in weighed if not p.taken]
+    shown = [*taken, *left[:SHOWN_REFUSALS]]
+    lines = [f"- {p.job} {'from' if p.taken else 'not from'} {p.parent}: {p.why}" for p in shown]
+    if len(left) > SHOWN_REFUSALS:
+        lines.append(f"- and {len(left) - SHOWN_REFUSALS} more left out (the metrics document lists them)")
+    if not taken:
+        head = (
+            "Warm start: none, a cold start (no earlier run of this dataset or a similar one that SageMaker would take)"
+        )
+        return head + (":\n" + "\n".join(lines) if lines else "") + "\n"
+    return f"Warm start: {len(taken)} parent(s) taken ({run.settings.warm_start}):\n" + "\n".join(lines) + "\n"
 
 
 def success_message(

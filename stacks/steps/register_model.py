@@ -54,5 +54,5 @@ class RegisterModel(Step):
         acknowledge(
             self.role,
             s3_objects(name, s3_layout.everything_under(s3_layout.RUNS)),
-            "Writes runs/<dataset>/latest.json for whichever dataset runs.",
+            "Writes runs/<dataset>/latest.json for whichever dataset runs, and its copy under runs/_classes/.",
         )

@@ -39,12 +39,13 @@ class StartTuning(Step):
             acknowledge(
                 self.role,
                 f"IAM5[Action::{action}]",
-                f"{READ_GROUP} to runs/* (the previous run, for warm start), datasets/* and inputs/* (the copied indexes).",
+                f"{READ_GROUP} to runs/* (earlier runs' records, for warm start), datasets/* and inputs/* (the copied indexes).",
             )
         acknowledge(
             self.role,
             s3_objects(config.bucket_name("artifacts"), s3_layout.everything_under(s3_layout.RUNS)),
-            "Reads runs/<dataset>/latest.json of whichever dataset runs.",
+            "Reads runs/<dataset>/latest.json of whichever dataset runs, and lists and reads the records of "
+            "similar datasets' runs under runs/_classes/ (warm start from the platform's history).",
         )
         # The indexes and manifests as validated, copied where the training jobs read them.
         inputs = s3_layout.everything_under(s3_layout.INPUTS)

@@ -14,9 +14,9 @@ Artifacts bucket (written by the pipeline only):
     metrics/<name>/<run>/metrics.json      the registered model's metrics document
     metrics/<name>/<run>/evaluation.json   its held-out test scores (accuracy, per class, confusion)
     runs/<name>/latest.json                the latest registered run, for warm start
-    runs/_classes/<n>/<name>.json          the same record, indexed by its number of classes, for
-                                           warm start from similar datasets (no dataset name
-                                           starts with '_')
+    runs/_classes/<n>/<layout>/<name>.json the same record, indexed by number of classes and layout,
+                                           for warm start from similar datasets (layouts that can
+                                           warm start only; no dataset name starts with '_')
     evaluation/<name>/<run>/               the test transform's input manifest and answers (expire after 14 days)
     inputs/<name>/<run>/<digest>/          the indexes and manifests as validated, which the jobs read
 """
@@ -74,13 +74,13 @@ def previous_run_key(name: str) -> str:
     return f"{RUNS}{name}/latest.json"
 
 
-def similar_runs_prefix(num_classes: int) -> str:
-    """Where the latest registered run of every dataset with `num_classes` classes is recorded."""
-    return f"{RUNS}_classes/{num_classes}/"
+def similar_runs_prefix(num_classes: int, layout: str) -> str:
+    """Where the latest registered run of every dataset with `num_classes` classes is recorded, by layout."""
+    return f"{RUNS}_classes/{num_classes}/{layout}/"
 
 
-def similar_run_key(num_classes: int, name: str) -> str:
-    return f"{similar_runs_prefix(num_classes)}{name}.json"
+def similar_run_key(num_classes: int, layout: str, name: str) -> str:
+    return f"{similar_runs_prefix(num_classes, layout)}{name}.json"
 
 
 def inputs_prefix(name: str, run_id: str) -> str:

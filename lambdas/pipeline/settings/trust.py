@@ -17,7 +17,8 @@ class Deployment(Protocol):
 
 
 # Who may change what. DATASET: a manifest may set it. TIGHTEN: the deployment's value is a
-# limit; a manifest may only lower it (or, for use_spot, turn it on). ALLOW_LIST: a manifest
+# limit; a manifest may only lower it (or, for use_spot, turn it on; for warm_start, narrow it
+# from auto to previous to off). ALLOW_LIST: a manifest
 # may pick one of the deployment's allowed values. DEPLOYMENT: cdk.json only.
 DATASET, TIGHTEN, ALLOW_LIST, DEPLOYMENT = "dataset", "tighten", "allow-list", "deployment"
 OWNERSHIP: dict[str, str] = {
@@ -34,7 +35,6 @@ OWNERSHIP: dict[str, str] = {
     "ranges": DATASET,
     "optimizer_ranges": DATASET,
     "completion": DATASET,
-    "warm_start": DATASET,
     "max_training_jobs": TIGHTEN,
     "max_parallel_jobs": TIGHTEN,
     "max_runtime_seconds": TIGHTEN,
@@ -42,6 +42,8 @@ OWNERSHIP: dict[str, str] = {
     "volume_size_gb": TIGHTEN,
     "use_spot": TIGHTEN,
     "max_cost_usd": TIGHTEN,
+    # Where a run may learn from: other teams' datasets ("auto") is the deployment's call.
+    "warm_start": TIGHTEN,
     "instance_type": ALLOW_LIST,
     "allowed_instance_types": DEPLOYMENT,
     "price_per_hour_usd": DEPLOYMENT,
@@ -63,6 +65,11 @@ def loosens(key: str, value: Any, deployment: Deployment) -> str | None:
     limit = getattr(deployment, key)
     if key == "use_spot":
         return "turns managed spot training off" if limit and not value else None
+    if key == "warm_start":  # narrowest last: off, previous (this dataset's runs), auto (similar datasets' too)
+        order = ("off", "previous", "auto")
+        return (
+            f"({value!r}) is wider than the deployment's {limit!r}" if order.index(value) > order.index(limit) else None
+        )
     if key == "max_wait_seconds":
         value, limit = (v if v is not None else 2 * deployment.max_runtime_seconds for v in (value, limit))
     if limit is None:

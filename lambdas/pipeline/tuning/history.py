@@ -32,7 +32,9 @@ from pipeline.contract import Run
 
 MAX_PARENTS = 5
 SIMILAR_SIZE = 2.0  # a similar dataset has between half and twice this run's training images
-MAX_RECORDS_READ = 50  # the most recently registered runs with this many classes that a run reads
+MAX_RECORDS_READ = 50  # the most recently registered runs of this layout and classes that a run reads
+MAX_DESCRIBED = 10  # candidates described per tuning job, at most, before it starts cold
+WARM_LAYOUTS = ("flat", "job_per_optimizer")  # one training definition per tuning job
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def candidates(run: Run, previous: RunRecord | None, others: Iterable[RunRecord]
     `auto`) the similar runs of other datasets, closest in size first. `others` come newest first
     (a tie in size goes to the most recent). Layout `definitions` or `off`: none."""
     mode = run.settings.warm_start
-    if mode == "off" or run.settings.layout == "definitions":
+    if mode == "off" or run.settings.layout not in WARM_LAYOUTS:
         return []
     out: list[Candidate] = []
     if previous and previous.run_id != run.run_id and previous.layout == run.settings.layout:
