@@ -114,24 +114,29 @@ def headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int, c
     return lines
 
 
-def ratio(mine: list[float], reference: list[float]) -> float:
-    """Median epochs to the target over the reference's: inf when this one's median never gets
-    there (no claim of a gain), 0 when only the reference's median never does."""
+def ratio(mine: list[float], reference: list[float], censored_at: float = 0.0) -> float:
+    """Median cost to the target over the reference's: inf when this one's median never gets
+    there (no claim of a gain). When only the reference's median never does, it spent more than
+    `censored_at` (what its runs spent in all) without getting there: the ratio is at most
+    mine / censored_at, and that bound is returned (0 if no bound is given)."""
     a, b = statistics.median(mine), statistics.median(reference)
     if math.isinf(a):
         return math.inf
-    return 0.0 if math.isinf(b) else a / b
+    if math.isinf(b):
+        return a / censored_at if censored_at else 0.0
+    return a / b
 
 
 def bootstrap(
-    mine: list[float], reference: list[float], draws: int = DRAWS, seed: int = 0
+    mine: list[float], reference: list[float], draws: int = DRAWS, seed: int = 0, censored_at: float = 0.0
 ) -> tuple[float, float, float]:
     """The ratio's 90% interval (5th and 95th percentile, nearest rank) when the seeds of each arm
     are resampled with replacement, each arm on its own (the arms are independent searches); and
     the share of resamples in which the ratio is below 1."""
     rng = random.Random(seed)
     values = sorted(
-        ratio(rng.choices(mine, k=len(mine)), rng.choices(reference, k=len(reference))) for _ in range(draws)
+        ratio(rng.choices(mine, k=len(mine)), rng.choices(reference, k=len(reference)), censored_at)
+        for _ in range(draws)
     )
     low, high = values[int(0.05 * draws)], values[math.ceil(0.95 * draws) - 1]
     return low, high, sum(v < 1 for v in values) / draws
@@ -203,25 +208,38 @@ def gpu_headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: in
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ref = {(s, u): reach(runs[reference], s, u) for s in START_UPS for u in ("gpu", "epochs")}
+    # what the reference spent in all: the bound of its cost when its median seed never gets there
+    spent_by = {
+        (s, "gpu"): statistics.median(gpu.gpu_seconds_total(r, model_for(r, s)) for r in runs[reference])
+        for s in START_UPS
+    } | {(START_UP, "epochs"): statistics.median(sum(t["epochs"] for t in r["trials"]) for r in runs[reference])}
+
+    def cell(mine: list[float], key: tuple[float, str]) -> str:
+        bound = "≤ " if math.isinf(statistics.median(ref[key])) and math.isfinite(statistics.median(mine)) else ""
+        return f"{bound}{ratio(mine, ref[key], spent_by[key]):.2f}"
+
     for config, rows in runs.items():
         mine = reach(rows)
-        low, high, below = bootstrap(mine, ref[(START_UP, "gpu")])
+        low, high, below = bootstrap(mine, ref[(START_UP, "gpu")], censored_at=spent_by[(START_UP, "gpu")])
         epochs = reach(rows, unit="epochs")
-        e_low, e_high, _ = bootstrap(epochs, ref[(START_UP, "epochs")])
-        extremes = [ratio(reach(rows, s), ref[(s, "gpu")]) for s in (START_UPS[0], START_UPS[-1])]
+        e_low, e_high, _ = bootstrap(epochs, ref[(START_UP, "epochs")], censored_at=spent_by[(START_UP, "epochs")])
+        extremes = [cell(reach(rows, s), (s, "gpu")) for s in (START_UPS[0], START_UPS[-1])]
         bests = [best_after(r["trials"], len(r["trials"])) for r in rows]
         spent = statistics.median(gpu.gpu_seconds_total(r, model_for(r)) for r in rows) / 3600
         median = statistics.median(mine)
         lines.append(
             f"| {config} | {len(rows)} | {rows[0].get('parallel', 1)} | {median / 3600:.2f} "
-            f"({sum(math.isfinite(x) for x in mine)}/{len(rows)}) | **{ratio(mine, ref[(START_UP, 'gpu')]):.2f}** "
-            f"({low:.2f}–{high:.2f}; {below:.0%}) | {ratio(epochs, ref[(START_UP, 'epochs')]):.2f} "
-            f"({e_low:.2f}–{e_high:.2f}) | {extremes[0]:.2f} | {extremes[1]:.2f} | {statistics.median(bests):.4f} | "
+            f"({sum(math.isfinite(x) for x in mine)}/{len(rows)}) | **{cell(mine, (START_UP, 'gpu'))}** "
+            f"({low:.2f}–{high:.2f}; {below:.0%}) | {cell(epochs, (START_UP, 'epochs'))} "
+            f"({e_low:.2f}–{e_high:.2f}) | {extremes[0]} | {extremes[1]} | {statistics.median(bests):.4f} | "
             f"{min(bests):.4f} | {spent:.2f} |"
         )
     lines.append(
-        "\nA configuration marked as budgeted (bench.run.BUDGETED) may launch more jobs; it is cut at the "
-        "reference's median GPU time, and its best is the best within that budget."
+        "\n`≤`: the reference's median seed never reached the target; it spent its whole budget (the median "
+        "of what its runs spent) without getting there, so the ratio is at most the one shown; resamples in "
+        "which that happens count with this bound. A configuration marked as budgeted (bench.run.BUDGETED) "
+        "may launch more jobs; it is cut at the reference's median GPU time, and its best is the best within "
+        "that budget."
     )
     return lines
 
@@ -236,12 +254,14 @@ def gpu_sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) 
         "|---|" + "---|" * len(SWEEP),
     ]
     ref = {share: [gpu.gpu_seconds_to_reach(r, share * best, model_for(r)) for r in runs[reference]] for share in SWEEP}
+    spent = statistics.median(gpu.gpu_seconds_total(r, model_for(r)) for r in runs[reference])
     for config, rows in runs.items():
         cells = []
         for share in SWEEP:
             mine = [gpu.gpu_seconds_to_reach(r, share * best, model_for(r)) for r in rows]
-            low, high, below = bootstrap(mine, ref[share])
-            cells.append(f"{ratio(mine, ref[share]):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
+            low, high, below = bootstrap(mine, ref[share], censored_at=spent)
+            bound = "≤ " if math.isinf(statistics.median(ref[share])) and math.isfinite(statistics.median(mine)) else ""
+            cells.append(f"{bound}{ratio(mine, ref[share], spent):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     return lines
 

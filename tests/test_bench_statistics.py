@@ -11,6 +11,9 @@ def test_the_ratio_is_the_median_over_the_median_and_claims_no_gain_when_the_arm
     assert ratio([10, 30, 50], [40, 60, 80]) == 0.5  # medians 30 and 60
     assert ratio([10, math.inf, math.inf], [40, 60, 80]) == math.inf
     assert ratio([10, 20, 30], [math.inf, math.inf, 5]) == 0.0
+    # the reference's median seed spent its whole budget (100) without getting there: at most 20/100
+    assert ratio([10, 20, 30], [math.inf, math.inf, 5], censored_at=100) == 0.2
+    assert ratio([10, 20, 30], [40, 60, 80], censored_at=100) == 20 / 60  # no bound needed
 
 
 def test_identical_seeds_give_an_interval_of_one_point() -> None:
