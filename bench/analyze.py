@@ -151,12 +151,16 @@ def sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) -> l
         "|---|" + "---|" * len(SWEEP),
     ]
     ref = {share: [epochs_to_reach(r["trials"], share * target) for r in runs[reference]] for share in SWEEP}
+    spent = statistics.median(sum(t["epochs"] for t in r["trials"]) for r in runs[reference])
     for config, rows in runs.items():
         cells = []
         for share in SWEEP:
             reach = [epochs_to_reach(r["trials"], share * target) for r in rows]
-            low, high, below = bootstrap(reach, ref[share])
-            cells.append(f"{ratio(reach, ref[share]):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
+            low, high, below = bootstrap(reach, ref[share], censored_at=spent)
+            bound = (
+                "≤ " if math.isinf(statistics.median(ref[share])) and math.isfinite(statistics.median(reach)) else ""
+            )
+            cells.append(f"{bound}{ratio(reach, ref[share], spent):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     lines.append("\nAn interval that contains 1.00 cannot tell the configuration from the reference with these seeds.")
     return lines
