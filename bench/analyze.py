@@ -114,32 +114,43 @@ def headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int, c
     return lines
 
 
-def ratio(mine: list[float], reference: list[float], censored_at: float = 0.0) -> float:
+def ratio(mine: list[float], reference: list[float], totals: list[float] | None = None) -> float:
     """Median cost to the target over the reference's: inf when this one's median never gets
-    there (no claim of a gain). When only the reference's median never does, it spent more than
-    `censored_at` (what its runs spent in all) without getting there: the ratio is at most
-    mine / censored_at, and that bound is returned (0 if no bound is given)."""
+    there (no claim of a gain). When only the reference's median never does, each of its seeds
+    needed at least min(its cost to the target, what it spent in all: `totals`, seed by seed), so
+    its median is at least the median of those: the ratio is at most mine over that, and that
+    bound is returned (0 if no totals are given)."""
     a, b = statistics.median(mine), statistics.median(reference)
     if math.isinf(a):
         return math.inf
     if math.isinf(b):
-        return a / censored_at if censored_at else 0.0
+        if not totals:
+            return 0.0
+        return a / statistics.median(min(r, t) for r, t in zip(reference, totals, strict=True))
     return a / b
 
 
 def bootstrap(
-    mine: list[float], reference: list[float], draws: int = DRAWS, seed: int = 0, censored_at: float = 0.0
+    mine: list[float], reference: list[float], draws: int = DRAWS, seed: int = 0, totals: list[float] | None = None
 ) -> tuple[float, float, float]:
     """The ratio's 90% interval (5th and 95th percentile, nearest rank) when the seeds of each arm
-    are resampled with replacement, each arm on its own (the arms are independent searches); and
-    the share of resamples in which the ratio is below 1."""
+    are resampled with replacement, each arm on its own (the arms are independent searches), a
+    reference seed with its total; and the share of resamples in which the ratio is below 1."""
     rng = random.Random(seed)
-    values = sorted(
-        ratio(rng.choices(mine, k=len(mine)), rng.choices(reference, k=len(reference)), censored_at)
-        for _ in range(draws)
-    )
-    low, high = values[int(0.05 * draws)], values[math.ceil(0.95 * draws) - 1]
+    pairs = list(zip(reference, totals or [0.0] * len(reference), strict=True))
+    values = []
+    for _ in range(draws):
+        drawn = rng.choices(pairs, k=len(pairs))
+        resampled = rng.choices(mine, k=len(mine))
+        values.append(ratio(resampled, [r for r, _ in drawn], [t for _, t in drawn] if totals else None))
+    values.sort()
+    low, high = values[math.ceil(0.05 * draws) - 1], values[math.ceil(0.95 * draws) - 1]
     return low, high, sum(v < 1 for v in values) / draws
+
+
+def bound_mark(mine: list[float], reference: list[float]) -> str:
+    """ "≤ " when the ratio shown is the bound of a reference whose median seed never got there."""
+    return "≤ " if math.isinf(statistics.median(reference)) and math.isfinite(statistics.median(mine)) else ""
 
 
 def sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) -> list[str]:
@@ -151,16 +162,14 @@ def sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) -> l
         "|---|" + "---|" * len(SWEEP),
     ]
     ref = {share: [epochs_to_reach(r["trials"], share * target) for r in runs[reference]] for share in SWEEP}
-    spent = statistics.median(sum(t["epochs"] for t in r["trials"]) for r in runs[reference])
+    totals = [float(sum(t["epochs"] for t in r["trials"])) for r in runs[reference]]
     for config, rows in runs.items():
         cells = []
         for share in SWEEP:
             reach = [epochs_to_reach(r["trials"], share * target) for r in rows]
-            low, high, below = bootstrap(reach, ref[share], censored_at=spent)
-            bound = (
-                "≤ " if math.isinf(statistics.median(ref[share])) and math.isfinite(statistics.median(reach)) else ""
-            )
-            cells.append(f"{bound}{ratio(reach, ref[share], spent):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
+            low, high, below = bootstrap(reach, ref[share], totals=totals)
+            mark = bound_mark(reach, ref[share])
+            cells.append(f"{mark}{ratio(reach, ref[share], totals):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     lines.append("\nAn interval that contains 1.00 cannot tell the configuration from the reference with these seeds.")
     return lines
@@ -212,21 +221,18 @@ def gpu_headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: in
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ref = {(s, u): reach(runs[reference], s, u) for s in START_UPS for u in ("gpu", "epochs")}
-    # what the reference spent in all: the bound of its cost when its median seed never gets there
-    spent_by = {
-        (s, "gpu"): statistics.median(gpu.gpu_seconds_total(r, model_for(r, s)) for r in runs[reference])
-        for s in START_UPS
-    } | {(START_UP, "epochs"): statistics.median(sum(t["epochs"] for t in r["trials"]) for r in runs[reference])}
+    # what each reference seed spent in all: the bound of its cost when it never got there
+    totals = {(s, "gpu"): [gpu.gpu_seconds_total(r, model_for(r, s)) for r in runs[reference]] for s in START_UPS}
+    totals[(START_UP, "epochs")] = [float(sum(t["epochs"] for t in r["trials"])) for r in runs[reference]]
 
     def cell(mine: list[float], key: tuple[float, str]) -> str:
-        bound = "≤ " if math.isinf(statistics.median(ref[key])) and math.isfinite(statistics.median(mine)) else ""
-        return f"{bound}{ratio(mine, ref[key], spent_by[key]):.2f}"
+        return f"{bound_mark(mine, ref[key])}{ratio(mine, ref[key], totals[key]):.2f}"
 
     for config, rows in runs.items():
         mine = reach(rows)
-        low, high, below = bootstrap(mine, ref[(START_UP, "gpu")], censored_at=spent_by[(START_UP, "gpu")])
+        low, high, below = bootstrap(mine, ref[(START_UP, "gpu")], totals=totals[(START_UP, "gpu")])
         epochs = reach(rows, unit="epochs")
-        e_low, e_high, _ = bootstrap(epochs, ref[(START_UP, "epochs")], censored_at=spent_by[(START_UP, "epochs")])
+        e_low, e_high, _ = bootstrap(epochs, ref[(START_UP, "epochs")], totals=totals[(START_UP, "epochs")])
         extremes = [cell(reach(rows, s), (s, "gpu")) for s in (START_UPS[0], START_UPS[-1])]
         bests = [best_after(r["trials"], len(r["trials"])) for r in rows]
         spent = statistics.median(gpu.gpu_seconds_total(r, model_for(r)) for r in rows) / 3600
@@ -239,9 +245,10 @@ def gpu_headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: in
             f"{min(bests):.4f} | {spent:.2f} |"
         )
     lines.append(
-        "\n`≤`: the reference's median seed never reached the target; it spent its whole budget (the median "
-        "of what its runs spent) without getting there, so the ratio is at most the one shown; resamples in "
-        "which that happens count with this bound. A configuration marked as budgeted (bench.run.BUDGETED) "
+        "\n`≤`: the reference's median seed never reached the target. Each of its seeds needed at least "
+        "min(its cost to the target, what it spent in all), so the ratio is at most the one shown; resamples in "
+        "which that happens count with this bound. The start-up columns re-price the same search (the same "
+        "jobs in the same order) at another start-up. A configuration marked as budgeted (bench.run.BUDGETED) "
         "may launch more jobs; it is cut at the reference's median GPU time, and its best is the best within "
         "that budget."
     )
@@ -258,14 +265,14 @@ def gpu_sweep(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: int) 
         "|---|" + "---|" * len(SWEEP),
     ]
     ref = {share: [gpu.gpu_seconds_to_reach(r, share * best, model_for(r)) for r in runs[reference]] for share in SWEEP}
-    spent = statistics.median(gpu.gpu_seconds_total(r, model_for(r)) for r in runs[reference])
+    totals = [gpu.gpu_seconds_total(r, model_for(r)) for r in runs[reference]]
     for config, rows in runs.items():
         cells = []
         for share in SWEEP:
             mine = [gpu.gpu_seconds_to_reach(r, share * best, model_for(r)) for r in rows]
-            low, high, below = bootstrap(mine, ref[share], censored_at=spent)
-            bound = "≤ " if math.isinf(statistics.median(ref[share])) and math.isfinite(statistics.median(mine)) else ""
-            cells.append(f"{bound}{ratio(mine, ref[share], spent):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
+            low, high, below = bootstrap(mine, ref[share], totals=totals)
+            mark = bound_mark(mine, ref[share])
+            cells.append(f"{mark}{ratio(mine, ref[share], totals):.2f} ({low:.2f}–{high:.2f}; {below:.0%})")
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     return lines
 
@@ -347,9 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                     "## In modelled GPU time\n",
                     *gpu_headline(runs, reference, args.jobs),
                     *gpu_sweep(runs, reference, args.jobs),
-                    "\n## In epochs, one after another (launch order)\n",
-                    *headline(runs, reference, args.jobs, chance),
-                    *sweep(runs, reference, args.jobs),
+                    "\n## In epochs, one after another (launch order; budgeted configurations cut as above)\n",
+                    *headline(in_budget(runs, reference), reference, args.jobs, chance),
+                    *sweep(in_budget(runs, reference), reference, args.jobs),
                 ]
             )
             + f"\n\n![anytime]({name}.anytime.png)\n"

@@ -11,9 +11,15 @@ def test_the_ratio_is_the_median_over_the_median_and_claims_no_gain_when_the_arm
     assert ratio([10, 30, 50], [40, 60, 80]) == 0.5  # medians 30 and 60
     assert ratio([10, math.inf, math.inf], [40, 60, 80]) == math.inf
     assert ratio([10, 20, 30], [math.inf, math.inf, 5]) == 0.0
-    # the reference's median seed spent its whole budget (100) without getting there: at most 20/100
-    assert ratio([10, 20, 30], [math.inf, math.inf, 5], censored_at=100) == 0.2
-    assert ratio([10, 20, 30], [40, 60, 80], censored_at=100) == 20 / 60  # no bound needed
+    # The reference's median seed never got there. Its seeds spent 100, 120 and 90 in all; the one
+    # that got there did so at 5. Each needed at least min(reach, spent): 100, 120, 5, median 100,
+    # so the ratio is at most 20 / 100.
+    assert ratio([10, 20, 30], [math.inf, math.inf, 5], totals=[100, 120, 90]) == 0.2
+    # Seeds that got there cheaply pull the bound down. Reach (inf, 5, 6, inf) has median inf; the
+    # seeds needed at least (100, 5, 6, 100), median 53. The median of the totals (100) would claim
+    # at most 20 / 100, a bound that is too strong.
+    assert ratio([10, 20, 30], [math.inf, 5, 6, math.inf], totals=[100] * 4) == 20 / 53
+    assert ratio([10, 20, 30], [40, 60, 80], totals=[100, 100, 100]) == 20 / 60  # no bound needed
 
 
 def test_identical_seeds_give_an_interval_of_one_point() -> None:
