@@ -299,7 +299,9 @@ def test_registering_returns_the_version_and_why_and_writes_both_json_documents(
     assert document["multiclass_classification_metrics"]["accuracy"]["value"] == 0.8
     previous = s3.get_object(Bucket="art", Key="runs/cats/latest.json")  # what warm start reads
     assert previous["ContentType"] == "application/json"
-    assert json.loads(previous["Body"].read()) == {
+    record = json.loads(previous["Body"].read())
+    assert {k: record[k] for k in ("dataset", "run_id", "layout", "tuning_jobs")} == {
+        "dataset": "cats",
         "run_id": "cats-1",
         "layout": run.settings.layout,
         "tuning_jobs": ["cats-1-sgd", "cats-1-adam"],
