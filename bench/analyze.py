@@ -206,7 +206,7 @@ def gpu_headline(runs: dict[str, list[dict[str, Any]]], reference: str, jobs: in
     target = share * statistics.median(best_after(r["trials"], jobs) for r in runs[reference])
 
     def reach(rows: list[dict[str, Any]], start_up: float = START_UP, unit: str = "gpu") -> list[float]:
-        to = gpu.gpu_seconds_to_reach if unit == "gpu" else gpu.epochs_to_reach
+        to = gpu.gpu_seconds_to_reach if unit == "gpu" else gpu.epochs_spent_to_reach
         return [to(r, target, model_for(r, start_up)) for r in rows]
 
     lines = [

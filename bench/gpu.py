@@ -58,18 +58,23 @@ def cost_to_reach(
     return spent
 
 
+def billed(model: CostModel) -> Callable[[Trial], float]:
+    """A job's modelled GPU seconds under `model`."""
+    return lambda t: model.job_seconds(t["epochs"], batch_of(t))
+
+
 def gpu_seconds_to_reach(run: dict[str, Any], target: float, model: CostModel) -> float:
-    seconds = lambda t: model.job_seconds(t["epochs"], batch_of(t))  # noqa: E731
-    return cost_to_reach(run["trials"], target, run.get("parallel", 1), seconds, seconds)
+    return cost_to_reach(run["trials"], target, run.get("parallel", 1), billed(model), billed(model))
 
 
-def epochs_to_reach(run: dict[str, Any], target: float, model: CostModel) -> float:
-    seconds = lambda t: model.job_seconds(t["epochs"], batch_of(t))  # noqa: E731
-    return cost_to_reach(run["trials"], target, run.get("parallel", 1), seconds, lambda t: float(t["epochs"]))
+def epochs_spent_to_reach(run: dict[str, Any], target: float, model: CostModel) -> float:
+    """Epochs trained until the target is reached, on the same clock (bench.run.epochs_to_reach
+    counts them one job after another instead)."""
+    return cost_to_reach(run["trials"], target, run.get("parallel", 1), billed(model), lambda t: float(t["epochs"]))
 
 
 def gpu_seconds_total(run: dict[str, Any], model: CostModel) -> float:
-    return sum(model.job_seconds(t["epochs"], batch_of(t)) for t in run["trials"])
+    return sum(map(billed(model), run["trials"]))
 
 
 def within_budget(run: dict[str, Any], budget: float, model: CostModel) -> dict[str, Any]:
@@ -80,5 +85,5 @@ def within_budget(run: dict[str, Any], budget: float, model: CostModel) -> dict[
         if spent >= budget:
             break
         kept.append(t)
-        spent += model.job_seconds(t["epochs"], batch_of(t))
+        spent += billed(model)(t)
     return {**run, "trials": kept}
